@@ -1,0 +1,1069 @@
+/* ISC license. */
+
+/*
+ * mxconnect: find and connect to a domain's mail exchangers.
+ * Options, output and exit codes only; the work is in lib/.
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "buf.h"
+#include "clock.h"
+#include "dns.h"
+#include "err.h"
+#include "json.h"
+#include "log.h"
+#include "mx.h"
+#include "net.h"
+#include "reply.h"
+#include "route.h"
+
+#define PROG		"mxconnect"
+#define MAXATT		128
+#define MAXSTATIC	16
+#define MAXIGNORE	64
+
+enum mode {
+	MODE_REPORT,
+	MODE_PLAN,
+	MODE_PIPE,
+	MODE_EXEC
+};
+
+struct opts {
+	enum mode		 mode;
+	int			 json, quiet, verbose;
+	int			 port;
+	int			 family, prefer_ipv6, block_local, shuffle;
+	const char		*resolver;
+	int			 trust_ad;
+	long long		 connect_timeout, attempt_delay, timeout;
+	long long		 greeting_timeout, dns_timeout;
+	const char		*ignore[MAXIGNORE];
+	size_t			 nignore;
+	struct mxk_mx_static	 mx[MAXSTATIC];
+	size_t			 nmx;
+	const char		*local, *local4, *local6;
+	const char		*proxy;
+	int			 crlf;
+	char			*prog;
+	char			**prog_argv;
+};
+
+static void
+usage(FILE *f)
+{
+	(void)fprintf(f,
+"usage: %s [-46cnqv] [options] TARGET\n"
+"       %s [options] TARGET -- PROG [ARG...]\n"
+"       %s [options] -e PROG TARGET [ARG...]\n"
+"\n"
+"Find the mail exchangers of TARGET (a domain, an e-mail address or an\n"
+"address literal) and connect to the first one that answers.\n"
+"\n"
+"  -n, --plan                 resolve only; print one route per line\n"
+"  -c, --pipe                 bridge stdin/stdout with the connection\n"
+"      --crlf                 with --pipe: send typed LF as CRLF\n"
+"  -e, --exec PROG            run PROG with the connection on fd 6/7\n"
+"      --json                 one JSON object on stdout\n"
+"  -q, --quiet                print nothing; the exit status tells\n"
+"  -v, --verbose              more detail on stderr (repeat for more)\n"
+"  -p, --port PORT            port (25)\n"
+"  -4, -6                     IPv4 or IPv6 only\n"
+"      --prefer-ipv6          a host's IPv6 addresses first\n"
+"      --block-local          skip loopback, private, link-local and own\n"
+"                             addresses\n"
+"      --ignore-host H        skip this MX host name or address (repeatable)\n"
+"      --mx HOST[:PREF][=ADDR,...]  use this route, no MX lookup (repeatable)\n"
+"      --no-shuffle           keep DNS order among equal preferences\n"
+"      --resolver ADDR[:PORT] DNS resolver (default: /etc/resolv.conf)\n"
+"      --trust-ad             believe the AD bit from a non-loopback resolver\n"
+"      --connect-timeout T    per connection attempt (30s)\n"
+"      --attempt-delay T      start the next address after T (500ms; 0: one\n"
+"                             at a time)\n"
+"      --greeting-timeout T   wait for the 220 greeting (300s)\n"
+"      --dns-timeout T        for all DNS lookups (30s)\n"
+"      --timeout T            overall (600s)\n"
+"      --local-address ADDR   bind to ADDR (also -v4 ADDR / -v6 ADDR forms:\n"
+"      --local-address-v4 ADDR, --local-address-v6 ADDR)\n"
+"      --proxy socks5h://HOST:PORT  connect through a SOCKS5 proxy\n"
+"  -h, --help                 this text\n"
+"  -V, --version              the version\n"
+"\n"
+"T is a number of seconds, or a number with ms, s or m.\n"
+"Exit: 0 connected, 64 usage, 65 invalid target, 68 no such domain or null\n"
+"MX, 69 refused permanently or all filtered, 75 nothing reachable now.\n",
+	    PROG, PROG, PROG);
+}
+
+static void die_usage(const char *, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+
+static void
+die_usage(const char *fmt, ...)
+{
+	va_list	ap;
+
+	(void)fprintf(stderr, "%s: error: ", PROG);
+	va_start(ap, fmt);
+	(void)vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	(void)fprintf(stderr, "\n%s: try '%s --help'\n", PROG, PROG);
+	exit(EX_USAGE);
+}
+
+/* "30", "1.5", "500ms", "30s", "2m" to milliseconds; -1 when invalid. */
+static long long
+parse_duration(const char *s)
+{
+	char		*end;
+	double		 v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || v < 0 || v > 86400.0 * 365)
+		return -1;
+	if (*end == '\0' || strcmp(end, "s") == 0)
+		return (long long)(v * 1000.0 + 0.5);
+	if (strcmp(end, "ms") == 0)
+		return (long long)(v + 0.5);
+	if (strcmp(end, "m") == 0)
+		return (long long)(v * 60000.0 + 0.5);
+	return -1;
+}
+
+static long long
+duration_opt(const char *name, const char *arg)
+{
+	long long	v = parse_duration(arg);
+
+	if (v < 0) {
+		(void)fprintf(stderr, "%s: error: %s %s: not a duration "
+		    "(seconds, or a number with ms, s or m)\n", PROG, name,
+		    arg);
+		exit(EX_USAGE);
+	}
+	return v;
+}
+
+static int
+parse_local(const char *s, struct sockaddr_storage *ss, socklen_t *len,
+    int want)
+{
+	memset(ss, 0, sizeof(*ss));
+	if ((want == 0 || want == AF_INET) && inet_pton(AF_INET, s,
+	    &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+		ss->ss_family = AF_INET;
+		*len = sizeof(struct sockaddr_in);
+		return AF_INET;
+	}
+	if ((want == 0 || want == AF_INET6) && inet_pton(AF_INET6, s,
+	    &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+		ss->ss_family = AF_INET6;
+		*len = sizeof(struct sockaddr_in6);
+		return AF_INET6;
+	}
+	return -1;
+}
+
+enum {
+	OPT_CRLF = 256, OPT_JSON, OPT_PREFER6, OPT_BLOCKLOCAL, OPT_IGNORE,
+	OPT_MX, OPT_NOSHUFFLE, OPT_RESOLVER, OPT_TRUSTAD, OPT_CTIMEOUT,
+	OPT_ADELAY, OPT_GTIMEOUT, OPT_DTIMEOUT, OPT_TIMEOUT, OPT_LOCAL,
+	OPT_LOCAL4, OPT_LOCAL6, OPT_PROXY
+};
+
+static const struct option longopts[] = {
+	{ "plan", no_argument, NULL, 'n' },
+	{ "pipe", no_argument, NULL, 'c' },
+	{ "crlf", no_argument, NULL, OPT_CRLF },
+	{ "exec", required_argument, NULL, 'e' },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "port", required_argument, NULL, 'p' },
+	{ "prefer-ipv6", no_argument, NULL, OPT_PREFER6 },
+	{ "block-local", no_argument, NULL, OPT_BLOCKLOCAL },
+	{ "ignore-host", required_argument, NULL, OPT_IGNORE },
+	{ "mx", required_argument, NULL, OPT_MX },
+	{ "no-shuffle", no_argument, NULL, OPT_NOSHUFFLE },
+	{ "resolver", required_argument, NULL, OPT_RESOLVER },
+	{ "trust-ad", no_argument, NULL, OPT_TRUSTAD },
+	{ "connect-timeout", required_argument, NULL, OPT_CTIMEOUT },
+	{ "attempt-delay", required_argument, NULL, OPT_ADELAY },
+	{ "greeting-timeout", required_argument, NULL, OPT_GTIMEOUT },
+	{ "dns-timeout", required_argument, NULL, OPT_DTIMEOUT },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "local-address", required_argument, NULL, OPT_LOCAL },
+	{ "local-address-v4", required_argument, NULL, OPT_LOCAL4 },
+	{ "local-address-v6", required_argument, NULL, OPT_LOCAL6 },
+	{ "proxy", required_argument, NULL, OPT_PROXY },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 }
+};
+
+static void
+parse_args(int argc, char **argv, struct opts *o, const char **target)
+{
+	struct mxk_err	 e;
+	char		*end;
+	long		 v;
+	int		 c;
+
+	memset(o, 0, sizeof(*o));
+	o->port = 25;
+	o->shuffle = 1;
+	o->trust_ad = -1;
+	o->connect_timeout = 30000;
+	o->attempt_delay = 500;
+	o->greeting_timeout = 300000;
+	o->dns_timeout = 30000;
+	o->timeout = 600000;
+
+	/* "+": stop at TARGET; what follows it belongs to PROG. */
+	while ((c = getopt_long(argc, argv, "+46ce:hnp:qvV", longopts,
+	    NULL)) != -1) {
+		switch (c) {
+		case '4':
+			o->family = AF_INET;
+			break;
+		case '6':
+			o->family = AF_INET6;
+			break;
+		case 'c':
+			o->mode = MODE_PIPE;
+			break;
+		case 'e':
+			o->mode = MODE_EXEC;
+			o->prog = optarg;
+			break;
+		case 'n':
+			o->mode = MODE_PLAN;
+			break;
+		case 'p':
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || v < 1 || v > 65535)
+				die_usage("--port %s: not a port number",
+				    optarg);
+			o->port = (int)v;
+			break;
+		case 'q':
+			o->quiet = 1;
+			break;
+		case 'v':
+			o->verbose++;
+			break;
+		case 'V':
+			(void)printf("%s %s\n", PROG, MXK_VERSION);
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case OPT_CRLF:
+			o->crlf = 1;
+			break;
+		case OPT_JSON:
+			o->json = 1;
+			break;
+		case OPT_PREFER6:
+			o->prefer_ipv6 = 1;
+			break;
+		case OPT_BLOCKLOCAL:
+			o->block_local = 1;
+			break;
+		case OPT_IGNORE:
+			if (o->nignore >= MAXIGNORE)
+				die_usage("too many --ignore-host options%s",
+				    "");
+			o->ignore[o->nignore++] = optarg;
+			break;
+		case OPT_MX:
+			if (o->nmx >= MAXSTATIC)
+				die_usage("too many --mx options%s", "");
+			if (mxk_mx_parse_static(optarg, &o->mx[o->nmx],
+			    &e) == -1)
+				die_usage("%s", e.msg);
+			o->nmx++;
+			break;
+		case OPT_NOSHUFFLE:
+			o->shuffle = 0;
+			break;
+		case OPT_RESOLVER:
+			o->resolver = optarg;
+			break;
+		case OPT_TRUSTAD:
+			o->trust_ad = 1;
+			break;
+		case OPT_CTIMEOUT:
+			o->connect_timeout = duration_opt("--connect-timeout",
+			    optarg);
+			break;
+		case OPT_ADELAY:
+			o->attempt_delay = duration_opt("--attempt-delay",
+			    optarg);
+			break;
+		case OPT_GTIMEOUT:
+			o->greeting_timeout = duration_opt("--greeting-timeout",
+			    optarg);
+			break;
+		case OPT_DTIMEOUT:
+			o->dns_timeout = duration_opt("--dns-timeout", optarg);
+			break;
+		case OPT_TIMEOUT:
+			o->timeout = duration_opt("--timeout", optarg);
+			break;
+		case OPT_LOCAL:
+			o->local = optarg;
+			break;
+		case OPT_LOCAL4:
+			o->local4 = optarg;
+			break;
+		case OPT_LOCAL6:
+			o->local6 = optarg;
+			break;
+		case OPT_PROXY:
+			o->proxy = optarg;
+			break;
+		default:
+			(void)fprintf(stderr, "%s: try '%s --help'\n", PROG,
+			    PROG);
+			exit(EX_USAGE);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		die_usage("no TARGET given%s", "");
+	*target = argv[0];
+	argc--;
+	argv++;
+	if (argc > 0 && strcmp(argv[0], "--") == 0) {
+		argc--;
+		argv++;
+		if (o->mode != MODE_EXEC) {
+			if (argc == 0)
+				die_usage("no PROG after --%s", "");
+			o->mode = MODE_EXEC;
+			o->prog = argv[0];
+		}
+	} else if (argc > 0 && o->mode != MODE_EXEC)
+		die_usage("unexpected argument \"%s\" after TARGET (to run a "
+		    "program on the connection, put -- before it)", argv[0]);
+	if (o->mode == MODE_EXEC) {
+		/* -e PROG: the remaining words are its arguments. */
+		if (o->prog == argv[0] && argc > 0) {
+			o->prog_argv = argv;
+		} else {
+			static char	*none[2];
+			char		**pa;
+			int		 i;
+
+			if ((pa = calloc((size_t)argc + 2, sizeof(*pa))) ==
+			    NULL) {
+				(void)fprintf(stderr, "%s: error: out of "
+				    "memory\n", PROG);
+				exit(EX_OSERR);
+			}
+			pa[0] = o->prog;
+			for (i = 0; i < argc; i++)
+				pa[i + 1] = argv[i];
+			o->prog_argv = argc + 1 > 1 ? pa : none;
+			if (o->prog_argv == none) {
+				none[0] = o->prog;
+				free(pa);
+			}
+		}
+	}
+	if (o->json && o->quiet)
+		die_usage("--json and --quiet exclude each other%s", "");
+	if (o->crlf && o->mode != MODE_PIPE)
+		die_usage("--crlf goes with --pipe%s", "");
+}
+
+/* Output. */
+
+static const char *
+addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	return mxk_net_addr_str((const struct sockaddr *)ss, buf, len);
+}
+
+static void
+print_plan(const struct mxk_mx_plan *pl, int with_skips)
+{
+	char	ip[MXK_NET_ADDRSTRLEN];
+	size_t	i, j;
+
+	for (i = 0; i < pl->nhost; i++) {
+		const struct mxk_mx_host *h = &pl->host[i];
+
+		if (h->skip != MXK_MX_USABLE) {
+			if (with_skips)
+				(void)printf("skip %u %s - %s: %s\n", h->pref,
+				    h->name, mxk_mx_skip_name(h->skip),
+				    h->why);
+			continue;
+		}
+		for (j = 0; j < h->naddr; j++) {
+			const struct mxk_mx_addr *a = &h->addr[j];
+
+			if (a->skip != MXK_MX_USABLE) {
+				if (with_skips)
+					(void)printf("skip %u %s %s %s\n",
+					    h->pref, h->name,
+					    addr_str(&a->sa, ip, sizeof(ip)),
+					    mxk_mx_skip_name(a->skip));
+				continue;
+			}
+			(void)printf("%s %u %s %s %s\n", with_skips ?
+			    "route" : "", h->pref, h->name,
+			    addr_str(&a->sa, ip, sizeof(ip)),
+			    mxk_dnssec_name(a->dnssec));
+		}
+	}
+}
+
+static void
+print_plan_lines(const struct mxk_mx_plan *pl)
+{
+	char	ip[MXK_NET_ADDRSTRLEN];
+	size_t	i;
+
+	/* One route per line: PREF HOST ADDRESS DNSSEC. */
+	for (i = 0; i < pl->ntarget; i++) {
+		const struct mxk_mx_host *h = pl->target[i].udata;
+		size_t j;
+		enum mxk_dnssec sec = MXK_DNSSEC_INDETERMINATE;
+
+		for (j = 0; j < h->naddr; j++)
+			if (memcmp(&h->addr[j].sa, &pl->target[i].addr,
+			    sizeof(h->addr[j].sa)) == 0)
+				sec = h->addr[j].dnssec;
+		(void)printf("%u %s %s %s\n", h->pref, h->name,
+		    addr_str(&pl->target[i].addr, ip, sizeof(ip)),
+		    mxk_dnssec_name(sec));
+	}
+}
+
+static void
+print_skips_stderr(const struct mxk_mx_plan *pl)
+{
+	char	ip[MXK_NET_ADDRSTRLEN];
+	size_t	i, j;
+
+	for (i = 0; i < pl->nhost; i++) {
+		const struct mxk_mx_host *h = &pl->host[i];
+
+		if (h->skip != MXK_MX_USABLE) {
+			(void)fprintf(stderr, "%s: skipped MX %u %s: %s\n",
+			    PROG, h->pref, h->name, h->why);
+			continue;
+		}
+		for (j = 0; j < h->naddr; j++)
+			if (h->addr[j].skip != MXK_MX_USABLE)
+				(void)fprintf(stderr, "%s: skipped %s (%s): "
+				    "%s\n", PROG, addr_str(&h->addr[j].sa, ip,
+				    sizeof(ip)), h->name,
+				    mxk_mx_skip_name(h->addr[j].skip));
+	}
+}
+
+static void
+print_attempts(const struct mxk_route_result *res,
+    const struct mxk_mx_plan *pl, int proxy)
+{
+	size_t	i;
+
+	for (i = 0; i < res->natt; i++) {
+		const struct mxk_net_attempt *a = &res->att[i];
+		const char *host = proxy ? pl->host[a->target].name :
+		    pl->target[a->target].host;
+
+		(void)printf("attempt %s %s %s %lldms%s%s\n", a->addr,
+		    host != NULL ? host : "-", mxk_net_outcome_name(a->outcome),
+		    a->elapsed_ms, a->detail[0] != '\0' ? " " : "",
+		    a->detail);
+	}
+}
+
+static int
+json_plan(struct mxk_buf *b, const struct mxk_mx_plan *pl)
+{
+	char	ip[MXK_NET_ADDRSTRLEN];
+	size_t	i, j;
+	int	first, r = 0;
+
+	r |= mxk_buf_addch(b, '[');
+	for (i = 0; i < pl->nhost; i++) {
+		const struct mxk_mx_host *h = &pl->host[i];
+
+		first = 1;
+		r |= mxk_buf_addstr(b, i > 0 ? ",{" : "{");
+		r |= mxk_json_kv_int(b, &first, "pref", h->pref);
+		r |= mxk_json_kv_str(b, &first, "host", h->name);
+		r |= mxk_json_kv_bool(b, &first, "implicit", h->implicit);
+		r |= mxk_json_kv_str(b, &first, "dnssec",
+		    mxk_dnssec_name(h->dnssec));
+		r |= mxk_json_kv_str(b, &first, "skip", h->skip ==
+		    MXK_MX_USABLE ? NULL : mxk_mx_skip_name(h->skip));
+		if (h->skip != MXK_MX_USABLE)
+			r |= mxk_json_kv_str(b, &first, "reason", h->why);
+		r |= mxk_json_key(b, &first, "addresses");
+		r |= mxk_buf_addch(b, '[');
+		for (j = 0; j < h->naddr; j++) {
+			int f2 = 1;
+
+			r |= mxk_buf_addstr(b, j > 0 ? ",{" : "{");
+			r |= mxk_json_kv_str(b, &f2, "address",
+			    addr_str(&h->addr[j].sa, ip, sizeof(ip)));
+			r |= mxk_json_kv_str(b, &f2, "dnssec",
+			    mxk_dnssec_name(h->addr[j].dnssec));
+			r |= mxk_json_kv_str(b, &f2, "skip",
+			    h->addr[j].skip == MXK_MX_USABLE ? NULL :
+			    mxk_mx_skip_name(h->addr[j].skip));
+			r |= mxk_buf_addch(b, '}');
+		}
+		r |= mxk_buf_addstr(b, "]}");
+	}
+	r |= mxk_buf_addch(b, ']');
+	return r;
+}
+
+static void
+print_json(const char *target, const struct mxk_mx_plan *pl,
+    const struct mxk_route_result *res, int connected, int proxy,
+    const struct mxk_err *e, int code)
+{
+	struct mxk_buf	b;
+	size_t		i;
+	int		first = 1, r = 0;
+
+	mxk_buf_init(&b, 1 << 20);
+	r |= mxk_buf_addch(&b, '{');
+	r |= mxk_json_kv_str(&b, &first, "target", target);
+	if (pl != NULL) {
+		r |= mxk_json_kv_str(&b, &first, "domain", pl->domain);
+		r |= mxk_json_kv_str(&b, &first, "result",
+		    mxk_mx_result_name(pl->result));
+		r |= mxk_json_kv_str(&b, &first, "mx_dnssec",
+		    pl->literal || pl->from_static ? NULL :
+		    mxk_dnssec_name(pl->mx_dnssec));
+		r |= mxk_json_kv_bool(&b, &first, "implicit_mx", pl->implicit);
+		r |= mxk_json_kv_int(&b, &first, "plan_ms", pl->elapsed_ms);
+		r |= mxk_json_key(&b, &first, "plan");
+		r |= json_plan(&b, pl);
+	}
+	if (res != NULL) {
+		r |= mxk_json_key(&b, &first, "attempts");
+		r |= mxk_buf_addch(&b, '[');
+		for (i = 0; i < res->natt; i++) {
+			const struct mxk_net_attempt *a = &res->att[i];
+			int f2 = 1;
+
+			r |= mxk_buf_addstr(&b, i > 0 ? ",{" : "{");
+			r |= mxk_json_kv_str(&b, &f2, "address", a->addr);
+			r |= mxk_json_kv_str(&b, &f2, "host", proxy ?
+			    pl->host[a->target].name :
+			    pl->target[a->target].host);
+			r |= mxk_json_kv_str(&b, &f2, "outcome",
+			    mxk_net_outcome_name(a->outcome));
+			r |= mxk_json_kv_int(&b, &f2, "started_ms",
+			    a->started_ms);
+			r |= mxk_json_kv_int(&b, &f2, "elapsed_ms",
+			    a->elapsed_ms);
+			r |= mxk_json_kv_str(&b, &f2, "detail",
+			    a->detail[0] != '\0' ? a->detail : NULL);
+			r |= mxk_buf_addch(&b, '}');
+		}
+		r |= mxk_buf_addch(&b, ']');
+	}
+	if (connected) {
+		int f2 = 1;
+
+		r |= mxk_json_key(&b, &first, "connected");
+		r |= mxk_buf_addch(&b, '{');
+		r |= mxk_json_kv_str(&b, &f2, "host", res->host);
+		r |= mxk_json_kv_int(&b, &f2, "pref", res->pref);
+		r |= mxk_json_kv_str(&b, &f2, "address", res->natt > 0 ?
+		    res->att[res->natt - 1].addr : NULL);
+		for (i = 0; i < res->natt; i++)
+			if (res->att[i].outcome == MXK_NET_CONNECTED)
+				break;
+		r |= mxk_json_kv_str(&b, &f2, "dnssec",
+		    mxk_dnssec_name(res->dnssec));
+		r |= mxk_json_kv_int(&b, &f2, "code", res->greeting.code);
+		r |= mxk_json_kv_str(&b, &f2, "greeting", res->greeting.text);
+		r |= mxk_buf_addch(&b, '}');
+	}
+	if (e != NULL && e->class != MXK_ERR_OK) {
+		r |= mxk_json_kv_str(&b, &first, "error", e->msg);
+		r |= mxk_json_kv_str(&b, &first, "status", e->status[0] !=
+		    '\0' ? e->status : NULL);
+	}
+	r |= mxk_json_kv_int(&b, &first, "exit", code);
+	r |= mxk_buf_addch(&b, '}');
+	if (r != 0)
+		(void)fprintf(stderr, "%s: warning: JSON output truncated\n",
+		    PROG);
+	else
+		(void)printf("%s\n", b.p);
+	mxk_buf_free(&b);
+}
+
+/* Modes after connecting. */
+
+static void
+set_env_addr(const char *ipname, const char *portname, int fd, int peer)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	char			 ip[MXK_NET_ADDRSTRLEN], port[16];
+	int			 r;
+
+	r = peer ? getpeername(fd, (struct sockaddr *)&ss, &len) :
+	    getsockname(fd, (struct sockaddr *)&ss, &len);
+	if (r == -1)
+		return;
+	(void)setenv(ipname, mxk_net_addr_str((struct sockaddr *)&ss, ip,
+	    sizeof(ip)), 1);
+	(void)snprintf(port, sizeof(port), "%d",
+	    mxk_net_addr_port((struct sockaddr *)&ss));
+	(void)setenv(portname, port, 1);
+}
+
+/*
+ * UCSPI client convention (s6-tcpclient, tcpclient): the program reads
+ * the connection on fd 6 and writes it on fd 7; the greeting is unread.
+ */
+static int
+run_exec(const struct opts *o, const struct mxk_route_result *res)
+{
+	char	num[16];
+	int	fd = res->fd, fl;
+
+	set_env_addr("TCPREMOTEIP", "TCPREMOTEPORT", fd, 1);
+	set_env_addr("TCPLOCALIP", "TCPLOCALPORT", fd, 0);
+	(void)setenv("PROTO", "TCP", 1);
+	(void)setenv("MXHOST", res->host != NULL ? res->host : "", 1);
+	(void)snprintf(num, sizeof(num), "%u", res->pref);
+	(void)setenv("MXPREF", num, 1);
+	(void)setenv("MXDNSSEC", mxk_dnssec_name(res->dnssec), 1);
+	/* The program expects a blocking socket. */
+	if ((fl = fcntl(fd, F_GETFL)) != -1)
+		(void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	if (fd != 6 && dup2(fd, 6) == -1) {
+		(void)fprintf(stderr, "%s: error: dup2: %s\n", PROG,
+		    strerror(errno));
+		return EX_OSERR;
+	}
+	if (dup2(6, 7) == -1) {
+		(void)fprintf(stderr, "%s: error: dup2: %s\n", PROG,
+		    strerror(errno));
+		return EX_OSERR;
+	}
+	if (fd != 6 && fd != 7)
+		(void)close(fd);
+	(void)fcntl(6, F_SETFD, 0);
+	(void)fcntl(7, F_SETFD, 0);
+	(void)signal(SIGPIPE, SIG_DFL);
+	execvp(o->prog, o->prog_argv);
+	(void)fprintf(stderr, "%s: error: cannot run %s: %s\n", PROG, o->prog,
+	    strerror(errno));
+	return errno == ENOENT ? EX_UNAVAILABLE : EX_OSERR;
+}
+
+/* Copy stdin to the socket and the socket to stdout until both end. */
+static int
+run_pipe(const struct opts *o, int fd)
+{
+	char		 in[4096], out[2 * sizeof(in)];
+	struct pollfd	 pfd[2];
+	int		 in_open = 1, net_open = 1, prev_cr = 0;
+	long long	 close_deadline = MXK_DEADLINE_NONE;
+	ssize_t		 n, i;
+	size_t		 m;
+	struct mxk_err	 e;
+
+	while (net_open) {
+		pfd[0].fd = in_open ? 0 : -1;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = fd;
+		pfd[1].events = POLLIN;
+		if (poll(pfd, 2, in_open ? -1 : mxk_ms_left(close_deadline))
+		    == -1) {
+			if (errno == EINTR)
+				continue;
+			(void)fprintf(stderr, "%s: error: poll: %s\n", PROG,
+			    strerror(errno));
+			return EX_OSERR;
+		}
+		if (!in_open && mxk_ms_left(close_deadline) == 0) {
+			(void)fprintf(stderr, "%s: warning: the server did "
+			    "not close the connection; closing\n", PROG);
+			break;
+		}
+		if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+			n = read(fd, in, sizeof(in));
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
+			if (n <= 0) {
+				net_open = 0;
+				break;
+			}
+			if (fwrite(in, 1, (size_t)n, stdout) != (size_t)n ||
+			    fflush(stdout) == EOF)
+				return EX_IOERR;
+		}
+		if (in_open && (pfd[0].revents & (POLLIN | POLLHUP))) {
+			n = read(0, in, sizeof(in));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				in_open = 0;
+				(void)shutdown(fd, SHUT_WR);
+				/* Give the server time to answer and close. */
+				close_deadline = mxk_deadline_in(10000);
+				continue;
+			}
+			for (i = 0, m = 0; i < n; i++) {
+				if (o->crlf && in[i] == '\n' && !prev_cr)
+					out[m++] = '\r';
+				prev_cr = in[i] == '\r';
+				out[m++] = in[i];
+			}
+			if (mxk_net_write_all(fd, out, m,
+			    mxk_deadline_in(o->timeout), &e) == -1) {
+				(void)fprintf(stderr, "%s: error: %s\n", PROG,
+				    e.msg);
+				return EX_TEMPFAIL;
+			}
+		}
+	}
+	(void)close(fd);
+	return 0;
+}
+
+/* Politely end a report-mode session. */
+static void
+say_quit(int fd, long long timeout)
+{
+	struct mxk_reply	r;
+	struct mxk_err		e;
+	char			buf[4096];
+	size_t			used;
+	long long		dl = mxk_deadline_in(timeout < 5000 ? timeout :
+				    5000);
+	ssize_t			n;
+
+	/* Consume the greeting we only peeked at, then QUIT. */
+	if (mxk_route_peek_reply(fd, dl, &r, &e) == 1) {
+		n = recv(fd, buf, sizeof(buf), MSG_PEEK);
+		if (n > 0 && mxk_reply_parse(buf, (size_t)n, NULL, &r, &used,
+		    &e) == 1)
+			(void)recv(fd, buf, used, 0);
+	}
+	if (mxk_net_write_all(fd, "QUIT\r\n", 6, dl, &e) == 0)
+		(void)mxk_route_peek_reply(fd, dl, &r, &e);
+}
+
+static int
+exit_code(const struct mxk_err *e)
+{
+	return mxk_err_exitcode(e);
+}
+
+static int
+plan_failure(const struct mxk_mx_plan *pl, struct mxk_err *e)
+{
+	switch (pl->result) {
+	case MXK_MX_NXDOMAIN:
+		return mxk_err_set(e, MXK_ERR_NOHOST, MXK_SRC_DNS, "5.1.2",
+		    "%s", pl->why);
+	case MXK_MX_NULLMX:
+		return mxk_err_set(e, MXK_ERR_NOHOST, MXK_SRC_DNS, "5.1.10",
+		    "%s", pl->why);
+	case MXK_MX_TEMPFAIL:
+		return mxk_err_set(e, MXK_ERR_TEMP, MXK_SRC_DNS, "4.4.3",
+		    "%s", pl->why);
+	default:
+		break;
+	}
+	if (pl->ntarget == 0) {
+		if (pl->nlookupfail > 0)
+			return mxk_err_set(e, MXK_ERR_TEMP, MXK_SRC_DNS,
+			    "4.4.3", "%s: no usable MX host: address lookups "
+			    "failed", pl->domain);
+		return mxk_err_set(e, MXK_ERR_PERM, MXK_SRC_POLICY, "5.4.4",
+		    "%s: no usable MX host: every route was skipped",
+		    pl->domain);
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts		 o;
+	struct mxk_addr		 ta;
+	struct mxk_err		 e;
+	struct mxk_dns		*dns = NULL;
+	struct mxk_dns_params	 dp;
+	struct mxk_mx_params	 mp;
+	struct mxk_mx_plan	*pl = NULL;
+	struct mxk_route_params	 rp;
+	struct mxk_route_result	 res;
+	struct mxk_net_attempt	 att[MAXATT];
+	struct mxk_net_proxy	 proxy;
+	struct sockaddr_storage	 l4, l6, psa, lit;
+	socklen_t		 l4len = 0, l6len = 0, psalen = 0, litlen;
+	const char		*target;
+	long long		 deadline;
+	int			 code, connected = 0;
+	char			 first[256];
+
+	(void)signal(SIGPIPE, SIG_IGN);
+	/* fds 0, 1, 2 must be open, or a socket could land on them. */
+	while ((code = open("/dev/null", O_RDWR)) != -1 && code <= 2)
+		;
+	if (code > 2)
+		(void)close(code);
+
+	parse_args(argc, argv, &o, &target);
+	mxk_log_init_stderr(PROG, o.quiet ? -1 : o.verbose);
+	mxk_err_clear(&e);
+	memset(&res, 0, sizeof(res));
+	res.fd = -1;
+	deadline = mxk_deadline_in(o.timeout);
+
+	if (o.local != NULL) {
+		struct sockaddr_storage	ss;
+		socklen_t		len;
+
+		switch (parse_local(o.local, &ss, &len, 0)) {
+		case AF_INET:
+			l4 = ss;
+			l4len = len;
+			break;
+		case AF_INET6:
+			l6 = ss;
+			l6len = len;
+			break;
+		default:
+			die_usage("--local-address %s: not an IP address",
+			    o.local);
+		}
+	}
+	if (o.local4 != NULL &&
+	    (int)(l4len = 0, parse_local(o.local4, &l4, &l4len, AF_INET)) ==
+	    -1)
+		die_usage("--local-address-v4 %s: not an IPv4 address",
+		    o.local4);
+	if (o.local6 != NULL &&
+	    parse_local(o.local6, &l6, &l6len, AF_INET6) == -1)
+		die_usage("--local-address-v6 %s: not an IPv6 address",
+		    o.local6);
+
+	if (mxk_addr_parse_target(&ta, target, strlen(target), &e) == -1) {
+		if (!o.quiet)
+			(void)fprintf(stderr, "%s: error: invalid target "
+			    "\"%s\": %s\n", PROG, target, e.msg);
+		code = EX_DATAERR;
+		if (o.json)
+			print_json(target, NULL, NULL, 0, 0, &e, code);
+		return code;
+	}
+
+	memset(&mp, 0, sizeof(mp));
+	mp.port = o.port;
+	mp.family = o.family;
+	mp.prefer_ipv6 = o.prefer_ipv6;
+	mp.shuffle = o.shuffle;
+	mp.block_local = o.block_local;
+	mp.ignore = o.ignore;
+	mp.nignore = o.nignore;
+
+	if (ta.is_literal) {
+		memset(&lit, 0, sizeof(lit));
+		if (ta.family == AF_INET) {
+			struct sockaddr_in *s = (struct sockaddr_in *)&lit;
+
+			s->sin_family = AF_INET;
+			memcpy(&s->sin_addr, ta.ip, 4);
+			litlen = sizeof(*s);
+		} else {
+			struct sockaddr_in6 *s = (struct sockaddr_in6 *)&lit;
+
+			s->sin6_family = AF_INET6;
+			memcpy(&s->sin6_addr, ta.ip, 16);
+			litlen = sizeof(*s);
+		}
+		if (mxk_mx_plan_literal((struct sockaddr *)&lit, litlen,
+		    ta.domain, &mp, &pl, &e) == -1)
+			goto fail;
+	} else {
+		long long dnsdl = mxk_deadline_in(o.dns_timeout);
+
+		memset(&dp, 0, sizeof(dp));
+		dp.resolver = o.resolver;
+		dp.trust_ad = o.trust_ad;
+		if (mxk_dns_open(&dns, &dp, &e) == -1)
+			goto fail;
+		if (o.verbose > 0) {
+			size_t	i;
+			char	srv[80];
+			int	trusted;
+
+			for (i = 0; i < mxk_dns_nservers(dns); i++)
+				if (mxk_dns_server(dns, i, srv, sizeof(srv),
+				    &trusted) == 0)
+					mxk_log(MXK_LOG_INFO, "resolver %s (AD "
+					    "%s)", srv, trusted ? "trusted" :
+					    "not trusted");
+		}
+		if (mxk_mx_plan(dns, ta.domain, &mp, o.nmx > 0 ? o.mx : NULL,
+		    o.nmx, dnsdl < deadline ? dnsdl : deadline, &pl, &e) == -1)
+			goto fail;
+		mxk_log(MXK_LOG_INFO, "%s: plan ready in %lld ms", ta.domain,
+		    pl->elapsed_ms);
+	}
+
+	if (o.proxy == NULL && plan_failure(pl, &e) == -1)
+		goto fail;
+	if (o.proxy != NULL && pl->result != MXK_MX_OK) {
+		(void)plan_failure(pl, &e);
+		goto fail;
+	}
+
+	if (o.mode == MODE_PLAN) {
+		if (o.json)
+			print_json(target, pl, NULL, 0, 0, &e, 0);
+		else if (!o.quiet) {
+			print_plan_lines(pl);
+			if (o.verbose > 0)
+				print_skips_stderr(pl);
+		}
+		mxk_mx_plan_free(pl);
+		mxk_dns_close(dns);
+		return 0;
+	}
+	if (!o.quiet && !o.json && o.mode == MODE_REPORT) {
+		(void)printf("domain %s%s%s mx-dnssec %s%s\n", pl->domain,
+		    ta.utf8_domain ? " " : "", ta.utf8_domain ?
+		    ta.domain_utf8 : "", pl->literal ? "-" : pl->from_static ?
+		    "static" : mxk_dnssec_name(pl->mx_dnssec),
+		    pl->implicit ? " implicit-mx" : "");
+		print_plan(pl, 1);
+	} else if (!o.quiet && !o.json)
+		print_skips_stderr(pl);
+
+	mxk_route_params_init(&rp);
+	rp.net.connect_timeout_ms = (int)(o.connect_timeout > INT_MAX ?
+	    INT_MAX : o.connect_timeout);
+	rp.net.attempt_delay_ms = (int)(o.attempt_delay > INT_MAX ? INT_MAX :
+	    o.attempt_delay);
+	rp.net.deadline = deadline;
+	if (l4len > 0) {
+		rp.net.local4 = (struct sockaddr *)&l4;
+		rp.net.local4len = l4len;
+	}
+	if (l6len > 0) {
+		rp.net.local6 = (struct sockaddr *)&l6;
+		rp.net.local6len = l6len;
+	}
+	rp.greeting_timeout_ms = (int)(o.greeting_timeout > INT_MAX ?
+	    INT_MAX : o.greeting_timeout);
+	rp.port = o.port;
+	if (o.proxy != NULL) {
+		char pport[16];
+		struct mxk_err pe;
+
+		if (mxk_net_parse_proxy(o.proxy, &proxy, &pe) == -1)
+			die_usage("--proxy: %s", pe.msg);
+		(void)snprintf(pport, sizeof(pport), "%d", proxy.port);
+		if (parse_local(proxy.host, &psa, &psalen, 0) == -1)
+			die_usage("--proxy %s: give the proxy as an IP address",
+			    o.proxy);
+		if (psa.ss_family == AF_INET)
+			((struct sockaddr_in *)&psa)->sin_port =
+			    htons((unsigned short)proxy.port);
+		else
+			((struct sockaddr_in6 *)&psa)->sin6_port =
+			    htons((unsigned short)proxy.port);
+		rp.proxy = &proxy;
+		rp.proxy_sa = (struct sockaddr *)&psa;
+		rp.proxy_salen = psalen;
+	}
+	res.att = att;
+	res.natt = MAXATT;
+	if (mxk_route_connect(pl, &rp, &res, &e) == -1) {
+		if (!o.quiet && !o.json && o.mode == MODE_REPORT)
+			print_attempts(&res, pl, o.proxy != NULL);
+		goto fail;
+	}
+	connected = 1;
+	mxk_log(MXK_LOG_INFO, "connected to %s (%s)", res.att[res.natt - 1].addr,
+	    res.host);
+
+	switch (o.mode) {
+	case MODE_EXEC:
+		if (o.json)
+			print_json(target, pl, &res, 1, o.proxy != NULL, &e, 0);
+		(void)fflush(stdout);
+		code = run_exec(&o, &res);
+		break;
+	case MODE_PIPE:
+		code = run_pipe(&o, res.fd);
+		break;
+	default:
+		if (o.json)
+			print_json(target, pl, &res, 1, o.proxy != NULL, &e, 0);
+		else if (!o.quiet) {
+			print_attempts(&res, pl, o.proxy != NULL);
+			(void)printf("connected %s %s pref %u dnssec %s\n",
+			    res.att[res.natt - 1].addr, res.host, res.pref,
+			    mxk_dnssec_name(res.dnssec));
+			(void)printf("greeting %d %s\n", res.greeting.code,
+			    mxk_reply_first_line(&res.greeting, first,
+			    sizeof(first)));
+		}
+		say_quit(res.fd, o.timeout);
+		(void)close(res.fd);
+		code = 0;
+		break;
+	}
+	mxk_mx_plan_free(pl);
+	mxk_dns_close(dns);
+	return code;
+
+fail:
+	code = exit_code(&e);
+	if (o.json)
+		print_json(target, pl, res.att != NULL ? &res : NULL, connected,
+		    o.proxy != NULL, &e, code);
+	else if (!o.quiet)
+		(void)fprintf(stderr, "%s: error: %s\n", PROG, e.msg);
+	if (!o.quiet && !o.json && code == EX_TEMPFAIL)
+		(void)fprintf(stderr, "%s: this is temporary: try again "
+		    "later\n", PROG);
+	mxk_mx_plan_free(pl);
+	mxk_dns_close(dns);
+	return code;
+}
