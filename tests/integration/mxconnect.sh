@@ -158,6 +158,22 @@ cm "pipe: QUIT answered" "^221 " bash -c "printf 'QUIT\r\n' | $MXC -c -4 signed.
 cm "pipe: greeting first" "^220 " cat "$K"
 cm "pipe: --crlf" "^250" bash -c "printf 'EHLO client.test\nQUIT\n' | $MXC -c --crlf -4 signed.test"
 
+# Through a SOCKS5 proxy on the client (like Tor): names go to the proxy.
+/usr/bin/python3 "$WORLD_SRC/socks5.py" 127.0.0.1 1080 "$T_TMP/socks.log" \
+	>"$T_TMP/socks.out" 2>&1 </dev/null &
+world_pid_add "$WORLD_DIR/peers.pids" socks5 $!
+if wait_port 127.0.0.1 1080 5; then
+	ce "proxy: connects" 0 $MXC --proxy socks5h://127.0.0.1:1080 prio.test
+	cm "proxy: live MX reached by name" "^connected live\.prio\.test:25 live\.prio\.test pref 30" cat "$K"
+	cm "proxy: refused host reported" "^attempt refuse\.prio\.test:25 refuse\.prio\.test rejected|^attempt refuse\.prio\.test:25 refuse\.prio\.test error" cat "$K"
+	cm "proxy: names sent to the proxy (ATYP 3)" "^CONNECT 3 refuse\.prio\.test 25 -> 5" cat "$T_TMP/socks.log"
+	ce "proxy: socks5:// sends addresses" 0 $MXC --proxy socks5://127.0.0.1:1080 --ignore-host dead.prio.test signed.test
+	cm "proxy: ATYP 1 for socks5://" "^CONNECT 1 192\.0\.2\.10 25 -> 0" cat "$T_TMP/socks.log"
+	ce "proxy: unreachable proxy is temporary" 75 $MXC --proxy socks5h://127.0.0.1:1081 signed.test
+else
+	fail "proxy: setup" "socks5.py does not listen: $(cat "$T_TMP/socks.out")"
+fi
+
 # JSON and quiet.
 check "json: valid" bash -c "$MXC --json prio.test | /usr/bin/python3 -c '
 import json, sys
