@@ -145,3 +145,6 @@ clean:
 	rm -rf build bin
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# Fuzzing (clang libFuzzer): targets and rules live in tests/fuzz/fuzz.mk.
+-include tests/fuzz/fuzz.mk

@@ -552,7 +552,7 @@ mxk_mx_plan(struct mxk_dns *dns, const char *domain,
 		if (mxk_dns_lookup(dns, domain, MXK_DNS_MX, &mx, deadline,
 		    e) == -1)
 			return -1;
-		mxk_log(MXK_LOG_DEBUG, "MX %s: %s, %s, %zu records, %lld ms",
+		mxk_log(MXK_LOG_INFO, "MX %s: %s, %s, %zu records, %lld ms",
 		    domain, mxk_dns_status_name(mx->status),
 		    mxk_dnssec_name(mx->dnssec), mx->nrr, mx->elapsed_ms);
 	}
@@ -593,7 +593,7 @@ mxk_mx_plan(struct mxk_dns *dns, const char *domain,
 
 		if (q[i].ans == NULL)
 			continue;
-		mxk_log(MXK_LOG_DEBUG, "%s %s: %s, %s, %zu records, %lld ms",
+		mxk_log(MXK_LOG_INFO, "%s %s: %s, %s, %zu records, %lld ms",
 		    mxk_dns_type_name(q[i].type), q[i].name,
 		    mxk_dns_status_name(q[i].ans->status),
 		    mxk_dnssec_name(q[i].ans->dnssec), q[i].ans->nrr,

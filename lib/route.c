@@ -126,6 +126,54 @@ hook(int fd, const struct mxk_net_target *t, void *arg, long long deadline,
 	return check_greeting(arg, fd, deadline, e);
 }
 
+static int
+host_has_usable(const struct mxk_mx_host *h)
+{
+	size_t	j;
+
+	for (j = 0; j < h->naddr; j++)
+		if (h->addr[j].skip == MXK_MX_USABLE)
+			return 1;
+	return 0;
+}
+
+/*
+ * Connect to the proxy and ask it for host:port, with RFC 1929
+ * credentials when the proxy URL has them.
+ */
+static int
+proxy_open(const struct mxk_route_params *rp, const char *host, int port,
+    long long deadline, int *fd, struct mxk_err *e)
+{
+	struct mxk_net_target	t;
+	struct mxk_net_params	np;
+	struct mxk_net_attempt	a;
+	size_t			na = 1, w;
+	const char		*user = NULL, *pass = NULL;
+
+	if (rp->proxy->user[0] == '\0')
+		return mxk_net_socks5_connect(rp->proxy_sa, rp->proxy_salen,
+		    host, port, deadline, fd, e);
+	memset(&t, 0, sizeof(t));
+	memcpy(&t.addr, rp->proxy_sa, rp->proxy_salen);
+	t.addrlen = rp->proxy_salen;
+	t.host = "proxy";
+	mxk_net_params_init(&np);
+	np.deadline = deadline;
+	np.attempt_delay_ms = 0;
+	if (mxk_net_connect(&t, 1, &np, &a, &na, &w, fd, e) == -1)
+		return -1;
+	user = rp->proxy->user;
+	pass = rp->proxy->pass;
+	if (mxk_net_socks5_handshake(*fd, host, port, user, pass, deadline,
+	    e) == -1) {
+		(void)close(*fd);
+		*fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
 static void
 finish_error(struct mxk_route_result *res, size_t ntried, struct mxk_err *e)
 {
@@ -162,6 +210,15 @@ connect_proxy(const struct mxk_mx_plan *pl, const struct mxk_route_params *rp,
 			    h->skip != MXK_MX_SKIP_NOADDR &&
 			    h->skip != MXK_MX_SKIP_LOOKUP)
 				continue;
+			/*
+			 * The proxy resolves the name, so our address filters
+			 * cannot see what it connects to.  When we did resolve
+			 * the host and every address was filtered out
+			 * (--block-local, --ignore-host), do not send the name
+			 * either.
+			 */
+			if (h->naddr > 0 && !host_has_usable(h))
+				continue;
 		} else {
 			if (h->skip != MXK_MX_USABLE || h->naddr == 0 ||
 			    h->addr[0].skip != MXK_MX_USABLE)
@@ -175,8 +232,9 @@ connect_proxy(const struct mxk_mx_plan *pl, const struct mxk_route_params *rp,
 			memset(a, 0, sizeof(*a));
 			a->target = i;
 			a->connect_ms = -1;
-			if (snprintf(a->addr, sizeof(a->addr), "%s:%d", name,
-			    port) >= (int)sizeof(a->addr))
+			if (snprintf(a->addr, sizeof(a->addr),
+			    strchr(name, ':') != NULL ? "[%s]:%d" : "%s:%d",
+			    name, port) >= (int)sizeof(a->addr))
 				a->addr[sizeof(a->addr) - 1] = '\0';
 		}
 		t0 = mxk_now_ms();
@@ -187,8 +245,7 @@ connect_proxy(const struct mxk_mx_plan *pl, const struct mxk_route_params *rp,
 		tried++;
 		if (a != NULL)
 			a->started_ms = t0 - start;
-		if (mxk_net_socks5_connect(rp->proxy_sa, rp->proxy_salen, name,
-		    port, dl, &fd, &last) == 0) {
+		if (proxy_open(rp, name, port, dl, &fd, &last) == 0) {
 			if (a != NULL)
 				a->connect_ms = mxk_now_ms() - t0;
 			if (!rp->check_greeting ||
@@ -197,6 +254,10 @@ connect_proxy(const struct mxk_mx_plan *pl, const struct mxk_route_params *rp,
 				if (a != NULL) {
 					a->outcome = MXK_NET_CONNECTED;
 					a->elapsed_ms = mxk_now_ms() - t0;
+					(void)snprintf(a->detail,
+					    sizeof(a->detail), "connected "
+					    "through the proxy in %lld ms",
+					    a->connect_ms);
 				}
 				res->winner = i;
 				res->host = h->name;

@@ -61,6 +61,9 @@ struct opts {
 	size_t			 nmx;
 	const char		*local, *local4, *local6;
 	const char		*proxy;
+	struct mxk_net_proxy	 px;
+	struct sockaddr_storage	 pxsa;
+	socklen_t		 pxsalen;
 	int			 crlf;
 	char			*prog;
 	char			**prog_argv;
@@ -182,6 +185,52 @@ parse_local(const char *s, struct sockaddr_storage *ss, socklen_t *len,
 	return -1;
 }
 
+/* --ignore-host: an IP address as is, a name in its A-label form. */
+static const char *
+normalise_host(const char *arg)
+{
+	struct in6_addr	 a6;
+	struct mxk_err	 e;
+	char		*out;
+	size_t		 n = strlen(arg);
+
+	if (inet_pton(AF_INET, arg, &a6) == 1 ||
+	    inet_pton(AF_INET6, arg, &a6) == 1)
+		return arg;
+	if ((out = malloc(MXK_ADDR_DOMAINMAX + 1)) == NULL) {
+		(void)fprintf(stderr, "%s: error: out of memory\n", PROG);
+		exit(EX_OSERR);
+	}
+	if (mxk_addr_parse_domain(out, MXK_ADDR_DOMAINMAX + 1, NULL, 0, arg,
+	    n, NULL, &e) == -1)
+		die_usage("--ignore-host %s: %s", arg, e.msg);
+	return out;
+}
+
+static void
+set_mode(struct opts *o, enum mode m)
+{
+	static const char *const names[] = {
+		"report", "--plan", "--pipe", "--exec"
+	};
+
+	if (o->mode != MODE_REPORT && o->mode != m)
+		die_usage("%s and %s exclude each other", names[o->mode],
+		    names[m]);
+	o->mode = m;
+}
+
+/* A timeout must be positive: 0 would fail at once. */
+static long long
+timeout_opt(const char *name, const char *arg)
+{
+	long long	v = duration_opt(name, arg);
+
+	if (v == 0)
+		die_usage("%s %s: must be greater than 0", name, arg);
+	return v;
+}
+
 enum {
 	OPT_CRLF = 256, OPT_JSON, OPT_PREFER6, OPT_BLOCKLOCAL, OPT_IGNORE,
 	OPT_MX, OPT_NOSHUFFLE, OPT_RESOLVER, OPT_TRUSTAD, OPT_CTIMEOUT,
@@ -237,8 +286,10 @@ parse_args(int argc, char **argv, struct opts *o, const char **target)
 	o->dns_timeout = 30000;
 	o->timeout = 600000;
 
-	/* "+": stop at TARGET; what follows it belongs to PROG. */
-	while ((c = getopt_long(argc, argv, "+46ce:hnp:qvV", longopts,
+	/* "+": stop at TARGET; what follows it belongs to PROG.  ":": we
+	 * print the errors ourselves. */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:46ce:hnp:qvV", longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case '4':
@@ -248,14 +299,14 @@ parse_args(int argc, char **argv, struct opts *o, const char **target)
 			o->family = AF_INET6;
 			break;
 		case 'c':
-			o->mode = MODE_PIPE;
+			set_mode(o, MODE_PIPE);
 			break;
 		case 'e':
-			o->mode = MODE_EXEC;
+			set_mode(o, MODE_EXEC);
 			o->prog = optarg;
 			break;
 		case 'n':
-			o->mode = MODE_PLAN;
+			set_mode(o, MODE_PLAN);
 			break;
 		case 'p':
 			errno = 0;
@@ -293,7 +344,7 @@ parse_args(int argc, char **argv, struct opts *o, const char **target)
 			if (o->nignore >= MAXIGNORE)
 				die_usage("too many --ignore-host options%s",
 				    "");
-			o->ignore[o->nignore++] = optarg;
+			o->ignore[o->nignore++] = normalise_host(optarg);
 			break;
 		case OPT_MX:
 			if (o->nmx >= MAXSTATIC)
@@ -313,7 +364,7 @@ parse_args(int argc, char **argv, struct opts *o, const char **target)
 			o->trust_ad = 1;
 			break;
 		case OPT_CTIMEOUT:
-			o->connect_timeout = duration_opt("--connect-timeout",
+			o->connect_timeout = timeout_opt("--connect-timeout",
 			    optarg);
 			break;
 		case OPT_ADELAY:
@@ -321,14 +372,14 @@ parse_args(int argc, char **argv, struct opts *o, const char **target)
 			    optarg);
 			break;
 		case OPT_GTIMEOUT:
-			o->greeting_timeout = duration_opt("--greeting-timeout",
+			o->greeting_timeout = timeout_opt("--greeting-timeout",
 			    optarg);
 			break;
 		case OPT_DTIMEOUT:
-			o->dns_timeout = duration_opt("--dns-timeout", optarg);
+			o->dns_timeout = timeout_opt("--dns-timeout", optarg);
 			break;
 		case OPT_TIMEOUT:
-			o->timeout = duration_opt("--timeout", optarg);
+			o->timeout = timeout_opt("--timeout", optarg);
 			break;
 		case OPT_LOCAL:
 			o->local = optarg;
@@ -342,10 +393,13 @@ parse_args(int argc, char **argv, struct opts *o, const char **target)
 		case OPT_PROXY:
 			o->proxy = optarg;
 			break;
+		case ':':
+			die_usage("option %s needs an argument",
+			    argv[optind - 1]);
 		default:
-			(void)fprintf(stderr, "%s: try '%s --help'\n", PROG,
-			    PROG);
-			exit(EX_USAGE);
+			if (optopt != 0 && optopt < 256)
+				die_usage("unknown option -%c", optopt);
+			die_usage("unknown option %s", argv[optind - 1]);
 		}
 	}
 	argc -= optind;
@@ -361,7 +415,7 @@ parse_args(int argc, char **argv, struct opts *o, const char **target)
 		if (o->mode != MODE_EXEC) {
 			if (argc == 0)
 				die_usage("no PROG after --%s", "");
-			o->mode = MODE_EXEC;
+			set_mode(o, MODE_EXEC);
 			o->prog = argv[0];
 		}
 	} else if (argc > 0 && o->mode != MODE_EXEC)
@@ -392,6 +446,13 @@ parse_args(int argc, char **argv, struct opts *o, const char **target)
 			}
 		}
 	}
+	if (o->proxy != NULL) {
+		if (mxk_net_parse_proxy(o->proxy, &o->px, &e) == -1)
+			die_usage("--proxy: %s", e.msg);
+		if (parse_local(o->px.host, &o->pxsa, &o->pxsalen, 0) == -1)
+			die_usage("--proxy %s: give the proxy as an IP address",
+			    o->proxy);
+	}
 	if (o->json && o->quiet)
 		die_usage("--json and --quiet exclude each other%s", "");
 	if (o->crlf && o->mode != MODE_PIPE)
@@ -399,6 +460,8 @@ parse_args(int argc, char **argv, struct opts *o, const char **target)
 }
 
 /* Output. */
+
+static const char	*winner_addr(const struct mxk_route_result *);
 
 static const char *
 addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
@@ -602,11 +665,7 @@ print_json(const char *target, const struct mxk_mx_plan *pl,
 		r |= mxk_buf_addch(&b, '{');
 		r |= mxk_json_kv_str(&b, &f2, "host", res->host);
 		r |= mxk_json_kv_int(&b, &f2, "pref", res->pref);
-		r |= mxk_json_kv_str(&b, &f2, "address", res->natt > 0 ?
-		    res->att[res->natt - 1].addr : NULL);
-		for (i = 0; i < res->natt; i++)
-			if (res->att[i].outcome == MXK_NET_CONNECTED)
-				break;
+		r |= mxk_json_kv_str(&b, &f2, "address", winner_addr(res));
 		r |= mxk_json_kv_str(&b, &f2, "dnssec",
 		    mxk_dnssec_name(res->dnssec));
 		r |= mxk_json_kv_int(&b, &f2, "code", res->greeting.code);
@@ -784,6 +843,18 @@ say_quit(int fd, long long timeout)
 		(void)mxk_route_peek_reply(fd, dl, &r, &e);
 }
 
+/* The attempt that won (attempts are in start order, not end order). */
+static const char *
+winner_addr(const struct mxk_route_result *res)
+{
+	size_t	i;
+
+	for (i = 0; i < res->natt; i++)
+		if (res->att[i].outcome == MXK_NET_CONNECTED)
+			return res->att[i].addr;
+	return "-";
+}
+
 static int
 exit_code(const struct mxk_err *e)
 {
@@ -882,7 +953,7 @@ main(int argc, char **argv)
 		    o.local6);
 
 	if (mxk_addr_parse_target(&ta, target, strlen(target), &e) == -1) {
-		if (!o.quiet)
+		if (!o.quiet && !o.json)
 			(void)fprintf(stderr, "%s: error: invalid target "
 			    "\"%s\": %s\n", PROG, target, e.msg);
 		code = EX_DATAERR;
@@ -992,15 +1063,9 @@ main(int argc, char **argv)
 	    INT_MAX : o.greeting_timeout);
 	rp.port = o.port;
 	if (o.proxy != NULL) {
-		char pport[16];
-		struct mxk_err pe;
-
-		if (mxk_net_parse_proxy(o.proxy, &proxy, &pe) == -1)
-			die_usage("--proxy: %s", pe.msg);
-		(void)snprintf(pport, sizeof(pport), "%d", proxy.port);
-		if (parse_local(proxy.host, &psa, &psalen, 0) == -1)
-			die_usage("--proxy %s: give the proxy as an IP address",
-			    o.proxy);
+		proxy = o.px;
+		psa = o.pxsa;
+		psalen = o.pxsalen;
 		if (psa.ss_family == AF_INET)
 			((struct sockaddr_in *)&psa)->sin_port =
 			    htons((unsigned short)proxy.port);
@@ -1019,7 +1084,7 @@ main(int argc, char **argv)
 		goto fail;
 	}
 	connected = 1;
-	mxk_log(MXK_LOG_INFO, "connected to %s (%s)", res.att[res.natt - 1].addr,
+	mxk_log(MXK_LOG_INFO, "connected to %s (%s)", winner_addr(&res),
 	    res.host);
 
 	switch (o.mode) {
@@ -1038,7 +1103,7 @@ main(int argc, char **argv)
 		else if (!o.quiet) {
 			print_attempts(&res, pl, o.proxy != NULL);
 			(void)printf("connected %s %s pref %u dnssec %s\n",
-			    res.att[res.natt - 1].addr, res.host, res.pref,
+			    winner_addr(&res), res.host, res.pref,
 			    mxk_dnssec_name(res.dnssec));
 			(void)printf("greeting %d %s\n", res.greeting.code,
 			    mxk_reply_first_line(&res.greeting, first,

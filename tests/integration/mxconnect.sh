@@ -33,6 +33,10 @@ ce "bad option: usage" 64 mxconnect --no-such-option x.test
 ce "bad duration: usage" 64 mxconnect --connect-timeout soon x.test
 cm "--help" "^usage: mxconnect" mxconnect --help
 cm "--version" "^mxconnect [0-9]" mxconnect --version
+ce "conflicting modes: usage" 64 mxconnect -n signed.test -- cat
+ce "zero timeout: usage" 64 mxconnect --timeout 0 signed.test
+ce "bad proxy URL checked first: usage" 64 mxconnect --proxy http://x nosuch.test
+cm "getopt errors in our format" "^mxconnect: error: unknown option --bogus" mxconnect --bogus x.test
 ce "invalid target: 65" 65 mxconnect 'a@@b.test'
 cm "invalid target message" "invalid target" mxconnect 'bad..name.test'
 
@@ -169,6 +173,13 @@ if wait_port 127.0.0.1 1080 5; then
 	cm "proxy: names sent to the proxy (ATYP 3)" "^CONNECT 3 refuse\.prio\.test 25 -> 5" cat "$T_TMP/socks.log"
 	ce "proxy: socks5:// sends addresses" 0 $MXC --proxy socks5://127.0.0.1:1080 --ignore-host dead.prio.test signed.test
 	cm "proxy: ATYP 1 for socks5://" "^CONNECT 1 192\.0\.2\.10 25 -> 0" cat "$T_TMP/socks.log"
+	ce "proxy: --block-local applies to names we resolved" 0 $MXC --block-local --proxy socks5h://127.0.0.1:1080 local.test
+	cm "proxy: loopback MX not sent to the proxy" "^connected mx2\.local\.test:25" cat "$K"
+	if grep -q 'CONNECT 3 mx\.local\.test' "$T_TMP/socks.log"; then
+		fail "proxy: blocked host never named to the proxy" "$(cat "$T_TMP/socks.log")"
+	else
+		ok "proxy: blocked host never named to the proxy"
+	fi
 	ce "proxy: unreachable proxy is temporary" 75 $MXC --proxy socks5h://127.0.0.1:1081 signed.test
 else
 	fail "proxy: setup" "socks5.py does not listen: $(cat "$T_TMP/socks.out")"
@@ -193,7 +204,7 @@ ce "quiet: exit status kept" 68 $MXC -q nullmx.test
 
 # Verbose output names the resolver and DNS timings.
 cm "-v: resolver and timings" "resolver 127\.0\.0\.1.*AD trusted" $MXC -v -n signed.test
-cm "-vv: DNS queries with timings" "MX signed\.test: ok, secure, 1 records, [0-9]+ ms" \
-	$MXC -vv -n signed.test
+cm "-v: DNS queries with timings" "MX signed\.test: ok, secure, 1 records, [0-9]+ ms" \
+	$MXC -v -n signed.test
 
 finish
