@@ -334,3 +334,18 @@ $listen	server_name $host;
 world_inet() {
 	nsenter --net="$WORLD_DIR/inet.ns" "$@"
 }
+
+# A private, minimal Postfix configuration directory for the Postfix test
+# tools (posttls-finger, smtp-source), which refuse to run without a
+# main.cf; the system's /etc/postfix is never touched.  Exports
+# MAIL_CONFIG.  Logging goes to stderr.
+world_postfix_config() {
+	local d=$WORLD_DIR/postfix
+	mkdir -p "$d" || return 1
+	cat >"$d/main.cf" <<PFEOF || return 1
+compatibility_level = 3.6
+smtp_dns_support_level = dnssec
+maillog_file = /dev/stderr
+PFEOF
+	export MAIL_CONFIG=$d
+}
