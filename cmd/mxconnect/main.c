@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -33,6 +34,8 @@
 #include "net.h"
 #include "reply.h"
 #include "route.h"
+#include "starttls.h"
+#include "tls.h"
 
 #define PROG		"mxconnect"
 #define MAXATT		128
@@ -65,6 +68,10 @@ struct opts {
 	struct sockaddr_storage	 pxsa;
 	socklen_t		 pxsalen;
 	int			 crlf;
+	int			 starttls, print_tlsa;
+	int			 tls_policy;
+	const char		*tls_priority, *cafile, *certfile, *keyfile;
+	const char		*ehlo;
 	char			*prog;
 	char			**prog_argv;
 };
@@ -106,12 +113,24 @@ usage(FILE *f)
 "      --local-address ADDR   bind to ADDR (also -v4 ADDR / -v6 ADDR forms:\n"
 "      --local-address-v4 ADDR, --local-address-v6 ADDR)\n"
 "      --proxy socks5h://HOST:PORT  connect through a SOCKS5 proxy\n"
+"  -s, --starttls             EHLO, STARTTLS and verify the server (DANE,\n"
+"                             PKIX); the next MX when one fails\n"
+"      --tls-policy P         auto (DANE when secure TLSA, else may), may,\n"
+"                             encrypt, pkix, dane, none (default auto)\n"
+"      --tls-priority S       GnuTLS priority string\n"
+"      --cafile FILE          trust anchors for pkix (default SSL_CERT_FILE,\n"
+"                             else the system store)\n"
+"      --cert FILE, --key FILE  client certificate and key (PEM)\n"
+"      --ehlo NAME            EHLO name (default: this host's name)\n"
+"      --print-tlsa           print TLSA records for the presented chain\n"
 "  -h, --help                 this text\n"
 "  -V, --version              the version\n"
 "\n"
 "T is a number of seconds, or a number with ms, s or m.\n"
 "Exit: 0 connected, 64 usage, 65 invalid target, 68 no such domain or null\n"
-"MX, 69 refused permanently or all filtered, 75 nothing reachable now.\n",
+"MX, 69 refused permanently or all filtered, 75 nothing reachable now (or,\n"
+"with --starttls, TLS failed or was not as authenticated as the policy\n"
+"requires).\n",
 	    PROG, PROG, PROG);
 }
 
@@ -235,7 +254,8 @@ enum {
 	OPT_CRLF = 256, OPT_JSON, OPT_PREFER6, OPT_BLOCKLOCAL, OPT_IGNORE,
 	OPT_MX, OPT_NOSHUFFLE, OPT_RESOLVER, OPT_TRUSTAD, OPT_CTIMEOUT,
 	OPT_ADELAY, OPT_GTIMEOUT, OPT_DTIMEOUT, OPT_TIMEOUT, OPT_LOCAL,
-	OPT_LOCAL4, OPT_LOCAL6, OPT_PROXY
+	OPT_LOCAL4, OPT_LOCAL6, OPT_PROXY, OPT_TLSPOLICY, OPT_TLSPRIO,
+	OPT_CAFILE, OPT_CERT, OPT_KEY, OPT_EHLO, OPT_PRINTTLSA
 };
 
 static const struct option longopts[] = {
@@ -263,6 +283,14 @@ static const struct option longopts[] = {
 	{ "local-address-v4", required_argument, NULL, OPT_LOCAL4 },
 	{ "local-address-v6", required_argument, NULL, OPT_LOCAL6 },
 	{ "proxy", required_argument, NULL, OPT_PROXY },
+	{ "starttls", no_argument, NULL, 's' },
+	{ "tls-policy", required_argument, NULL, OPT_TLSPOLICY },
+	{ "tls-priority", required_argument, NULL, OPT_TLSPRIO },
+	{ "cafile", required_argument, NULL, OPT_CAFILE },
+	{ "cert", required_argument, NULL, OPT_CERT },
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "ehlo", required_argument, NULL, OPT_EHLO },
+	{ "print-tlsa", no_argument, NULL, OPT_PRINTTLSA },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
@@ -285,11 +313,12 @@ parse_args(int argc, char **argv, struct opts *o, const char **target)
 	o->greeting_timeout = 300000;
 	o->dns_timeout = 30000;
 	o->timeout = 600000;
+	o->tls_policy = MXK_TLSPOL_AUTO;
 
 	/* "+": stop at TARGET; what follows it belongs to PROG.  ":": we
 	 * print the errors ourselves. */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:46ce:hnp:qvV", longopts,
+	while ((c = getopt_long(argc, argv, "+:46ce:hnp:qsvV", longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case '4':
@@ -318,6 +347,33 @@ parse_args(int argc, char **argv, struct opts *o, const char **target)
 			break;
 		case 'q':
 			o->quiet = 1;
+			break;
+		case 's':
+			o->starttls = 1;
+			break;
+		case OPT_TLSPOLICY:
+			if ((o->tls_policy = mxk_tls_policy_parse(optarg)) ==
+			    -1)
+				die_usage("--tls-policy %s: not one of auto, "
+				    "may, encrypt, pkix, dane, none", optarg);
+			break;
+		case OPT_TLSPRIO:
+			o->tls_priority = optarg;
+			break;
+		case OPT_CAFILE:
+			o->cafile = optarg;
+			break;
+		case OPT_CERT:
+			o->certfile = optarg;
+			break;
+		case OPT_KEY:
+			o->keyfile = optarg;
+			break;
+		case OPT_EHLO:
+			o->ehlo = optarg;
+			break;
+		case OPT_PRINTTLSA:
+			o->print_tlsa = 1;
 			break;
 		case 'v':
 			o->verbose++;
@@ -457,6 +513,20 @@ parse_args(int argc, char **argv, struct opts *o, const char **target)
 		die_usage("--json and --quiet exclude each other%s", "");
 	if (o->crlf && o->mode != MODE_PIPE)
 		die_usage("--crlf goes with --pipe%s", "");
+	if (!o->starttls && (o->print_tlsa || o->tls_policy !=
+	    MXK_TLSPOL_AUTO || o->tls_priority != NULL || o->cafile != NULL ||
+	    o->certfile != NULL || o->keyfile != NULL || o->ehlo != NULL))
+		die_usage("--tls-policy, --tls-priority, --cafile, --cert, "
+		    "--key, --ehlo and --print-tlsa go with --starttls%s", "");
+	if (o->starttls && o->mode != MODE_REPORT)
+		die_usage("--starttls goes with the report mode, not with "
+		    "--plan, --pipe or --exec%s", "");
+	if (o->keyfile != NULL && o->certfile == NULL)
+		die_usage("--key needs --cert%s", "");
+	if (o->tls_priority != NULL) {
+		if (mxk_tls_priority_check(o->tls_priority, &e) == -1)
+			die_usage("--tls-priority: %s", e.msg);
+	}
 }
 
 /* Output. */
@@ -889,6 +959,340 @@ plan_failure(const struct mxk_mx_plan *pl, struct mxk_err *e)
 	return 0;
 }
 
+/* --starttls: what each MX tried showed, as text or JSON. */
+
+struct tls_report {
+	const struct opts	*o;
+	const struct mxk_mx_plan *pl;
+	struct mxk_buf		 json;	/* "tries" array elements */
+	size_t			 ntries;
+};
+
+static void
+fmt_time(long long t, char *buf, size_t len)
+{
+	struct tm	tm;
+	time_t		tt = (time_t)t;
+
+	if (t < 0 || gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		(void)snprintf(buf, len, "-");
+}
+
+/* TLSA records for the presented chain: 3 1 1 and 3 0 1 for the leaf,
+ * 2 0 1 and 2 1 1 for each issuer (RFC 7671 §5.1, §5.2). */
+static int
+tlsa_lines(struct mxk_tls *t, const char *host, int port, struct mxk_buf *b,
+    int json)
+{
+	static const unsigned char forms[2][2][3] = {
+		{ { 3, 1, 1 }, { 3, 0, 1 } },	/* the leaf */
+		{ { 2, 0, 1 }, { 2, 1, 1 } }	/* an issuer */
+	};
+	const unsigned char	*der[MXK_TLS_MAXCHAIN];
+	unsigned char		 data[64];
+	size_t			 len[MXK_TLS_MAXCHAIN], n, i, dl;
+	struct mxk_tlsa		 rec;
+	char			 line[256];
+	int			 k, r = 0, first = 1;
+
+	n = mxk_tls_chain(t, der, len, MXK_TLS_MAXCHAIN);
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < 2; k++) {
+			const unsigned char *f = forms[i > 0][k];
+
+			dl = sizeof(data);
+			if (mxk_dane_tlsa_data(der[i], len[i], f[1], f[2],
+			    data, &dl) == -1)
+				continue;
+			rec.usage = f[0];
+			rec.selector = f[1];
+			rec.mtype = f[2];
+			rec.data = data;
+			rec.len = dl;
+			if (mxk_dane_tlsa_format(&rec, line, sizeof(line)) ==
+			    -1)
+				continue;
+			if (json) {
+				r |= mxk_buf_addstr(b, first ? "" : ",");
+				r |= mxk_json_str(b, line);
+				first = 0;
+			} else
+				(void)printf("_%d._tcp.%s. IN TLSA %s\n",
+				    port, host, line);
+		}
+	}
+	return r;
+}
+
+static void
+print_peer_text(const struct tls_report *tr, const struct mxk_mx_host *h,
+    const struct mxk_starttls_result *sr)
+{
+	struct mxk_tls_peer	 peer;
+	struct mxk_err		 e;
+	char			 nb[32], na[32], hex[65];
+	size_t			 i;
+
+	if (mxk_tls_peer_info(sr->session, &peer, &e) == -1)
+		return;
+	(void)printf("tls %s %s%s%s\n", peer.protocol, peer.cipher,
+	    peer.group[0] != '\0' ? " group " : "", peer.group);
+	for (i = 0; i < peer.nchain; i++) {
+		const struct mxk_tls_cert_info *ci = &peer.chain[i];
+
+		fmt_time(ci->not_before, nb, sizeof(nb));
+		fmt_time(ci->not_after, na, sizeof(na));
+		(void)mxk_dane_hex(ci->spki_sha256, 32, hex, sizeof(hex));
+		(void)printf("cert %zu subject %s\n", i, ci->subject);
+		(void)printf("cert %zu issuer %s\n", i, ci->issuer);
+		if (ci->san[0] != '\0')
+			(void)printf("cert %zu san %s\n", i, ci->san);
+		(void)printf("cert %zu valid %s %s\n", i, nb, na);
+		(void)printf("cert %zu spki-sha256 %s\n", i, hex);
+	}
+	if (tr->o->print_tlsa)
+		(void)tlsa_lines(sr->session, h->name, tr->o->port, NULL, 0);
+}
+
+static int
+json_peer(struct mxk_buf *b, int *first, const struct tls_report *tr,
+    const struct mxk_mx_host *h, const struct mxk_starttls_result *sr)
+{
+	struct mxk_tls_peer	 peer;
+	struct mxk_err		 e;
+	char			 nb[32], na[32], hex[65];
+	size_t			 i;
+	int			 r = 0;
+
+	if (mxk_tls_peer_info(sr->session, &peer, &e) == -1)
+		return 0;
+	r |= mxk_json_kv_str(b, first, "protocol", peer.protocol);
+	r |= mxk_json_kv_str(b, first, "cipher", peer.cipher);
+	r |= mxk_json_kv_str(b, first, "group", peer.group[0] != '\0' ?
+	    peer.group : NULL);
+	r |= mxk_json_key(b, first, "chain");
+	r |= mxk_buf_addch(b, '[');
+	for (i = 0; i < peer.nchain; i++) {
+		const struct mxk_tls_cert_info *ci = &peer.chain[i];
+		int f2 = 1;
+
+		fmt_time(ci->not_before, nb, sizeof(nb));
+		fmt_time(ci->not_after, na, sizeof(na));
+		(void)mxk_dane_hex(ci->spki_sha256, 32, hex, sizeof(hex));
+		r |= mxk_buf_addstr(b, i > 0 ? ",{" : "{");
+		r |= mxk_json_kv_str(b, &f2, "subject", ci->subject);
+		r |= mxk_json_kv_str(b, &f2, "issuer", ci->issuer);
+		r |= mxk_json_kv_str(b, &f2, "san", ci->san);
+		r |= mxk_json_kv_str(b, &f2, "not_before", nb);
+		r |= mxk_json_kv_str(b, &f2, "not_after", na);
+		r |= mxk_json_kv_str(b, &f2, "spki_sha256", hex);
+		r |= mxk_buf_addch(b, '}');
+	}
+	r |= mxk_buf_addch(b, ']');
+	if (tr->o->print_tlsa) {
+		r |= mxk_json_key(b, first, "tlsa");
+		r |= mxk_buf_addch(b, '[');
+		r |= tlsa_lines(sr->session, h->name, tr->o->port, b, 1);
+		r |= mxk_buf_addch(b, ']');
+	}
+	return r;
+}
+
+static const char *
+verdict_name(const struct mxk_starttls_result *sr)
+{
+	return sr->tls ? mxk_tls_trust_name(sr->trust) : "Cleartext";
+}
+
+static void
+tls_report_cb(void *arg, const struct mxk_mx_host *h,
+    const struct mxk_route_result *rr, const struct mxk_starttls_result *sr,
+    const struct mxk_err *err)
+{
+	struct tls_report	*tr = arg;
+	const struct opts	*o = tr->o;
+	struct mxk_buf		*b = &tr->json;
+	char			 first[256];
+	size_t			 i;
+	int			 f = 1, r = 0;
+
+	if (o->quiet)
+		return;
+	if (!o->json) {
+		print_attempts(rr, tr->pl, o->proxy != NULL);
+		if (h == NULL)
+			return;
+		(void)printf("connected %s %s pref %u dnssec %s\n",
+		    winner_addr(rr), h->name, h->pref,
+		    mxk_dnssec_name(h->dnssec));
+		if (sr->dane != MXK_DANE_NA || sr->tlsa_qname[0] != '\0')
+			(void)printf("tlsa %s %s %s\n", sr->tlsa_qname[0] !=
+			    '\0' ? sr->tlsa_qname : "-",
+			    mxk_dane_state_name(sr->dane), sr->dane_why);
+		if (sr->have_greeting)
+			(void)printf("greeting %d %s\n", sr->greeting.code,
+			    mxk_reply_first_line(&sr->greeting, first,
+			    sizeof(first)));
+		if (sr->tls)
+			print_peer_text(tr, h, sr);
+		if (sr->tls || sr->why[0] != '\0')
+			(void)printf("verdict %s %s %s level %s: %s\n",
+			    verdict_name(sr), h->name, winner_addr(rr),
+			    mxk_tls_level_name(sr->level), sr->why);
+		if (err != NULL)
+			(void)printf("failed %s %s: %s\n", h->name,
+			    winner_addr(rr), err->msg);
+		return;
+	}
+
+	/* JSON: one element of "tries" per round. */
+	r |= mxk_buf_addstr(b, tr->ntries++ > 0 ? ",{" : "{");
+	r |= mxk_json_key(b, &f, "attempts");
+	r |= mxk_buf_addch(b, '[');
+	for (i = 0; i < rr->natt; i++) {
+		const struct mxk_net_attempt *a = &rr->att[i];
+		int f2 = 1;
+
+		r |= mxk_buf_addstr(b, i > 0 ? ",{" : "{");
+		r |= mxk_json_kv_str(b, &f2, "address", a->addr);
+		r |= mxk_json_kv_str(b, &f2, "outcome",
+		    mxk_net_outcome_name(a->outcome));
+		r |= mxk_json_kv_int(b, &f2, "elapsed_ms", a->elapsed_ms);
+		r |= mxk_json_kv_str(b, &f2, "detail", a->detail[0] != '\0' ?
+		    a->detail : NULL);
+		r |= mxk_buf_addch(b, '}');
+	}
+	r |= mxk_buf_addch(b, ']');
+	if (h != NULL) {
+		r |= mxk_json_kv_str(b, &f, "host", h->name);
+		r |= mxk_json_kv_int(b, &f, "pref", h->pref);
+		r |= mxk_json_kv_str(b, &f, "address", winner_addr(rr));
+		r |= mxk_json_kv_str(b, &f, "dnssec",
+		    mxk_dnssec_name(h->dnssec));
+		r |= mxk_json_kv_str(b, &f, "level",
+		    mxk_tls_level_name(sr->level));
+		r |= mxk_json_kv_str(b, &f, "dane",
+		    mxk_dane_state_name(sr->dane));
+		r |= mxk_json_kv_str(b, &f, "tlsa_qname",
+		    sr->tlsa_qname[0] != '\0' ? sr->tlsa_qname : NULL);
+		r |= mxk_json_kv_str(b, &f, "dane_why", sr->dane_why[0] !=
+		    '\0' ? sr->dane_why : NULL);
+		if (sr->have_greeting) {
+			r |= mxk_json_kv_int(b, &f, "code", sr->greeting.code);
+			r |= mxk_json_kv_str(b, &f, "greeting",
+			    sr->greeting.text);
+		}
+		r |= mxk_json_kv_bool(b, &f, "starttls_offered", sr->offered);
+		r |= mxk_json_kv_bool(b, &f, "tls", sr->tls);
+		if (sr->tls || sr->why[0] != '\0') {
+			r |= mxk_json_kv_str(b, &f, "verdict",
+			    verdict_name(sr));
+			r |= mxk_json_kv_str(b, &f, "why", sr->why);
+		}
+		if (sr->tls)
+			r |= json_peer(b, &f, tr, h, sr);
+	}
+	if (err != NULL) {
+		r |= mxk_json_kv_str(b, &f, "error", err->msg);
+		r |= mxk_json_kv_str(b, &f, "status", err->status[0] != '\0' ?
+		    err->status : NULL);
+	}
+	r |= mxk_buf_addch(b, '}');
+	if (r != 0)
+		mxk_log(MXK_LOG_WARN, "JSON output truncated");
+}
+
+static int
+run_starttls(const struct opts *o, const char *target, struct mxk_dns *dns,
+    const struct mxk_mx_plan *pl, const struct mxk_route_params *rp,
+    struct mxk_net_attempt *att, size_t natt)
+{
+	struct mxk_starttls_params	 sp;
+	struct mxk_starttls_conn	 c;
+	struct tls_report		 tr;
+	struct mxk_err			 e;
+	char				 name[256];
+	int				 code, rc;
+
+	mxk_starttls_params_init(&sp);
+	sp.policy = (enum mxk_tls_policy)o->tls_policy;
+	sp.port = o->port;
+	sp.tls.priority = o->tls_priority;
+	sp.tls.cafile = o->cafile;
+	sp.tls.certfile = o->certfile;
+	sp.tls.keyfile = o->keyfile;
+	sp.cmd_timeout_ms = (int)(o->greeting_timeout > INT_MAX ? INT_MAX :
+	    o->greeting_timeout);
+	sp.tls_timeout_ms = sp.cmd_timeout_ms;
+	if (o->ehlo != NULL)
+		sp.ehlo = o->ehlo;
+	else if (gethostname(name, sizeof(name)) == 0 && name[0] != '\0') {
+		name[sizeof(name) - 1] = '\0';
+		sp.ehlo = name;
+	}
+	memset(&tr, 0, sizeof(tr));
+	tr.o = o;
+	tr.pl = pl;
+	mxk_buf_init(&tr.json, 1 << 20);
+	memset(&c, 0, sizeof(c));
+	c.route.att = att;
+	c.route.natt = natt;
+	mxk_err_clear(&e);
+
+	rc = mxk_starttls_connect(pl, rp, dns, &sp, tls_report_cb, &tr, &c,
+	    &e);
+	code = rc == 0 ? 0 : exit_code(&e);
+	if (o->json) {
+		struct mxk_buf	b;
+		int		first = 1, r = 0;
+
+		mxk_buf_init(&b, 2 << 20);
+		r |= mxk_buf_addch(&b, '{');
+		r |= mxk_json_kv_str(&b, &first, "target", target);
+		r |= mxk_json_kv_str(&b, &first, "domain", pl->domain);
+		r |= mxk_json_kv_str(&b, &first, "mx_dnssec",
+		    pl->literal || pl->from_static ? NULL :
+		    mxk_dnssec_name(pl->mx_dnssec));
+		r |= mxk_json_kv_str(&b, &first, "tls_policy",
+		    mxk_tls_policy_name(sp.policy));
+		r |= mxk_json_key(&b, &first, "plan");
+		r |= json_plan(&b, pl);
+		r |= mxk_json_key(&b, &first, "tries");
+		r |= mxk_buf_addch(&b, '[');
+		r |= mxk_buf_add(&b, tr.json.p != NULL ? tr.json.p : "",
+		    tr.json.len);
+		r |= mxk_buf_addch(&b, ']');
+		if (rc == 0) {
+			r |= mxk_json_kv_str(&b, &first, "host", c.host->name);
+			r |= mxk_json_kv_str(&b, &first, "verdict",
+			    verdict_name(&c.res));
+			r |= mxk_json_kv_str(&b, &first, "level",
+			    mxk_tls_level_name(c.res.level));
+		} else {
+			r |= mxk_json_kv_str(&b, &first, "error", e.msg);
+			r |= mxk_json_kv_str(&b, &first, "status",
+			    e.status[0] != '\0' ? e.status : NULL);
+		}
+		r |= mxk_json_kv_int(&b, &first, "exit", code);
+		r |= mxk_buf_addch(&b, '}');
+		if (r != 0)
+			(void)fprintf(stderr, "%s: warning: JSON output "
+			    "truncated\n", PROG);
+		else
+			(void)printf("%s\n", b.p);
+		mxk_buf_free(&b);
+	} else if (rc == -1 && !o->quiet) {
+		(void)fprintf(stderr, "%s: error: %s\n", PROG, e.msg);
+		if (code == EX_TEMPFAIL)
+			(void)fprintf(stderr, "%s: this is temporary: try "
+			    "again later\n", PROG);
+	}
+	mxk_buf_free(&tr.json);
+	mxk_starttls_conn_close(&c, 1);
+	return code;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1075,6 +1479,12 @@ main(int argc, char **argv)
 		rp.proxy = &proxy;
 		rp.proxy_sa = (struct sockaddr *)&psa;
 		rp.proxy_salen = psalen;
+	}
+	if (o.starttls) {
+		code = run_starttls(&o, target, dns, pl, &rp, att, MAXATT);
+		mxk_mx_plan_free(pl);
+		mxk_dns_close(dns);
+		return code;
 	}
 	res.att = att;
 	res.natt = MAXATT;
