@@ -407,10 +407,11 @@ mxk_starttls_connect(const struct mxk_mx_plan *pl,
 	struct mxk_route_params	 rp = *rpin;
 	struct mxk_net_target	*tg = NULL;
 	struct mxk_mx_host	*hosts = NULL;
+	size_t			*map = NULL;
 	struct mxk_net_attempt	*att = c->route.att;
 	size_t			 natt = c->route.natt, i, n;
 	long long		 deadline = rpin->net.deadline;
-	int			 fd;
+	int			 fd, rc;
 
 	c->conn = NULL;
 	c->host = NULL;
@@ -419,8 +420,10 @@ mxk_starttls_connect(const struct mxk_mx_plan *pl,
 	    sizeof(*hosts))) == NULL)
 		return mxk_err_set(e, MXK_ERR_INTERNAL, MXK_SRC_LOCAL, NULL,
 		    "out of memory");
-	if (pl->ntarget > 0 && (tg = calloc(pl->ntarget,
-	    sizeof(*tg))) == NULL) {
+	if (pl->ntarget > 0 && ((tg = calloc(pl->ntarget,
+	    sizeof(*tg))) == NULL || (map = calloc(pl->ntarget,
+	    sizeof(*map))) == NULL)) {
+		free(tg);
 		free(hosts);
 		return mxk_err_set(e, MXK_ERR_INTERNAL, MXK_SRC_LOCAL, NULL,
 		    "out of memory");
@@ -446,6 +449,7 @@ mxk_starttls_connect(const struct mxk_mx_plan *pl,
 			tg[n] = pl->target[i];
 			if (hi < pl->nhost)
 				tg[n].udata = &hosts[hi];
+			map[n] = i;
 			n++;
 		}
 		sub.ntarget = n;
@@ -457,7 +461,16 @@ mxk_starttls_connect(const struct mxk_mx_plan *pl,
 			/* Everything left failed: the last error stands. */
 			break;
 		}
-		if (mxk_route_connect(&sub, &rp, &c->route, e) == -1) {
+		rc = mxk_route_connect(&sub, &rp, &c->route, e);
+		/* Attempts name targets of the plan, not of this round's
+		 * subset (with a proxy they name hosts: unchanged). */
+		if (rp.proxy == NULL) {
+			for (i = 0; i < c->route.natt; i++)
+				if (c->route.att[i].target < n)
+					c->route.att[i].target =
+					    map[c->route.att[i].target];
+		}
+		if (rc == -1) {
 			if (c->ntlsfail > 0 && e->class == MXK_ERR_PERM)
 				e->class = MXK_ERR_TEMP;
 			if (report != NULL)
@@ -467,9 +480,11 @@ mxk_starttls_connect(const struct mxk_mx_plan *pl,
 		/* Which host won (its index in the plan). */
 		if (rp.proxy != NULL)
 			hi = c->route.winner;
-		else
+		else {
 			hi = (size_t)((const struct mxk_mx_host *)
 			    tg[c->route.winner].udata - hosts);
+			c->route.winner = map[c->route.winner];
+		}
 		h = hi < pl->nhost ? &pl->host[hi] : NULL;
 		fd = c->route.fd;
 		if (h == NULL || (c->conn = mxk_conn_new_fd(fd)) == NULL) {
@@ -488,6 +503,7 @@ mxk_starttls_connect(const struct mxk_mx_plan *pl,
 				report(arg, h, &c->route, &c->res, NULL);
 			free(hosts);
 			free(tg);
+			free(map);
 			return 0;
 		}
 		if (se.source == MXK_SRC_TLS)
@@ -502,6 +518,7 @@ mxk_starttls_connect(const struct mxk_mx_plan *pl,
 	}
 	free(hosts);
 	free(tg);
+	free(map);
 	if (c->ntlsfail > 0 && e->class != MXK_ERR_TEMP) {
 		/* RFC 7672 §2.2: a TLS failure anywhere makes the whole
 		 * delivery a deferral, whatever the last MX said. */

@@ -165,6 +165,8 @@ else
 fi
 check_match dane-second-failed-line '^failed mx1.dane-second.test 192.0.2.112:25' \
     cat "$T_TMP/our.second"
+check_match dane-second-attempt-host '^attempt 192.0.2.113:25 mx2.dane-second.test connected' \
+    cat "$T_TMP/our.second"
 
 # PKIX: the "verify" level checks the chain and the MX host name; at the
 # opportunistic level a trusted chain is "Trusted" whatever the name.
