@@ -80,7 +80,7 @@ static void
 usage(FILE *f)
 {
 	(void)fprintf(f,
-"usage: %s [-46cnqv] [options] TARGET\n"
+"usage: %s [-46cnqsv] [options] TARGET\n"
 "       %s [options] TARGET -- PROG [ARG...]\n"
 "       %s [options] -e PROG TARGET [ARG...]\n"
 "\n"
