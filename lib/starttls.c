@@ -137,6 +137,16 @@ decide_level(struct mxk_dns *dns, const struct mxk_mx_host *h,
 		return mxk_err_set(e, MXK_ERR_USAGE, MXK_SRC_TLS, NULL,
 		    "unknown TLS policy %d", (int)p->policy);
 	}
+	if (h->name[0] == '[' || h->name[0] == '/') {
+		/* An address literal or a socket: no name, no TLSA. */
+		res->level = p->policy == MXK_TLSPOL_DANE ? MXK_TLSLVL_DANE :
+		    MXK_TLSLVL_MAY;
+		if (p->policy == MXK_TLSPOL_DANE)
+			return mxk_err_set(e, MXK_ERR_TEMP, MXK_SRC_TLS,
+			    "4.7.5", "%s: DANE needs a host name, and the "
+			    "policy is dane", h->name);
+		return 0;
+	}
 	addr_dnssec = h->dnssec;
 	if (addr_dnssec == MXK_DNSSEC_INSECURE && dns != NULL &&
 	    secure_cname(dns, h->name, deadline)) {
@@ -270,13 +280,34 @@ verify(const struct mxk_mx_host *h, const struct mxk_dane *d,
 	    mxk_tls_trust_name(t), res->why);
 }
 
+/* The TLS handshake and the verification the level asks for. */
+static int
+handshake(struct mxk_smtpc_io *io, const struct mxk_mx_host *h,
+    const struct mxk_dane *d, const struct mxk_starttls_params *p,
+    long long deadline, struct mxk_starttls_result *res, struct mxk_err *e)
+{
+	struct mxk_tls_params	tp = p->tls;
+
+	/* SNI: the TLSA base domain under DANE (RFC 7672 §8), else the MX
+	 * host.  Address literals and socket paths get none. */
+	tp.servername = d != NULL && mxk_dane_base(d)[0] != '\0' ?
+	    mxk_dane_base(d) : h->name[0] != '[' && h->name[0] != '/' ?
+	    h->name : NULL;
+	if (mxk_tls_client(io->conn, &tp, step_deadline(p->tls_timeout_ms,
+	    deadline), &res->session, e) == -1) {
+		mxk_err_prefix(e, "%s: TLS handshake", h->name);
+		return -1;
+	}
+	res->tls = 1;
+	return verify(h, d, p, res, e);
+}
+
 int
 mxk_starttls_session(struct mxk_smtpc_io *io, struct mxk_dns *dns,
     const struct mxk_mx_host *h, const struct mxk_starttls_params *p,
     long long deadline, struct mxk_starttls_result *res, struct mxk_err *e)
 {
 	struct mxk_dane		*d = NULL;
-	struct mxk_tls_params	 tp;
 	struct mxk_reply	 r;
 	char			 first[256];
 	const char		*ehlo = p->ehlo != NULL ? p->ehlo : "localhost";
@@ -301,6 +332,15 @@ mxk_starttls_session(struct mxk_smtpc_io *io, struct mxk_dns *dns,
 	    h->name, mxk_tls_level_name(res->level),
 	    mxk_tls_policy_name(p->policy), mxk_dane_state_name(res->dane));
 
+	io->lmtp = p->lmtp;
+	if (p->implicit) {
+		/* RFC 8314 §3: TLS from the first octet; any level below
+		 * encrypt becomes encrypt. */
+		if (res->level < MXK_TLSLVL_ENCRYPT)
+			res->level = MXK_TLSLVL_ENCRYPT;
+		if (handshake(io, h, d, p, deadline, res, e) == -1)
+			goto out;
+	}
 	if (mxk_smtpc_read(io, &res->greeting, step_deadline(p->cmd_timeout_ms,
 	    deadline), e) == -1)
 		goto out;
@@ -319,6 +359,10 @@ mxk_starttls_session(struct mxk_smtpc_io *io, struct mxk_dns *dns,
 		goto out;
 	}
 	res->offered = res->caps.starttls;
+	if (p->implicit) {
+		rc = 0;
+		goto out;
+	}
 	if (res->level == MXK_TLSLVL_NONE) {
 		rc = 0;
 		goto out;
@@ -356,18 +400,7 @@ mxk_starttls_session(struct mxk_smtpc_io *io, struct mxk_dns *dns,
 	 * may count as protected. */
 	res->dropped = mxk_smtpc_drop_plaintext(io);
 
-	tp = p->tls;
-	/* SNI: the TLSA base domain under DANE (RFC 7672 §8), else the MX
-	 * host.  Address-literal "hosts" get none. */
-	tp.servername = d != NULL && mxk_dane_base(d)[0] != '\0' ?
-	    mxk_dane_base(d) : h->name[0] != '[' ? h->name : NULL;
-	if (mxk_tls_client(io->conn, &tp, step_deadline(p->tls_timeout_ms,
-	    deadline), &res->session, e) == -1) {
-		mxk_err_prefix(e, "%s: TLS handshake", h->name);
-		goto out;
-	}
-	res->tls = 1;
-	if (verify(h, d, p, res, e) == -1)
+	if (handshake(io, h, d, p, deadline, res, e) == -1)
 		goto out;
 
 	/* RFC 3207 §4.2: forget what was learnt in cleartext. */
@@ -433,6 +466,9 @@ mxk_starttls_connect(const struct mxk_mx_plan *pl,
 	sub = *pl;
 	sub.host = hosts;
 	sub.target = tg;
+	/* With implicit TLS the greeting is inside TLS: route cannot peek. */
+	if (p->implicit)
+		rp.check_greeting = 0;
 
 	for (;;) {
 		const struct mxk_mx_host	*h;

@@ -85,6 +85,10 @@ struct mxk_starttls_params {
 	int			 port;		/* for TLSA; 0: 25 */
 	int			 cmd_timeout_ms; /* per command; 0: 300000 */
 	int			 tls_timeout_ms; /* handshake; 0: 300000 */
+	int			 implicit;	/* TLS before the greeting (RFC
+						 * 8314 submissions, port 465):
+						 * TLS mandatory, no STARTTLS */
+	int			 lmtp;		/* LHLO (RFC 2033) */
 	long long		 now;		/* Unix time for DANE-TA dates;
 						 * 0: time(NULL) */
 	struct mxk_reply_params	 rp;		/* reply limits; zeros: lib/reply */

@@ -1,0 +1,558 @@
+/* ISC license. */
+
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "err.h"
+#include "msg.h"
+
+#define IOBUF		(64 * 1024)
+
+struct mxk_msg {
+	int			 fd;		/* the unlinked spool file */
+	unsigned long long	 size;
+	size_t			 lines;
+	int			 eightbit;
+	char			**rcpt;
+	size_t			 nrcpt, rcptcap;
+	unsigned		 seen;		/* header fields, by bit */
+};
+
+/* Header fields whose presence callers ask about. */
+static const char *const known[] = {
+	"from", "to", "cc", "bcc", "date", "message-id", "subject", "sender"
+};
+#define NKNOWN	(sizeof(known) / sizeof(known[0]))
+
+/* The reading state. */
+struct rd {
+	struct mxk_msg			*m;
+	const struct mxk_msg_params	*p;
+	size_t				 max_line, max_header, max_rcpts;
+	char				 out[IOBUF];
+	size_t				 outlen;
+	struct mxk_buf			 line;		/* current line, no EOL */
+	struct mxk_buf			 field;		/* header field, CRLFs */
+	int				 in_header;
+	int				 drop_field;
+	int				 done;		/* "." seen (dot_ends) */
+	struct mxk_err			*e;
+};
+
+static int
+flush_out(struct rd *r)
+{
+	size_t	off = 0;
+	ssize_t	n;
+
+	while (off < r->outlen) {
+		n = write(r->m->fd, r->out + off, r->outlen - off);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return mxk_err_sys(r->e, MXK_ERR_IO, "spool file");
+		}
+		off += (size_t)n;
+	}
+	r->outlen = 0;
+	return 0;
+}
+
+static int
+emit(struct rd *r, const char *p, size_t len)
+{
+	size_t	n;
+
+	if (r->p->max_size > 0 && r->m->size + len > r->p->max_size)
+		return mxk_err_set(r->e, MXK_ERR_DATA, MXK_SRC_LOCAL, "5.3.4",
+		    "message larger than %llu octets", r->p->max_size);
+	r->m->size += len;
+	while (len > 0) {
+		if (r->outlen == sizeof(r->out) && flush_out(r) == -1)
+			return -1;
+		n = sizeof(r->out) - r->outlen;
+		if (n > len)
+			n = len;
+		memcpy(r->out + r->outlen, p, n);
+		r->outlen += n;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int
+add_rcpt(void *arg, const char *a, size_t len)
+{
+	struct rd	*r = arg;
+	struct mxk_msg	*m = r->m;
+	char		*s, **nv;
+
+	if (len == 0)
+		return 0;
+	if (m->nrcpt >= r->max_rcpts)
+		return mxk_err_set(r->e, MXK_ERR_DATA, MXK_SRC_LOCAL, "5.5.3",
+		    "more than %zu recipients in the header", r->max_rcpts);
+	if (m->nrcpt == m->rcptcap) {
+		size_t cap = m->rcptcap > 0 ? 2 * m->rcptcap : 16;
+
+		if ((nv = realloc(m->rcpt, cap * sizeof(*nv))) == NULL)
+			return mxk_err_set(r->e, MXK_ERR_INTERNAL,
+			    MXK_SRC_LOCAL, NULL, "out of memory");
+		m->rcpt = nv;
+		m->rcptcap = cap;
+	}
+	if ((s = strndup(a, len)) == NULL)
+		return mxk_err_set(r->e, MXK_ERR_INTERNAL, MXK_SRC_LOCAL, NULL,
+		    "out of memory");
+	m->rcpt[m->nrcpt++] = s;
+	return 0;
+}
+
+/* The name of the field in f (up to ':'), length or 0 when not a field. */
+static size_t
+field_name(const char *f, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)f[i];
+
+		if (c == ':')
+			return i;
+		/* RFC 5322 §3.6.8: printable US-ASCII except colon. */
+		if (c <= 32 || c >= 127)
+			return 0;
+	}
+	return 0;
+}
+
+static int
+is_name(const char *f, size_t n, const char *name)
+{
+	return strlen(name) == n && strncasecmp(f, name, n) == 0;
+}
+
+/* A header field is complete: look at it, then keep or drop it. */
+static int
+end_field(struct rd *r)
+{
+	struct mxk_buf	*f = &r->field;
+	size_t		 n, k;
+	int		 dst = 0;
+
+	if (f->len == 0)
+		return 0;
+	n = field_name(f->p, f->len);
+	for (k = 0; k < NKNOWN; k++)
+		if (is_name(f->p, n, known[k]))
+			r->m->seen |= 1u << k;
+	if (r->p->extract_rcpts && (is_name(f->p, n, "to") ||
+	    is_name(f->p, n, "cc") || (dst = is_name(f->p, n, "bcc")))) {
+		if (mxk_msg_addr_list(f->p + n + 1, f->len - n - 1, add_rcpt,
+		    r) == -1)
+			return -1;
+	}
+	/* sendmail -t: Bcc recipients get the mail, nobody sees them. */
+	if (!(dst && r->p->extract_rcpts) && emit(r, f->p, f->len) == -1)
+		return -1;
+	mxk_buf_reset(f);
+	return 0;
+}
+
+static int
+end_header(struct rd *r)
+{
+	char	from[1024];
+	int	n;
+
+	if (end_field(r) == -1)
+		return -1;
+	r->in_header = 0;
+	if (r->p->add_from != NULL && !(r->m->seen & 1u)) {
+		n = snprintf(from, sizeof(from), "From: %s\r\n",
+		    r->p->add_from);
+		if (n < 0 || (size_t)n >= sizeof(from) ||
+		    strpbrk(r->p->add_from, "\r\n") != NULL)
+			return mxk_err_set(r->e, MXK_ERR_DATA, MXK_SRC_LOCAL,
+			    "5.6.0", "bad From: value");
+		if (emit(r, from, (size_t)n) == -1)
+			return -1;
+		r->m->seen |= 1u;
+	}
+	return 0;
+}
+
+/* One complete line (without its end) was read. */
+static int
+end_line(struct rd *r)
+{
+	struct mxk_buf	*l = &r->line;
+
+	r->m->lines++;
+	if (r->p->dot_ends && l->len == 1 && l->p[0] == '.') {
+		r->done = 1;
+		return 0;
+	}
+	if (r->in_header) {
+		if (l->len == 0) {
+			if (end_header(r) == -1)
+				return -1;
+			/* The empty line itself goes out below. */
+		} else if (l->p[0] == ' ' || l->p[0] == '\t') {
+			if (r->field.len == 0)
+				goto body;	/* continuation of nothing */
+			goto append;
+		} else if (field_name(l->p, l->len) > 0) {
+			if (end_field(r) == -1)
+				return -1;
+			goto append;
+		} else {
+			/* Not a header field: the body starts here. */
+			if (end_header(r) == -1)
+				return -1;
+		}
+	}
+body:
+	if (emit(r, l->p != NULL ? l->p : "", l->len) == -1 ||
+	    emit(r, "\r\n", 2) == -1)
+		return -1;
+	mxk_buf_reset(l);
+	return 0;
+append:
+	if (mxk_buf_add(&r->field, l->p, l->len) == -1 ||
+	    mxk_buf_add(&r->field, "\r\n", 2) == -1)
+		return mxk_err_set(r->e, MXK_ERR_DATA, MXK_SRC_LOCAL, "5.6.0",
+		    "header field longer than %zu octets at line %zu",
+		    r->max_header, r->m->lines);
+	mxk_buf_reset(l);
+	return 0;
+}
+
+static int
+add_octet(struct rd *r, char c)
+{
+	if ((unsigned char)c & 0x80)
+		r->m->eightbit = 1;
+	if (r->line.len >= r->max_line)
+		return mxk_err_set(r->e, MXK_ERR_DATA, MXK_SRC_LOCAL, "5.6.0",
+		    "line %zu is longer than %zu octets (RFC 5321 "
+		    "4.5.3.1.6); nothing was sent", r->m->lines + 1,
+		    r->max_line);
+	if (mxk_buf_addch(&r->line, c) == -1)
+		return mxk_err_set(r->e, MXK_ERR_INTERNAL, MXK_SRC_LOCAL, NULL,
+		    "out of memory");
+	return 0;
+}
+
+int
+mxk_msg_read(int fd, const struct mxk_msg_params *p, struct mxk_msg **out,
+    struct mxk_err *e)
+{
+	struct mxk_msg_params	 def;
+	struct mxk_msg		*m;
+	struct rd		*r;
+	char			 in[IOBUF], path[4096];
+	const char		*dir;
+	ssize_t			 n, i;
+	int			 prev_cr = 0, rc = -1;
+
+	*out = NULL;
+	if (p == NULL) {
+		memset(&def, 0, sizeof(def));
+		p = &def;
+	}
+	if ((m = calloc(1, sizeof(*m))) == NULL ||
+	    (r = calloc(1, sizeof(*r))) == NULL) {
+		free(m);
+		return mxk_err_set(e, MXK_ERR_INTERNAL, MXK_SRC_LOCAL, NULL,
+		    "out of memory");
+	}
+	dir = p->tmpdir != NULL ? p->tmpdir : getenv("TMPDIR");
+	if (dir == NULL || *dir == '\0')
+		dir = "/tmp";
+	if (snprintf(path, sizeof(path), "%s/mxkit-msg.XXXXXX", dir) >=
+	    (int)sizeof(path)) {
+		free(r);
+		free(m);
+		return mxk_err_set(e, MXK_ERR_CONFIG, MXK_SRC_LOCAL, NULL,
+		    "temporary directory name too long");
+	}
+	if ((m->fd = mkstemp(path)) == -1) {
+		free(r);
+		free(m);
+		return mxk_err_sys(e, MXK_ERR_IO, "cannot make a temporary "
+		    "file in %s", dir);
+	}
+	(void)unlink(path);
+	(void)fcntl(m->fd, F_SETFD, FD_CLOEXEC);
+
+	r->m = m;
+	r->p = p;
+	r->e = e;
+	r->max_line = p->max_line > 0 ? p->max_line : 998;
+	r->max_header = p->max_header > 0 ? p->max_header : 64 * 1024;
+	r->max_rcpts = p->max_rcpts > 0 ? p->max_rcpts : 10000;
+	r->in_header = 1;
+	mxk_buf_init(&r->line, r->max_line + 1);
+	mxk_buf_init(&r->field, r->max_header);
+
+	while (!r->done) {
+		n = read(fd, in, sizeof(in));
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			(void)mxk_err_sys(e, MXK_ERR_IO, "reading the message");
+			goto out;
+		}
+		if (n == 0)
+			break;
+		for (i = 0; i < n && !r->done; i++) {
+			char c = in[i];
+
+			if (prev_cr) {
+				prev_cr = 0;
+				if (end_line(r) == -1)
+					goto out;
+				if (c == '\n' || r->done)
+					continue;
+			}
+			if (c == '\r')
+				prev_cr = 1;
+			else if (c == '\n') {
+				if (end_line(r) == -1)
+					goto out;
+			} else if (add_octet(r, c) == -1)
+				goto out;
+		}
+	}
+	/* A last line without its end gets one (RFC 5321 §4.1.1.4). */
+	if (!r->done && (prev_cr || r->line.len > 0) && end_line(r) == -1)
+		goto out;
+	if (r->in_header && end_header(r) == -1)
+		goto out;
+	if (flush_out(r) == -1)
+		goto out;
+	if (lseek(m->fd, 0, SEEK_SET) == -1) {
+		(void)mxk_err_sys(e, MXK_ERR_IO, "spool file");
+		goto out;
+	}
+	*out = m;
+	m = NULL;
+	rc = 0;
+out:
+	mxk_buf_free(&r->line);
+	mxk_buf_free(&r->field);
+	free(r);
+	mxk_msg_free(m);
+	return rc;
+}
+
+void
+mxk_msg_free(struct mxk_msg *m)
+{
+	size_t	i;
+
+	if (m == NULL)
+		return;
+	if (m->fd != -1)
+		(void)close(m->fd);
+	for (i = 0; i < m->nrcpt; i++)
+		free(m->rcpt[i]);
+	free(m->rcpt);
+	free(m);
+}
+
+unsigned long long
+mxk_msg_size(const struct mxk_msg *m)
+{
+	return m->size;
+}
+
+int
+mxk_msg_8bit(const struct mxk_msg *m)
+{
+	return m->eightbit;
+}
+
+size_t
+mxk_msg_lines(const struct mxk_msg *m)
+{
+	return m->lines;
+}
+
+int
+mxk_msg_has_header(const struct mxk_msg *m, const char *name)
+{
+	size_t	k;
+
+	for (k = 0; k < NKNOWN; k++)
+		if (strcasecmp(name, known[k]) == 0)
+			return (m->seen & (1u << k)) != 0;
+	return 0;
+}
+
+size_t
+mxk_msg_nrcpts(const struct mxk_msg *m)
+{
+	return m->nrcpt;
+}
+
+const char *
+mxk_msg_rcpt(const struct mxk_msg *m, size_t i)
+{
+	return i < m->nrcpt ? m->rcpt[i] : NULL;
+}
+
+int
+mxk_msg_rewind(struct mxk_msg *m, struct mxk_err *e)
+{
+	if (lseek(m->fd, 0, SEEK_SET) == -1)
+		return mxk_err_sys(e, MXK_ERR_IO, "spool file");
+	return 0;
+}
+
+ssize_t
+mxk_msg_read_chunk(struct mxk_msg *m, char *buf, size_t len,
+    struct mxk_err *e)
+{
+	ssize_t	n;
+
+	for (;;) {
+		n = read(m->fd, buf, len);
+		if (n >= 0)
+			return n;
+		if (errno != EINTR)
+			return mxk_err_sys(e, MXK_ERR_IO, "spool file");
+	}
+}
+
+size_t
+mxk_msg_dotstuff(const char *in, size_t len, char *out, int *bol)
+{
+	size_t	i, o = 0;
+	int	b = *bol;
+
+	for (i = 0; i < len; i++) {
+		if (b && in[i] == '.')
+			out[o++] = '.';
+		out[o++] = in[i];
+		b = in[i] == '\n';
+	}
+	*bol = b;
+	return o;
+}
+
+/*
+ * RFC 5322 §3.4 address lists, leniently: split at commas outside quotes,
+ * angle brackets and comments; in each element the addr-spec is what is
+ * inside <...>, else the element without comments and whitespace.  Group
+ * names ("undisclosed-recipients:;") are skipped.
+ */
+int
+mxk_msg_addr_list(const char *s, size_t len,
+    int (*fn)(void *, const char *, size_t), void *arg)
+{
+	char	 cur[1024];
+	size_t	 i, n = 0, lt = 0, gt = 0;
+	int	 quote = 0, comment = 0, angle = 0, count = 0, have_lt = 0;
+
+	for (i = 0; i <= len; i++) {
+		char c = i < len ? s[i] : ',';
+
+		if (quote) {
+			if (c == '\\' && i + 1 < len) {
+				if (n + 2 < sizeof(cur)) {
+					cur[n++] = c;
+					cur[n++] = s[++i];
+				}
+				continue;
+			}
+			if (c == '"')
+				quote = 0;
+			if (n + 1 < sizeof(cur))
+				cur[n++] = c;
+			continue;
+		}
+		if (comment > 0) {
+			if (c == '(')
+				comment++;
+			else if (c == ')')
+				comment--;
+			else if (c == '\\' && i + 1 < len)
+				i++;
+			continue;
+		}
+		if (c == '(') {
+			comment = 1;
+			continue;
+		}
+		if (c == '"') {
+			quote = 1;
+			if (n + 1 < sizeof(cur))
+				cur[n++] = c;
+			continue;
+		}
+		if (c == '<') {
+			angle = 1;
+			have_lt = 1;
+			lt = n;
+			continue;
+		}
+		if (c == '>' && angle) {
+			angle = 0;
+			gt = n;
+			continue;
+		}
+		if (!angle && c == ':') {
+			/* A group's display name: drop what came before. */
+			n = 0;
+			have_lt = 0;
+			continue;
+		}
+		if (!angle && (c == ',' || c == ';')) {
+			const char	*a = cur;
+			size_t		 al = n;
+
+			if (have_lt) {
+				a = cur + lt;
+				al = (gt >= lt ? gt : n) - lt;
+			}
+			while (al > 0 && (*a == ' ' || *a == '\t' ||
+			    *a == '\r' || *a == '\n')) {
+				a++;
+				al--;
+			}
+			while (al > 0 && (a[al - 1] == ' ' ||
+			    a[al - 1] == '\t' || a[al - 1] == '\r' ||
+			    a[al - 1] == '\n'))
+				al--;
+			if (al > 0) {
+				if (fn(arg, a, al) == -1)
+					return -1;
+				count++;
+			}
+			n = lt = gt = 0;
+			have_lt = 0;
+			continue;
+		}
+		if (!angle && !have_lt && (c == ' ' || c == '\t' ||
+		    c == '\r' || c == '\n')) {
+			/* Folding whitespace in a bare addr-spec. */
+			if (n > 0 && n + 1 < sizeof(cur))
+				cur[n++] = ' ';
+			continue;
+		}
+		if (n + 1 < sizeof(cur))
+			cur[n++] = c;
+	}
+	return count;
+}
