@@ -82,6 +82,9 @@ skip() {
 t_show_output() {
 	if [ -s "$T_OUT" ]; then
 		tail -n 15 "$T_OUT" | sed 's/^/    | /' >&2
+		# An output without a final newline must not swallow the
+		# next line (the result line).
+		[ -z "$(tail -c 1 "$T_OUT")" ] || echo >&2
 	fi
 }
 
