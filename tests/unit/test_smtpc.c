@@ -1,8 +1,11 @@
 /* ISC license. */
 
 #include <sys/socket.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "msg.h"
 
 #include "clock.h"
 #include "net.h"
@@ -148,11 +151,237 @@ test_send_checks(void)
 	(void)close(sv[1]);
 }
 
+static struct mxk_msg *
+mkmsg(const char *text)
+{
+	char		 path[] = "/tmp/mxkit-test-smtpc.XXXXXX";
+	struct mxk_msg	*m = NULL;
+	struct mxk_err	 e;
+	int		 fd = mkstemp(path);
+
+	if (fd == -1)
+		return NULL;
+	(void)unlink(path);
+	if (write(fd, text, strlen(text)) == (ssize_t)strlen(text) &&
+	    lseek(fd, 0, SEEK_SET) == 0)
+		(void)mxk_msg_read(fd, NULL, &m, &e);
+	(void)close(fd);
+	return m;
+}
+
+/*
+ * A transaction against a scripted server: its replies are written
+ * before the client starts (the socket buffer holds them), what the
+ * client sent is read afterwards and compared.
+ */
+static void
+test_txn(void)
+{
+	static const struct {
+		const char	*name;
+		const char	*caps;
+		int		 lmtp;
+		const char	*server;
+		int		 want;
+		const char	*states;	/* per rcpt: s d b p */
+		const char	*sent;
+	} cases[] = {
+		{ "pipelined", "250-mx\r\n250 PIPELINING\r\n", 0,
+		    "250 ok\r\n250 ok\r\n550 5.1.1 no\r\n354 go\r\n250 2.0.0 done\r\n",
+		    0, "sb",
+		    "MAIL FROM:<s@x.test>\r\nRCPT TO:<a@x.test>\r\n"
+		    "RCPT TO:<b@x.test>\r\nDATA\r\nSubject: t\r\n\r\n..dot\r\n"
+		    ".\r\n" },
+		{ "one at a time, MAIL 451", "250 mx\r\n", 0,
+		    "451 4.3.0 later\r\n", 0, "dd",
+		    "MAIL FROM:<s@x.test>\r\n" },
+		{ "pipelined, MAIL 550", "250-mx\r\n250 PIPELINING\r\n", 0,
+		    "550 5.7.1 no\r\n503 no\r\n503 no\r\n503 no\r\n", 0, "bb",
+		    "MAIL FROM:<s@x.test>\r\nRCPT TO:<a@x.test>\r\n"
+		    "RCPT TO:<b@x.test>\r\nDATA\r\n" },
+		{ "no recipient accepted", "250 mx\r\n", 0,
+		    "250 ok\r\n550 no\r\n450 busy\r\n", 0, "bd",
+		    "MAIL FROM:<s@x.test>\r\nRCPT TO:<a@x.test>\r\n"
+		    "RCPT TO:<b@x.test>\r\n" },
+		{ "DATA refused", "250 mx\r\n", 0,
+		    "250 ok\r\n250 ok\r\n250 ok\r\n554 5.3.0 no data\r\n", 0,
+		    "bb", "MAIL FROM:<s@x.test>\r\nRCPT TO:<a@x.test>\r\n"
+		    "RCPT TO:<b@x.test>\r\nDATA\r\n" },
+		{ "BDAT", "250-mx\r\n250-CHUNKING\r\n250 SIZE\r\n", 0,
+		    "250 ok\r\n250 ok\r\n250 ok\r\n250 2.0.0 got it\r\n", 0, "ss",
+		    "MAIL FROM:<s@x.test> SIZE=20\r\nRCPT TO:<a@x.test>\r\n"
+		    "RCPT TO:<b@x.test>\r\nBDAT 20 LAST\r\nSubject: t\r\n\r\n"
+		    ".dot\r\n" },
+		{ "LMTP", "250 mx\r\n", 1,
+		    "250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 a ok\r\n"
+		    "452 4.2.2 full\r\n", 0, "sd", NULL },
+		{ "size over the limit", "250-mx\r\n250 SIZE 10\r\n", 0, "", 0,
+		    "bb", "" },
+		{ "8bit, DSN", "250-mx\r\n250-8BITMIME\r\n250 DSN\r\n", 0,
+		    "250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n", 0,
+		    "ss", NULL },
+		{ "garbage", "250 mx\r\n", 0, "what?\r\n", -1, "pp", NULL },
+		{ "closed", "250 mx\r\n", 0, "", -1, "pp", NULL },
+	};
+	size_t	i, k;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct mxk_smtpc_io	 io;
+		struct mxk_conn		*conn;
+		struct mxk_ehlo		 caps;
+		struct mxk_smtpc_txn	 t;
+		struct mxk_smtpc_rcpt	 rc[2];
+		struct mxk_err		 e;
+		struct mxk_msg		*m;
+		char			 got[4096], st[3];
+		ssize_t			 n;
+		int			 sv[2], res;
+
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
+			continue;
+		parse_caps(cases[i].caps, &caps);
+		m = mkmsg(strstr(cases[i].name, "8bit") != NULL ?
+		    "Subject: t\n\ncaf\xc3\xa9\n" : "Subject: t\n\n.dot\n");
+		(void)write(sv[1], cases[i].server, strlen(cases[i].server));
+		if (strcmp(cases[i].name, "closed") == 0)
+			(void)shutdown(sv[1], SHUT_WR);
+		conn = mxk_conn_new_fd(sv[0]);
+		mxk_smtpc_io_init(&io, conn, NULL);
+		memset(&t, 0, sizeof(t));
+		memset(rc, 0, sizeof(rc));
+		t.from = "s@x.test";
+		t.msg = m;
+		t.lmtp = cases[i].lmtp;
+		t.dsn_notify = "FAILURE";
+		t.dsn_ret = "HDRS";
+		t.dsn_envid = "q+=1";
+		rc[0].addr = "a@x.test";
+		rc[1].addr = "b@x.test";
+		rc[0].orcpt = "a@x.test";
+		res = mxk_smtpc_transaction(&io, &caps, &t, rc, 2,
+		    mxk_deadline_in(2000), &e);
+		T_EQ_INT(res, cases[i].want, cases[i].name);
+		for (k = 0; k < 2; k++)
+			st[k] = "pdsb"[rc[k].state == MXK_RCPT_PENDING ? 0 :
+			    rc[k].state == MXK_RCPT_DEFERRED ? 1 :
+			    rc[k].state == MXK_RCPT_SENT ? 2 : 3];
+		st[2] = '\0';
+		T_EQ_STR(st, cases[i].states, cases[i].name);
+		(void)shutdown(sv[0], SHUT_WR);
+		n = read(sv[1], got, sizeof(got) - 1);
+		got[n > 0 ? n : 0] = '\0';
+		if (cases[i].sent != NULL)
+			T_EQ_STR(got, cases[i].sent, cases[i].name);
+		if (strcmp(cases[i].name, "8bit, DSN") == 0) {
+			T_OK(strstr(got, "MAIL FROM:<s@x.test> BODY=8BITMIME "
+			    "RET=HDRS ENVID=q+2B+3D1\r\n") != NULL,
+			    "DSN MAIL: %s", got);
+			T_OK(strstr(got, "RCPT TO:<a@x.test> NOTIFY=FAILURE "
+			    "ORCPT=rfc822;a@x.test\r\n") != NULL,
+			    "DSN RCPT: %s", got);
+			T_OK(strstr(got, "RCPT TO:<b@x.test> NOTIFY=FAILURE\r\n")
+			    != NULL, "DSN RCPT without ORCPT: %s", got);
+		}
+		if (strcmp(cases[i].name, "garbage") == 0)
+			T_EQ_INT(e.class, MXK_ERR_PROTO, "garbage class");
+		if (strcmp(cases[i].name, "size over the limit") == 0)
+			T_EQ_INT(rc[0].code, 552, "size 552");
+		if (strcmp(cases[i].name, "LMTP") == 0) {
+			T_EQ_INT(rc[1].code, 452, "LMTP second");
+			T_EQ_STR(rc[1].status, "4.2.2", "LMTP status");
+		}
+		mxk_smtpc_io_free(&io);
+		mxk_conn_free(conn);
+		(void)close(sv[1]);
+		mxk_msg_free(m);
+	}
+}
+
+static void
+test_auth(void)
+{
+	static const struct {
+		const char	*name;
+		const char	*mech;
+		const char	*user, *secret;
+		const char	*server;
+		int		 want;
+		int		 class;
+		const char	*sent;
+	} cases[] = {
+		{ "PLAIN", "PLAIN", "a", "b", "235 ok\r\n", 0, 0,
+		    "AUTH PLAIN AGEAYg==\r\n" },
+		{ "LOGIN", "LOGIN", "a", "b",
+		    "334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n235 ok\r\n", 0, 0,
+		    "AUTH LOGIN\r\nYQ==\r\nYg==\r\n" },
+		/* RFC 2195's example. */
+		{ "CRAM-MD5", "CRAM-MD5", "tim", "tanstaaftanstaaf",
+		    "334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+"
+		    "\r\n235 ok\r\n", 0, 0,
+		    "AUTH CRAM-MD5\r\ndGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMz"
+		    "NGQzODkw\r\n" },
+		{ "XOAUTH2 refused", "XOAUTH2", "u", "tok",
+		    "334 eyJzdGF0dXMiOiI0MDEifQ==\r\n535 5.7.8 no\r\n", -1,
+		    MXK_ERR_AUTH, NULL },
+		{ "535", "PLAIN", "a", "b", "535 5.7.8 bad\r\n", -1,
+		    MXK_ERR_AUTH, NULL },
+		{ "454", "PLAIN", "a", "b", "454 4.7.0 later\r\n", -1,
+		    MXK_ERR_TEMP, NULL },
+		{ "not offered", "GSSAPI", "a", "b", "", -1, MXK_ERR_AUTH, "" },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct mxk_smtpc_io	 io;
+		struct mxk_conn		*conn;
+		struct mxk_ehlo		 caps;
+		struct mxk_err		 e;
+		char			 got[1024];
+		ssize_t			 n;
+		int			 sv[2], res;
+
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
+			continue;
+		parse_caps("250-mx\r\n250 AUTH PLAIN LOGIN CRAM-MD5 XOAUTH2\r\n",
+		    &caps);
+		(void)write(sv[1], cases[i].server, strlen(cases[i].server));
+		conn = mxk_conn_new_fd(sv[0]);
+		mxk_smtpc_io_init(&io, conn, NULL);
+		mxk_err_clear(&e);
+		res = mxk_smtpc_auth(&io, &caps, cases[i].mech, cases[i].user,
+		    cases[i].secret, mxk_deadline_in(2000), &e);
+		T_EQ_INT(res, cases[i].want, cases[i].name);
+		if (res == -1)
+			T_EQ_INT(e.class, cases[i].class, cases[i].name);
+		(void)shutdown(sv[0], SHUT_WR);
+		n = read(sv[1], got, sizeof(got) - 1);
+		got[n > 0 ? n : 0] = '\0';
+		if (cases[i].sent != NULL)
+			T_EQ_STR(got, cases[i].sent, cases[i].name);
+		mxk_smtpc_io_free(&io);
+		mxk_conn_free(conn);
+		(void)close(sv[1]);
+	}
+}
+
+static void
+test_xtext(void)
+{
+	char	buf[64];
+
+	T_EQ_INT(mxk_smtpc_xtext("a+b=c d\x01", buf, sizeof(buf)), 0, "xtext");
+	T_EQ_STR(buf, "a+2Bb+3Dc+20d+01", "xtext value");
+	T_EQ_INT(mxk_smtpc_xtext("++++", buf, 8), -1, "xtext too long");
+}
+
 int
 main(void)
 {
 	test_ehlo();
 	test_io();
 	test_send_checks();
+	test_txn();
+	test_auth();
+	test_xtext();
 	return t_done("smtpc");
 }

@@ -1,0 +1,217 @@
+/* ISC license. */
+
+#include <sys/types.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "msg.h"
+#include "t.h"
+
+/* Feed in through a temporary file, read the spooled form back. */
+static int
+run(const char *in, size_t inlen, const struct mxk_msg_params *p,
+    char *out, size_t outlen, size_t *got, struct mxk_msg **mp,
+    struct mxk_err *e)
+{
+	char		 path[] = "/tmp/mxkit-test-msg.XXXXXX";
+	struct mxk_msg	*m;
+	ssize_t		 n;
+	size_t		 off = 0;
+	int		 fd;
+
+	*got = 0;
+	*mp = NULL;
+	if ((fd = mkstemp(path)) == -1)
+		return -2;
+	(void)unlink(path);
+	if (write(fd, in, inlen) != (ssize_t)inlen ||
+	    lseek(fd, 0, SEEK_SET) == -1) {
+		(void)close(fd);
+		return -2;
+	}
+	if (mxk_msg_read(fd, p, &m, e) == -1) {
+		(void)close(fd);
+		return -1;
+	}
+	(void)close(fd);
+	while ((n = mxk_msg_read_chunk(m, out + off, outlen - off - 1,
+	    e)) > 0)
+		off += (size_t)n;
+	out[off] = '\0';
+	*got = off;
+	*mp = m;
+	return 0;
+}
+
+static int
+collect(void *arg, const char *a, size_t len)
+{
+	char	*buf = arg;
+	size_t	 n = strlen(buf);
+
+	if (n > 0)
+		buf[n++] = '|';
+	memcpy(buf + n, a, len);
+	buf[n + len] = '\0';
+	return 0;
+}
+
+int
+main(void)
+{
+	static const struct {
+		const char	*name;
+		const char	*in;
+		const char	*want;
+		int		 eightbit;
+	} norm[] = {
+		{ "crlf kept", "a\r\nb\r\n", "a\r\nb\r\n", 0 },
+		{ "bare lf", "a\nb\n", "a\r\nb\r\n", 0 },
+		{ "bare cr", "a\rb\r", "a\r\nb\r\n", 0 },
+		{ "mixed", "a\r\nb\nc\rd", "a\r\nb\r\nc\r\nd\r\n", 0 },
+		{ "no final newline", "x", "x\r\n", 0 },
+		{ "empty", "", "", 0 },
+		{ "cr cr lf", "a\r\r\nb", "a\r\n\r\nb\r\n", 0 },
+		{ "8bit", "caf\xc3\xa9\n", "caf\xc3\xa9\r\n", 1 },
+		{ "dots untouched", ".\n..x\n", ".\r\n..x\r\n", 0 },
+		{ "empty body", "Subject: x\n\n", "Subject: x\r\n\r\n", 0 },
+	};
+	static const struct {
+		const char	*name;
+		const char	*in;
+		const char	*want;
+		int		 count;
+	} lists[] = {
+		{ "one", "a@b.test", "a@b.test", 1 },
+		{ "two", "a@b.test, c@d.test", "a@b.test|c@d.test", 2 },
+		{ "display names", "\"A, B\" <a@b.test>, C <c@d.test>",
+		    "a@b.test|c@d.test", 2 },
+		{ "comments", "(me) a@b.test (x), c@d.test", "a@b.test|c@d.test",
+		    2 },
+		{ "group", "friends: a@b.test, c@d.test;", "a@b.test|c@d.test",
+		    2 },
+		{ "undisclosed", "undisclosed-recipients:;", "", 0 },
+		{ "folded", "a@b.test,\r\n\tc@d.test", "a@b.test|c@d.test", 2 },
+		{ "empty", "", "", 0 },
+		{ "quoted local", "\"x y\"@b.test", "\"x y\"@b.test", 1 },
+	};
+	struct mxk_msg_params	 p;
+	struct mxk_msg		*m;
+	struct mxk_err		 e;
+	char			 out[8192], buf[512], big[2100];
+	size_t			 i, got, o;
+	int			 bol, rc;
+
+	for (i = 0; i < sizeof(norm) / sizeof(norm[0]); i++) {
+		memset(&p, 0, sizeof(p));
+		rc = run(norm[i].in, strlen(norm[i].in), &p, out, sizeof(out),
+		    &got, &m, &e);
+		T_EQ_INT(rc, 0, norm[i].name);
+		T_EQ_STR(out, norm[i].want, norm[i].name);
+		if (m != NULL) {
+			T_EQ_INT(mxk_msg_size(m), strlen(norm[i].want),
+			    norm[i].name);
+			T_EQ_INT(mxk_msg_8bit(m), norm[i].eightbit,
+			    norm[i].name);
+			/* Rewind and read again: the same octets. */
+			T_EQ_INT(mxk_msg_rewind(m, &e), 0, norm[i].name);
+			T_EQ_INT(mxk_msg_read_chunk(m, buf, sizeof(buf), &e),
+			    (long long)strlen(norm[i].want), norm[i].name);
+			mxk_msg_free(m);
+		}
+	}
+
+	/* Line limits: 998 octets pass, 999 fail with the line number. */
+	memset(big, 'x', sizeof(big));
+	memcpy(big, "a\n", 2);
+	big[2 + 998] = '\n';
+	memset(&p, 0, sizeof(p));
+	rc = run(big, 2 + 999, &p, out, sizeof(out), &got, &m, &e);
+	T_EQ_INT(rc, 0, "998 octets");
+	mxk_msg_free(m);
+	big[2 + 998] = 'x';
+	big[2 + 999] = '\n';
+	rc = run(big, 2 + 1000, &p, out, sizeof(out), &got, &m, &e);
+	T_EQ_INT(rc, -1, "999 octets");
+	T_EQ_INT(e.class, MXK_ERR_DATA, "999 octets: class");
+	T_OK(strstr(e.msg, "line 2") != NULL, "999 octets: %s", e.msg);
+	p.max_line = 10;
+	rc = run("0123456789a\n", 12, &p, out, sizeof(out), &got, &m, &e);
+	T_EQ_INT(rc, -1, "max_line 10");
+	p.max_line = 0;
+	p.max_size = 5;
+	rc = run("abcdef\n", 7, &p, out, sizeof(out), &got, &m, &e);
+	T_EQ_INT(rc, -1, "max_size");
+
+	/* sendmail: a lone dot ends the input. */
+	memset(&p, 0, sizeof(p));
+	p.dot_ends = 1;
+	rc = run("S: x\n\na\n.\nb\n", 12, &p, out, sizeof(out), &got, &m, &e);
+	T_EQ_INT(rc, 0, "dot_ends");
+	T_EQ_STR(out, "S: x\r\n\r\na\r\n", "dot_ends content");
+	mxk_msg_free(m);
+	p.dot_ends = 0;
+	rc = run("a\n.\nb\n", 6, &p, out, sizeof(out), &got, &m, &e);
+	T_EQ_STR(out, "a\r\n.\r\nb\r\n", "dot kept without dot_ends");
+	mxk_msg_free(m);
+
+	/* -t: recipients from To, Cc, Bcc; Bcc removed; folding. */
+	memset(&p, 0, sizeof(p));
+	p.extract_rcpts = 1;
+	rc = run("To: a@x.test,\n b@x.test\nCc: C <c@x.test>\nBcc: d@x.test\n"
+	    "Subject: s\n\nTo: not@header.test\n", 86, &p, out, sizeof(out),
+	    &got, &m, &e);
+	T_EQ_INT(rc, 0, "-t");
+	if (m != NULL) {
+		T_EQ_INT(mxk_msg_nrcpts(m), 4, "-t count");
+		T_EQ_STR(mxk_msg_rcpt(m, 0), "a@x.test", "-t 0");
+		T_EQ_STR(mxk_msg_rcpt(m, 1), "b@x.test", "-t 1 (folded)");
+		T_EQ_STR(mxk_msg_rcpt(m, 2), "c@x.test", "-t 2");
+		T_EQ_STR(mxk_msg_rcpt(m, 3), "d@x.test", "-t 3 (bcc)");
+		T_OK(strstr(out, "Bcc") == NULL, "Bcc removed: %s", out);
+		T_OK(strstr(out, "To: a@x.test,\r\n b@x.test\r\n") != NULL,
+		    "To kept folded");
+		T_OK(strstr(out, "To: not@header.test") != NULL, "body kept");
+		T_EQ_INT(mxk_msg_has_header(m, "subject"), 1, "has subject");
+		T_EQ_INT(mxk_msg_has_header(m, "from"), 0, "no from");
+		mxk_msg_free(m);
+	}
+	/* add_from: only when there is no From. */
+	memset(&p, 0, sizeof(p));
+	p.add_from = "Me <me@x.test>";
+	rc = run("Subject: s\n\nb\n", 14, &p, out, sizeof(out), &got, &m, &e);
+	T_OK(strstr(out, "From: Me <me@x.test>\r\n\r\nb") != NULL,
+	    "From added: %s", out);
+	mxk_msg_free(m);
+	rc = run("From: x@y.test\n\nb\n", 18, &p, out, sizeof(out), &got, &m,
+	    &e);
+	T_OK(strstr(out, "Me <me") == NULL, "From not added twice");
+	mxk_msg_free(m);
+	p.add_from = "bad\r\nInjected: yes";
+	rc = run("Subject: s\n\nb\n", 14, &p, out, sizeof(out), &got, &m, &e);
+	T_EQ_INT(rc, -1, "From with CRLF refused");
+
+	/* Dot-stuffing, across chunk boundaries. */
+	bol = 1;
+	o = mxk_msg_dotstuff(".a\r\n", 4, buf, &bol);
+	o += mxk_msg_dotstuff(".", 1, buf + o, &bol);
+	o += mxk_msg_dotstuff("\r\nb.\r\n.", 7, buf + o, &bol);
+	buf[o] = '\0';
+	T_EQ_STR(buf, "..a\r\n..\r\nb.\r\n..", "dotstuff");
+	bol = 0;
+	o = mxk_msg_dotstuff(".x", 2, buf, &bol);
+	buf[o] = '\0';
+	T_EQ_STR(buf, ".x", "dotstuff mid-line");
+
+	for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		buf[0] = '\0';
+		rc = mxk_msg_addr_list(lists[i].in, strlen(lists[i].in),
+		    collect, buf);
+		T_EQ_INT(rc, lists[i].count, lists[i].name);
+		T_EQ_STR(buf, lists[i].want, lists[i].name);
+	}
+	return t_done("test_msg");
+}
