@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -38,12 +39,14 @@
 #include "reply.h"
 #include "route.h"
 #include "smtpc.h"
+#include "spool.h"
 #include "starttls.h"
 #include "tls.h"
 
 #define PROG		"smtpsend"
 #define MAXRCPT		10000
 #define MAXATT		128
+#define MAXTO		1000
 
 struct opts {
 	const char	*from, *fullname;
@@ -64,6 +67,12 @@ struct opts {
 	long long	 connect_timeout, command_timeout, data_timeout;
 	long long	 timeout;
 	int		 family;
+	int		 each;
+	const char	*to[MAXTO];
+	size_t		 nto;
+	const char	*spool, *flush;
+	int		 flush_all;
+	long long	 lifetime;
 };
 
 static void
@@ -72,6 +81,8 @@ usage(FILE *f)
 	(void)fprintf(f,
 "usage: %s [options] RECIPIENT... < message\n"
 "       %s -t [options] [RECIPIENT...] < message\n"
+"       %s --each [--to RCPT]... [-t] [options] FILE...\n"
+"       %s --flush DIR [options]\n"
 "\n"
 "Send the message on standard input to the recipients, directly to their\n"
 "domains' mail exchangers (DANE when published) or through a relay.\n"
@@ -108,17 +119,25 @@ usage(FILE *f)
 "      --command-timeout T    each command's reply (300s, RFC 5321 4.5.3.2)\n"
 "      --data-timeout T       each block of the message (180s)\n"
 "      --timeout T            per domain, overall (1h)\n"
+"      --each                 the operands are message files, one\n"
+"                             transaction each over one session per route\n"
+"      --to RCPT              a recipient of every --each message\n"
+"      --spool DIR            keep what is deferred in DIR and say queued\n"
+"      --flush DIR            retry what DIR holds (with backoff)\n"
+"      --retry-now            with --flush: ignore the backoff\n"
+"      --queue-lifetime T     with --flush: bounce after T (5 days)\n"
 "      --json                 one JSON object per recipient\n"
 "  -q, --quiet                print nothing; the exit status tells\n"
 "  -v, --verbose              the SMTP transcript on stderr (AUTH hidden)\n"
 "  -h, --help                 this text\n"
 "  -V, --version              the version\n"
 "\n"
-"Output: one line per recipient: sent|deferred|bounced RCPT CODE STATUS TEXT\n"
+"Output: one line per recipient: sent|deferred|bounced|queued RCPT CODE\n"
+"STATUS TEXT\n"
 "Exit: 0 all sent, 75 some deferred (retry later), 67 a recipient bounced,\n"
 "69 message refused, 68 no such domain, 77 AUTH refused, 76 protocol error,\n"
 "65 bad message or address, 64 usage.\n",
-	    PROG, PROG);
+	    PROG, PROG, PROG, PROG);
 }
 
 static void die_usage(const char *, ...)
@@ -178,7 +197,8 @@ enum {
 	OPT_CERT, OPT_KEY, OPT_TLSPRIO, OPT_USER, OPT_PASSFILE, OPT_AUTHMECH,
 	OPT_AUTHPLAIN, OPT_DSNNOTIFY, OPT_DSNRET, OPT_DSNENVID, OPT_DSNORCPT,
 	OPT_NOCHUNK, OPT_NOPIPE, OPT_RESOLVER, OPT_TRUSTAD, OPT_CTIMEOUT,
-	OPT_CMDTIMEOUT, OPT_DATATIMEOUT, OPT_TIMEOUT, OPT_JSON
+	OPT_CMDTIMEOUT, OPT_DATATIMEOUT, OPT_TIMEOUT, OPT_JSON, OPT_EACH,
+	OPT_TO, OPT_SPOOL, OPT_FLUSH, OPT_RETRYNOW, OPT_LIFETIME
 };
 
 static const struct option longopts[] = {
@@ -212,6 +232,12 @@ static const struct option longopts[] = {
 	{ "data-timeout", required_argument, NULL, OPT_DATATIMEOUT },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "each", no_argument, NULL, OPT_EACH },
+	{ "to", required_argument, NULL, OPT_TO },
+	{ "spool", required_argument, NULL, OPT_SPOOL },
+	{ "flush", required_argument, NULL, OPT_FLUSH },
+	{ "retry-now", no_argument, NULL, OPT_RETRYNOW },
+	{ "queue-lifetime", required_argument, NULL, OPT_LIFETIME },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -246,6 +272,7 @@ parse_args(int argc, char **argv, struct opts *o, int *first)
 	o->command_timeout = 300000;
 	o->data_timeout = 180000;
 	o->timeout = 3600000;
+	o->lifetime = 5LL * 86400000;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":46B:f:F:hio:p:qr:tvVN:R:",
@@ -393,6 +420,26 @@ parse_args(int argc, char **argv, struct opts *o, int *first)
 		case OPT_JSON:
 			o->json = 1;
 			break;
+		case OPT_EACH:
+			o->each = 1;
+			break;
+		case OPT_TO:
+			if (o->nto >= MAXTO)
+				die_usage("too many --to options%s", "");
+			o->to[o->nto++] = optarg;
+			break;
+		case OPT_SPOOL:
+			o->spool = optarg;
+			break;
+		case OPT_FLUSH:
+			o->flush = optarg;
+			break;
+		case OPT_RETRYNOW:
+			o->flush_all = 1;
+			break;
+		case OPT_LIFETIME:
+			o->lifetime = timeout_opt("--queue-lifetime", optarg);
+			break;
 		case ':':
 			die_usage("option %s needs an argument",
 			    argv[optind - 1]);
@@ -431,7 +478,21 @@ parse_args(int argc, char **argv, struct opts *o, int *first)
 	}
 }
 
-/* A recipient: what the user gave, the address sent, and its outcome. */
+/*
+ * A message to send (a job) and its recipients.  Messages from files
+ * (--each) and from the spool (--flush) are read when a transaction needs
+ * them and let go after it, so that thousands of them cost no more than
+ * one.
+ */
+struct job {
+	const char		*file;		/* NULL: standard input */
+	struct mxk_msg		*msg;		/* kept for stdin */
+	char			 from[MXK_ADDR_INPUTMAX];
+	int			 smtputf8;
+	struct mxk_spool_entry	*spool;		/* --flush */
+	int			 bad;		/* unreadable message */
+};
+
 struct rcpt {
 	const char		*given;
 	char			 addr[MXK_ADDR_INPUTMAX];
@@ -441,22 +502,39 @@ struct rcpt {
 	struct mxk_smtpc_rcpt	 r;
 	char			 orcpt[MXK_ADDR_INPUTMAX];
 	int			 done;
+	int			 queued;	/* spooled for a retry */
+	size_t			 job;
+	size_t			 order;		/* for the output */
+	char			 host[MXK_DNS_NAMEMAX];
 };
 
-/* The outcome kinds that decide the exit status (worst last). */
+/* The outcome kinds that decide the exit status. */
 struct tally {
-	int	sent, deferred, bounced, nohost, refused, proto, auth;
+	int	sent, deferred, bounced, nohost, refused, proto, auth, data;
+};
+
+struct ctx {
+	const struct opts	*o;
+	struct mxk_dns		*dns;
+	struct mxk_msg_params	 mp;
+	struct job		*jobs;
+	const char		*secret;
+	struct tally		 t;
+};
+
+static const char *const state_names[] = {
+	"deferred", "sent", "deferred", "bounced"
 };
 
 static void
-print_rcpt(const struct opts *o, const struct rcpt *rc, const char *host)
+print_rcpt(const struct ctx *c, const struct rcpt *rc)
 {
-	static const char *const names[] = {
-		"deferred", "sent", "deferred", "bounced"
-	};
-	const char	*st = names[rc->r.state];
-	struct mxk_buf	 b;
-	int		 first = 1, r = 0;
+	const struct opts	*o = c->o;
+	const struct job	*j = &c->jobs[rc->job];
+	const char		*st = rc->queued ? "queued" :
+				    state_names[rc->r.state];
+	struct mxk_buf		 b;
+	int			 first = 1, r = 0;
 
 	if (o->quiet)
 		return;
@@ -473,33 +551,40 @@ print_rcpt(const struct opts *o, const struct rcpt *rc, const char *host)
 	r |= mxk_json_kv_int(&b, &first, "code", rc->r.code);
 	r |= mxk_json_kv_str(&b, &first, "status", rc->r.status);
 	r |= mxk_json_kv_str(&b, &first, "text", rc->r.text);
-	r |= mxk_json_kv_str(&b, &first, "host", host);
+	r |= mxk_json_kv_str(&b, &first, "host", rc->host[0] != '\0' ?
+	    rc->host : NULL);
+	if (j->file != NULL)
+		r |= mxk_json_kv_str(&b, &first, "message", j->file);
+	if (j->spool != NULL)
+		r |= mxk_json_kv_str(&b, &first, "spool", j->spool->name);
 	r |= mxk_buf_addch(&b, '}');
 	if (r == 0)
 		(void)printf("%s\n", b.p);
 	mxk_buf_free(&b);
 }
 
-/* Give every pending recipient of the group the outcome of error e. */
+/* Give every recipient not done yet the outcome of error e. */
 static void
-fail_group(struct rcpt *rc, size_t n, const struct mxk_err *e,
-    struct tally *t)
+fail_rcpts(struct ctx *c, struct rcpt *rc, size_t n, const struct mxk_err *e)
 {
 	size_t	i;
 	int	perm = e->class == MXK_ERR_PERM || e->class == MXK_ERR_NOHOST ||
-		    e->class == MXK_ERR_RCPT;
+		    e->class == MXK_ERR_RCPT || e->class == MXK_ERR_DATA;
 	int	code = e->code >= 400 && e->code < 600 ? e->code : perm ? 550 :
 		    451;
 
 	if (e->class == MXK_ERR_AUTH)
-		t->auth = 1;
+		c->t.auth = 1;
 	else if (e->class == MXK_ERR_PROTO)
-		t->proto = 1;
+		c->t.proto = 1;
 	else if (e->class == MXK_ERR_NOHOST)
-		t->nohost = 1;
+		c->t.nohost = 1;
+	else if (e->class == MXK_ERR_DATA)
+		c->t.data = 1;
 	for (i = 0; i < n; i++) {
 		if (rc[i].done)
 			continue;
+		rc[i].done = 1;
 		rc[i].r.code = code;
 		(void)snprintf(rc[i].r.status, sizeof(rc[i].r.status), "%s",
 		    e->status[0] != '\0' ? e->status : perm ? "5.0.0" :
@@ -540,9 +625,9 @@ read_secret(const struct opts *o, char *buf, size_t len)
 	return 0;
 }
 
-/* Connect to a unix socket (LMTP) under a deadline. */
+/* Connect to a local socket (LMTP); connect() is immediate there. */
 static int
-unix_connect(const char *path, long long deadline, struct mxk_err *e)
+unix_connect(const char *path, struct mxk_err *e)
 {
 	struct sockaddr_un	sun;
 	int			fd;
@@ -553,55 +638,97 @@ unix_connect(const char *path, long long deadline, struct mxk_err *e)
 		return mxk_err_set(e, MXK_ERR_USAGE, MXK_SRC_LOCAL, NULL,
 		    "socket path too long: %s", path);
 	memcpy(sun.sun_path, path, strlen(path));
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
-	    SOCK_NONBLOCK, 0)) == -1)
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return mxk_err_sys(e, MXK_ERR_TEMP, "socket");
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 &&
-	    errno != EINPROGRESS && errno != EAGAIN) {
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		(void)mxk_err_sys(e, MXK_ERR_TEMP, "connect %s", path);
 		(void)close(fd);
 		return -1;
 	}
-	(void)deadline;
 	return fd;
 }
 
-struct session_ctx {
-	const struct opts		*o;
-	struct mxk_dns			*dns;
-	struct mxk_msg			*msg;
-	const char			*from;
-	int				 smtputf8;
-	const char			*secret;
-	int				 refused;	/* MAIL/DATA 5xx */
-};
-
-/* AUTH, if asked, then the transaction, on an established session. */
-static int
-deliver_on(struct session_ctx *s, struct mxk_smtpc_io *io,
-    const struct mxk_starttls_result *res, struct rcpt *rc, size_t n,
-    long long deadline, struct mxk_err *e)
+/* The job's message, read if it is not at hand. */
+static struct mxk_msg *
+job_msg(struct ctx *c, struct job *j, struct mxk_err *e)
 {
-	const struct opts		*o = s->o;
-	struct mxk_smtpc_txn		 t;
-	struct mxk_smtpc_rcpt		*sr;
-	size_t				 i;
-	int				 ret;
+	int	fd;
 
-	if (o->user != NULL) {
-		if (!res->tls && !o->auth_plaintext)
-			return mxk_err_set(e, MXK_ERR_AUTH, MXK_SRC_LOCAL,
-			    "5.7.11", "not sending AUTH credentials in "
-			    "cleartext: the server offered no TLS (use "
-			    "--auth-plaintext to allow it)");
-		if (mxk_smtpc_auth(io, &res->caps, o->auth_mech, o->user,
-		    s->secret, mxk_deadline_in(o->command_timeout), e) == -1)
-			return -1;
+	if (j->msg != NULL)
+		return j->msg;
+	if (j->spool != NULL) {
+		if (lseek(j->spool->fd, 0, SEEK_SET) == -1) {
+			(void)mxk_err_sys(e, MXK_ERR_IO, "spool entry");
+			return NULL;
+		}
+		/* Skip the header again: the entry is re-opened cheaply
+		 * by reading up to the empty line. */
+		{
+			char	ch, prev = 0;
+			ssize_t	n;
+
+			while ((n = read(j->spool->fd, &ch, 1)) == 1) {
+				if (ch == '\n' && prev == '\n')
+					break;
+				prev = ch;
+			}
+			if (n != 1) {
+				(void)mxk_err_set(e, MXK_ERR_DATA,
+				    MXK_SRC_LOCAL, "5.6.0", "spool entry %s "
+				    "has no message", j->spool->name);
+				return NULL;
+			}
+		}
+		if (mxk_spool_message(j->spool, &j->msg, e) == -1)
+			return NULL;
+		return j->msg;
+	}
+	if ((fd = open(j->file, O_RDONLY | O_CLOEXEC)) == -1) {
+		(void)mxk_err_sys(e, MXK_ERR_DATA, "%s", j->file);
+		(void)snprintf(e->status, sizeof(e->status), "5.6.0");
+		return NULL;
+	}
+	if (mxk_msg_read(fd, &c->mp, &j->msg, e) == -1) {
+		mxk_err_prefix(e, "%s", j->file);
+		(void)close(fd);
+		return NULL;
+	}
+	(void)close(fd);
+	return j->msg;
+}
+
+static void
+job_release(struct job *j)
+{
+	if (j->file != NULL || j->spool != NULL) {
+		mxk_msg_free(j->msg);
+		j->msg = NULL;
+	}
+}
+
+/* One transaction on an established session. */
+static int
+transaction(struct ctx *c, struct mxk_smtpc_io *io, const struct mxk_ehlo *caps,
+    struct job *j, struct rcpt *rc, size_t n, long long deadline,
+    struct mxk_err *e)
+{
+	const struct opts	*o = c->o;
+	struct mxk_smtpc_txn	 t;
+	struct mxk_smtpc_rcpt	*sr;
+	struct mxk_msg		*msg;
+	size_t			 i;
+	int			 ret;
+
+	if ((msg = job_msg(c, j, e)) == NULL) {
+		/* This message only: the session goes on. */
+		fail_rcpts(c, rc, n, e);
+		j->bad = 1;
+		return 0;
 	}
 	memset(&t, 0, sizeof(t));
-	t.from = s->from;
-	t.msg = s->msg;
-	t.smtputf8 = s->smtputf8;
+	t.from = j->from;
+	t.msg = msg;
+	t.smtputf8 = j->smtputf8;
 	t.dsn_notify = o->dsn_notify;
 	t.dsn_ret = o->dsn_ret;
 	t.dsn_envid = o->dsn_envid;
@@ -617,9 +744,9 @@ deliver_on(struct session_ctx *s, struct mxk_smtpc_io *io,
 		sr[i].addr = rc[i].addr;
 		sr[i].orcpt = o->dsn_orcpt != NULL ? rc[i].orcpt : NULL;
 	}
-	ret = mxk_smtpc_transaction(io, &res->caps, &t, sr, n, deadline, e);
+	ret = mxk_smtpc_transaction(io, caps, &t, sr, n, deadline, e);
 	if (ret == 0 && t.refused && t.last.code / 100 != 4)
-		s->refused = 1;
+		c->t.refused = 1;
 	for (i = 0; i < n; i++) {
 		if (sr[i].state == MXK_RCPT_PENDING)
 			continue;
@@ -627,31 +754,145 @@ deliver_on(struct session_ctx *s, struct mxk_smtpc_io *io,
 		rc[i].done = 1;
 	}
 	free(sr);
+	job_release(j);
 	return ret;
 }
 
-/* One group of recipients: one plan, one session. */
-static void
-deliver_group(struct session_ctx *s, const char *domain, struct rcpt *rc,
-    size_t n, struct tally *t)
+/* A literal "[192.0.2.1]" or "[IPv6:...]" as a plan with no DNS. */
+static int
+literal_plan(const struct mxk_addr *ta, const struct mxk_mx_params *mp,
+    struct mxk_mx_plan **pl, struct mxk_err *e)
 {
-	const struct opts		*o = s->o;
+	struct sockaddr_storage	ss;
+	socklen_t		sl;
+
+	memset(&ss, 0, sizeof(ss));
+	if (ta->family == AF_INET) {
+		struct sockaddr_in *sa = (struct sockaddr_in *)&ss;
+
+		sa->sin_family = AF_INET;
+		memcpy(&sa->sin_addr, ta->ip, 4);
+		sl = sizeof(*sa);
+	} else {
+		struct sockaddr_in6 *sa = (struct sockaddr_in6 *)&ss;
+
+		sa->sin6_family = AF_INET6;
+		memcpy(&sa->sin6_addr, ta->ip, 16);
+		sl = sizeof(*sa);
+	}
+	return mxk_mx_plan_literal((struct sockaddr *)&ss, sl, ta->domain, mp,
+	    pl, e);
+}
+
+/* The route plan of a group: the relay, an address literal, or the MX. */
+static int
+group_plan(struct ctx *c, const char *domain, int literal,
+    struct mxk_mx_params *mp, long long deadline, struct mxk_mx_plan **pl,
+    struct mxk_err *e)
+{
+	const struct opts	*o = c->o;
+	struct mxk_mx_static	 st;
+	struct mxk_addr		 ta;
+	char			 hp[600], *colon, *end;
+	long			 port;
+
+	if (o->host == NULL) {
+		if (literal) {
+			if (mxk_addr_parse_target(&ta, domain, strlen(domain),
+			    e) == -1)
+				return -1;
+			return literal_plan(&ta, mp, pl, e);
+		}
+		return mxk_mx_plan(c->dns, domain, mp, NULL, 0, deadline, pl,
+		    e);
+	}
+	/* --host HOST[:PORT], [ADDRESS]:PORT, or a bare IPv6 address. */
+	(void)snprintf(hp, sizeof(hp), "%s", o->host);
+	colon = NULL;
+	if (hp[0] == '[') {
+		char *rb = strchr(hp, ']');
+
+		if (rb != NULL && rb[1] == ':')
+			colon = rb + 1;
+	} else if ((colon = strrchr(hp, ':')) != NULL &&
+	    strchr(hp, ':') != colon)
+		colon = NULL;
+	if (colon != NULL) {
+		errno = 0;
+		port = strtol(colon + 1, &end, 10);
+		if (errno != 0 || *end != '\0' || port < 1 || port > 65535)
+			return mxk_err_set(e, MXK_ERR_USAGE, MXK_SRC_LOCAL,
+			    NULL, "--host %s: bad port", o->host);
+		mp->port = (int)port;
+		*colon = '\0';
+	}
+	if (hp[0] == '[') {
+		memmove(hp, hp + 1, strlen(hp));
+		hp[strcspn(hp, "]")] = '\0';
+	}
+	if (mxk_addr_parse_target(&ta, hp, strlen(hp), e) == -1)
+		return -1;
+	if (ta.is_literal)
+		return literal_plan(&ta, mp, pl, e);
+	memset(&st, 0, sizeof(st));
+	(void)snprintf(st.host, sizeof(st.host), "%s", ta.domain);
+	return mxk_mx_plan(c->dns, ta.domain, mp, &st, 1, deadline, pl, e);
+}
+
+static int
+plan_error(const struct mxk_mx_plan *pl, struct mxk_err *e)
+{
+	switch (pl->result) {
+	case MXK_MX_NXDOMAIN:
+		(void)mxk_err_set(e, MXK_ERR_NOHOST, MXK_SRC_DNS, "5.1.2",
+		    "%s", pl->why);
+		e->code = 550;
+		return -1;
+	case MXK_MX_NULLMX:
+		(void)mxk_err_set(e, MXK_ERR_NOHOST, MXK_SRC_DNS, "5.1.10",
+		    "%s", pl->why);
+		e->code = 556;
+		return -1;
+	case MXK_MX_TEMPFAIL:
+		return mxk_err_set(e, MXK_ERR_TEMP, MXK_SRC_DNS, "4.4.3", "%s",
+		    pl->why);
+	default:
+		break;
+	}
+	if (pl->ntarget == 0) {
+		if (pl->nlookupfail > 0)
+			return mxk_err_set(e, MXK_ERR_TEMP, MXK_SRC_DNS,
+			    "4.4.3", "%s: no usable MX host: address lookups "
+			    "failed", pl->domain);
+		return mxk_err_set(e, MXK_ERR_PERM, MXK_SRC_POLICY, "5.4.4",
+		    "%s: no usable MX host", pl->domain);
+	}
+	return 0;
+}
+
+/*
+ * One group of recipients (one domain, or everything for a relay), sorted
+ * by job: one session, one transaction per job, RSET between.
+ */
+static void
+deliver_group(struct ctx *c, const char *domain, struct rcpt *rc, size_t n)
+{
+	const struct opts		*o = c->o;
 	struct mxk_mx_params		 mp;
 	struct mxk_mx_plan		*pl = NULL;
 	struct mxk_route_params		 rp;
 	struct mxk_starttls_params	 sp;
-	struct mxk_starttls_conn	 c;
+	struct mxk_starttls_conn	 sc;
 	struct mxk_net_attempt		 att[MAXATT];
-	struct mxk_mx_static		 st;
 	struct mxk_err			 e;
-	char				 hostname[256], hostbuf[512];
-	const char			*host = "-";
+	char				 myname[256];
+	const char			*host = NULL;
 	long long			 deadline = mxk_deadline_in(o->timeout);
-	int				 port, rc_ok = -1;
-	size_t				 i;
+	size_t				 i, k;
+	int				 port, ntx = 0;
 
 	mxk_err_clear(&e);
-	memset(&c, 0, sizeof(c));
+	memset(&sc, 0, sizeof(sc));
 	port = o->port > 0 ? o->port : o->smtps ? 465 : 25;
 
 	mxk_starttls_params_init(&sp);
@@ -667,9 +908,9 @@ deliver_group(struct session_ctx *s, const char *domain, struct rcpt *rc,
 	sp.tls_timeout_ms = (int)o->command_timeout;
 	if (o->ehlo != NULL)
 		sp.ehlo = o->ehlo;
-	else if (gethostname(hostname, sizeof(hostname)) == 0) {
-		hostname[sizeof(hostname) - 1] = '\0';
-		sp.ehlo = hostname;
+	else if (gethostname(myname, sizeof(myname)) == 0) {
+		myname[sizeof(myname) - 1] = '\0';
+		sp.ehlo = myname;
 	}
 
 	if (o->host != NULL && strncmp(o->host, "unix:", 5) == 0) {
@@ -682,196 +923,138 @@ deliver_group(struct session_ctx *s, const char *domain, struct rcpt *rc,
 		if (sp.policy == MXK_TLSPOL_AUTO)
 			sp.policy = MXK_TLSPOL_OFF;
 		host = o->host;
-		if ((fd = unix_connect(o->host + 5, deadline, &e)) == -1)
+		if ((fd = unix_connect(o->host + 5, &e)) == -1)
 			goto fail;
-		if ((c.conn = mxk_conn_new_fd(fd)) == NULL) {
+		if ((sc.conn = mxk_conn_new_fd(fd)) == NULL) {
 			(void)close(fd);
 			(void)mxk_err_set(&e, MXK_ERR_INTERNAL, MXK_SRC_LOCAL,
 			    NULL, "out of memory");
 			goto fail;
 		}
-		mxk_smtpc_io_init(&c.io, c.conn, NULL);
-		if (mxk_starttls_session(&c.io, NULL, &h, &sp, deadline,
-		    &c.res, &e) == -1)
+		mxk_smtpc_io_init(&sc.io, sc.conn, NULL);
+		if (mxk_starttls_session(&sc.io, NULL, &h, &sp, deadline,
+		    &sc.res, &e) == -1)
 			goto fail;
-		rc_ok = deliver_on(s, &c.io, &c.res, rc, n, deadline, &e);
-		goto done;
-	}
-
-	memset(&mp, 0, sizeof(mp));
-	mp.port = port;
-	mp.family = o->family;
-	mp.shuffle = 1;
-	if (o->host != NULL) {
-		/* A relay: its name (or literal) is the only route. */
-		struct mxk_addr	 ta;
-		char		 hp[600];
-		const char	*colon;
-
-		(void)snprintf(hp, sizeof(hp), "%s", o->host);
-		colon = strrchr(hp, ':');
-		if (hp[0] == '[') {
-			char *rb = strchr(hp, ']');
-
-			colon = rb != NULL && rb[1] == ':' ? rb + 1 : NULL;
-		} else if (colon != NULL && strchr(hp, ':') != colon)
-			colon = NULL;	/* a bare IPv6 address */
-		if (colon != NULL) {
-			mp.port = atoi(colon + 1) > 0 && atoi(colon + 1) <
-			    65536 ? atoi(colon + 1) : port;
-			hp[colon - hp] = '\0';
-		}
-		if (hp[0] == '[') {
-			memmove(hp, hp + 1, strlen(hp));
-			hp[strcspn(hp, "]")] = '\0';
-		}
-		if (mxk_addr_parse_target(&ta, hp, strlen(hp), &e) == -1)
+	} else {
+		memset(&mp, 0, sizeof(mp));
+		mp.port = port;
+		mp.family = o->family;
+		mp.shuffle = 1;
+		if (group_plan(c, domain, rc[0].literal, &mp, deadline, &pl,
+		    &e) == -1 || plan_error(pl, &e) == -1)
 			goto fail;
 		sp.port = mp.port;
-		if (ta.is_literal) {
-			struct sockaddr_storage	ss;
-			socklen_t		sl;
-
-			memset(&ss, 0, sizeof(ss));
-			if (ta.family == AF_INET) {
-				struct sockaddr_in *sa = (void *)&ss;
-
-				sa->sin_family = AF_INET;
-				memcpy(&sa->sin_addr, ta.ip, 4);
-				sl = sizeof(*sa);
-			} else {
-				struct sockaddr_in6 *sa = (void *)&ss;
-
-				sa->sin6_family = AF_INET6;
-				memcpy(&sa->sin6_addr, ta.ip, 16);
-				sl = sizeof(*sa);
-			}
-			if (mxk_mx_plan_literal((struct sockaddr *)&ss, sl,
-			    ta.domain, &mp, &pl, &e) == -1)
-				goto fail;
-		} else {
-			memset(&st, 0, sizeof(st));
-			(void)snprintf(st.host, sizeof(st.host), "%s",
-			    ta.domain);
-			if (mxk_mx_plan(s->dns, ta.domain, &mp, &st, 1,
-			    deadline, &pl, &e) == -1)
-				goto fail;
-		}
-	} else if (rc[0].literal) {
-		struct mxk_addr	ta;
-
-		if (mxk_addr_parse_target(&ta, domain, strlen(domain),
+		mxk_route_params_init(&rp);
+		rp.net.connect_timeout_ms = (int)o->connect_timeout;
+		rp.net.deadline = deadline;
+		rp.greeting_timeout_ms = (int)o->command_timeout;
+		rp.port = mp.port;
+		sc.route.att = att;
+		sc.route.natt = MAXATT;
+		if (mxk_starttls_connect(pl, &rp, c->dns, &sp, NULL, NULL, &sc,
 		    &e) == -1)
 			goto fail;
-		{
-			struct sockaddr_storage	ss;
-			socklen_t		sl;
+		host = sc.host->name;
+	}
+	mxk_log(MXK_LOG_INFO, "%s: connected to %s, TLS %s (level %s)", domain,
+	    host, sc.res.tls ? mxk_tls_trust_name(sc.res.trust) : "none",
+	    mxk_tls_level_name(sc.res.level));
+	for (i = 0; i < n; i++)
+		(void)snprintf(rc[i].host, sizeof(rc[i].host), "%s", host);
 
-			memset(&ss, 0, sizeof(ss));
-			if (ta.family == AF_INET) {
-				struct sockaddr_in *sa = (void *)&ss;
-
-				sa->sin_family = AF_INET;
-				memcpy(&sa->sin_addr, ta.ip, 4);
-				sl = sizeof(*sa);
-			} else {
-				struct sockaddr_in6 *sa = (void *)&ss;
-
-				sa->sin6_family = AF_INET6;
-				memcpy(&sa->sin6_addr, ta.ip, 16);
-				sl = sizeof(*sa);
-			}
-			if (mxk_mx_plan_literal((struct sockaddr *)&ss, sl,
-			    ta.domain, &mp, &pl, &e) == -1)
-				goto fail;
+	if (o->user != NULL) {
+		if (!sc.res.tls && !o->auth_plaintext) {
+			(void)mxk_err_set(&e, MXK_ERR_AUTH, MXK_SRC_LOCAL,
+			    "5.7.11", "not sending AUTH credentials in "
+			    "cleartext: the server offered no TLS (use "
+			    "--auth-plaintext to allow it)");
+			goto fail;
 		}
-	} else if (mxk_mx_plan(s->dns, domain, &mp, NULL, 0, deadline, &pl,
-	    &e) == -1)
-		goto fail;
-
-	switch (pl->result) {
-	case MXK_MX_NXDOMAIN:
-		(void)mxk_err_set(&e, MXK_ERR_NOHOST, MXK_SRC_DNS, "5.1.2",
-		    "%s", pl->why);
-		e.code = 550;
-		goto fail;
-	case MXK_MX_NULLMX:
-		(void)mxk_err_set(&e, MXK_ERR_NOHOST, MXK_SRC_DNS, "5.1.10",
-		    "%s", pl->why);
-		e.code = 556;
-		goto fail;
-	case MXK_MX_TEMPFAIL:
-		(void)mxk_err_set(&e, MXK_ERR_TEMP, MXK_SRC_DNS, "4.4.3", "%s",
-		    pl->why);
-		goto fail;
-	default:
-		break;
-	}
-	if (pl->ntarget == 0) {
-		if (pl->nlookupfail > 0)
-			(void)mxk_err_set(&e, MXK_ERR_TEMP, MXK_SRC_DNS,
-			    "4.4.3", "%s: no usable MX host: address lookups "
-			    "failed", pl->domain);
-		else
-			(void)mxk_err_set(&e, MXK_ERR_PERM, MXK_SRC_POLICY,
-			    "5.4.4", "%s: no usable MX host", pl->domain);
-		goto fail;
+		if (mxk_smtpc_auth(&sc.io, &sc.res.caps, o->auth_mech, o->user,
+		    c->secret, mxk_deadline_in(o->command_timeout), &e) == -1)
+			goto fail;
 	}
 
-	mxk_route_params_init(&rp);
-	rp.net.connect_timeout_ms = (int)o->connect_timeout;
-	rp.net.deadline = deadline;
-	rp.greeting_timeout_ms = (int)o->command_timeout;
-	rp.port = mp.port;
-	c.route.att = att;
-	c.route.natt = MAXATT;
-	if (mxk_starttls_connect(pl, &rp, s->dns, &sp, NULL, NULL, &c,
-	    &e) == -1)
-		goto fail;
-	(void)snprintf(hostbuf, sizeof(hostbuf), "%s", c.host->name);
-	host = hostbuf;
-	mxk_log(MXK_LOG_INFO, "%s: connected to %s, TLS %s (%s)", domain,
-	    host, c.res.tls ? mxk_tls_trust_name(c.res.trust) : "none",
-	    mxk_tls_level_name(c.res.level));
-	rc_ok = deliver_on(s, &c.io, &c.res, rc, n, deadline, &e);
-done:
-	if (rc_ok == -1)
-		goto fail;
-	mxk_starttls_conn_close(&c, 1);
-	goto report;
+	/* One transaction per job, in order; RSET between them. */
+	for (i = 0; i < n; i = k) {
+		for (k = i + 1; k < n && rc[k].job == rc[i].job; k++)
+			;
+		if (ntx++ > 0 && mxk_smtpc_rset(&sc.io, mxk_deadline_in(
+		    o->command_timeout), &e) == -1)
+			goto fail;
+		if (transaction(c, &sc.io, &sc.res.caps, &c->jobs[rc[i].job],
+		    rc + i, k - i, deadline, &e) == -1)
+			goto fail;
+	}
+	mxk_starttls_conn_close(&sc, 1);
+	mxk_mx_plan_free(pl);
+	return;
 fail:
-	fail_group(rc, n, &e, t);
-	mxk_starttls_conn_close(&c, c.conn != NULL && c.res.have_greeting);
-report:
-	for (i = 0; i < n; i++) {
-		if (rc[i].r.state == MXK_RCPT_SENT)
-			t->sent = 1;
-		else if (rc[i].r.state == MXK_RCPT_BOUNCED)
-			t->bounced = 1;
-		else
-			t->deferred = 1;
-		print_rcpt(o, &rc[i], host);
-	}
+	fail_rcpts(c, rc, n, &e);
+	mxk_starttls_conn_close(&sc, sc.conn != NULL && sc.res.have_greeting);
 	mxk_mx_plan_free(pl);
 }
 
 static int
-cmp_domain(const void *a, const void *b)
+cmp_group(const void *a, const void *b)
+{
+	const struct rcpt	*x = a, *y = b;
+	int			 d = strcmp(x->domain, y->domain);
+
+	if (d != 0)
+		return d;
+	return x->job < y->job ? -1 : x->job > y->job;
+}
+
+static int
+cmp_job(const void *a, const void *b)
 {
 	const struct rcpt *x = a, *y = b;
 
-	return strcmp(x->domain, y->domain);
+	if (x->job != y->job)
+		return x->job < y->job ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int
+cmp_order(const void *a, const void *b)
+{
+	const struct rcpt *x = a, *y = b;
+
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Deliver every recipient: one group for a relay, else one per domain. */
+static void
+deliver_all(struct ctx *c, struct rcpt *rc, size_t n)
+{
+	size_t	i, k;
+
+	if (c->o->host != NULL) {
+		qsort(rc, n, sizeof(*rc), cmp_job);
+		deliver_group(c, c->o->host, rc, n);
+		return;
+	}
+	qsort(rc, n, sizeof(*rc), cmp_group);
+	for (i = 0; i < n; i = k) {
+		for (k = i + 1; k < n && strcmp(rc[k].domain,
+		    rc[i].domain) == 0; k++)
+			;
+		deliver_group(c, rc[i].domain, rc + i, k - i);
+	}
 }
 
 /* A recipient argument (or header address) to the address we send. */
 static int
-add_recipient(const struct opts *o, struct rcpt *rc, const char *given,
+add_recipient(struct rcpt *rc, const char *given, size_t job, size_t order,
     struct mxk_err *e)
 {
 	struct mxk_addr	a;
 
 	memset(rc, 0, sizeof(*rc));
 	rc->given = given;
+	rc->job = job;
+	rc->order = order;
 	if (mxk_addr_parse_mailbox(&a, given, strlen(given),
 	    MXK_ADDR_ALLOW_BRACKETS, e) == -1)
 		return -1;
@@ -886,7 +1069,6 @@ add_recipient(const struct opts *o, struct rcpt *rc, const char *given,
 	(void)snprintf(rc->orcpt, sizeof(rc->orcpt), "%s", rc->addr);
 	rc->utf8 = a.needs_smtputf8;
 	rc->literal = a.is_literal;
-	(void)o;
 	return 0;
 }
 
@@ -907,160 +1089,208 @@ default_sender(char *buf, size_t len)
 	(void)snprintf(buf, len, "%s@%s", user, host);
 }
 
-int
-main(int argc, char **argv)
+/* The envelope sender in the form we send; -1 when invalid. */
+static int
+parse_sender(const char *s, char *out, size_t len, int *utf8)
 {
-	struct opts		 o;
-	struct mxk_err		 e;
-	struct mxk_dns		*dns = NULL;
-	struct mxk_dns_params	 dp;
-	struct mxk_msg_params	 mp;
-	struct mxk_msg		*msg = NULL;
-	struct rcpt		*rc;
-	struct tally		 t;
-	struct session_ctx	 s;
-	struct mxk_addr		 fa;
-	char			 from[MXK_ADDR_INPUTMAX], sender[512];
-	char			 fromhdr[1024], secret[1024];
-	const char		*base;
-	size_t			 n = 0, i, j;
-	int			 first, fd, smtputf8 = 0;
+	struct mxk_addr	a;
+	struct mxk_err	e;
 
-	(void)signal(SIGPIPE, SIG_IGN);
-	while ((fd = open("/dev/null", O_RDWR)) != -1 && fd <= 2)
-		;
-	if (fd > 2)
-		(void)close(fd);
+	*utf8 = 0;
+	if (s[0] == '\0' || strcmp(s, "<>") == 0) {
+		out[0] = '\0';
+		return 0;
+	}
+	if (mxk_addr_parse_mailbox(&a, s, strlen(s), MXK_ADDR_ALLOW_BRACKETS |
+	    MXK_ADDR_ALLOW_NULL, &e) == -1) {
+		(void)fprintf(stderr, "%s: error: sender %s: %s\n", PROG, s,
+		    e.msg);
+		return -1;
+	}
+	if (a.is_null) {
+		out[0] = '\0';
+		return 0;
+	}
+	*utf8 = a.needs_smtputf8;
+	if (mxk_addr_format(&a, a.needs_smtputf8, out, len) == -1) {
+		(void)fprintf(stderr, "%s: error: sender too long\n", PROG);
+		return -1;
+	}
+	return 0;
+}
 
-	parse_args(argc, argv, &o, &first);
-	base = strrchr(argv[0], '/');
-	base = base != NULL ? base + 1 : argv[0];
-	o.sendmail = strcmp(base, "sendmail") == 0;
-	mxk_log_init_stderr(PROG, o.quiet ? -1 : o.verbose);
-	mxk_err_clear(&e);
-	memset(&t, 0, sizeof(t));
+/* A growable array of recipients. */
+struct rcpts {
+	struct rcpt	*v;
+	size_t		 n, cap;
+};
 
-	if (first >= argc && !o.extract)
-		die_usage("no recipient given (or -t to take them from the "
-		    "header)%s", "");
-	if (o.from == NULL) {
-		default_sender(sender, sizeof(sender));
-		o.from = sender;
-	}
-	if (o.from[0] == '\0' || strcmp(o.from, "<>") == 0)
-		from[0] = '\0';
-	else {
-		if (mxk_addr_parse_mailbox(&fa, o.from, strlen(o.from),
-		    MXK_ADDR_ALLOW_BRACKETS | MXK_ADDR_ALLOW_NULL, &e) == -1) {
-			(void)fprintf(stderr, "%s: error: sender %s: %s\n",
-			    PROG, o.from, e.msg);
-			return EX_DATAERR;
-		}
-		if (fa.is_null)
-			from[0] = '\0';
-		else if (mxk_addr_format(&fa, fa.needs_smtputf8, from,
-		    sizeof(from)) == -1) {
-			(void)fprintf(stderr, "%s: error: sender too long\n",
-			    PROG);
-			return EX_DATAERR;
-		}
-		smtputf8 |= fa.needs_smtputf8;
-	}
-	if (o.user != NULL && read_secret(&o, secret, sizeof(secret)) == -1)
-		return EX_USAGE;
+static int
+rcpts_add(struct rcpts *r, const char *given, size_t job, const struct opts *o)
+{
+	struct mxk_err	 e;
+	struct rcpt	*nv;
 
-	/* The message first: a bad one is refused before any traffic. */
-	memset(&mp, 0, sizeof(mp));
-	mp.dot_ends = o.sendmail && !o.ignore_dots;
-	mp.extract_rcpts = o.extract;
-	if (o.fullname != NULL) {
-		(void)snprintf(fromhdr, sizeof(fromhdr), "\"%s\" <%s>",
-		    o.fullname, from);
-		mp.add_from = fromhdr;
-	}
-	if (mxk_msg_read(STDIN_FILENO, &mp, &msg, &e) == -1) {
-		if (!o.quiet)
-			(void)fprintf(stderr, "%s: error: %s\n", PROG, e.msg);
-		return e.class == MXK_ERR_DATA ? EX_DATAERR :
-		    mxk_err_exitcode(&e);
-	}
-
-	n = (size_t)(argc - first) + mxk_msg_nrcpts(msg);
-	if (n == 0) {
-		(void)fprintf(stderr, "%s: error: no recipients (none on the "
-		    "command line, none in To/Cc/Bcc)\n", PROG);
-		mxk_msg_free(msg);
-		return EX_USAGE;
-	}
-	if (n > MAXRCPT || (rc = calloc(n, sizeof(*rc))) == NULL) {
+	if (r->n >= MAXRCPT * 10) {
 		(void)fprintf(stderr, "%s: error: too many recipients\n",
 		    PROG);
-		mxk_msg_free(msg);
-		return EX_USAGE;
+		return -1;
 	}
-	for (i = 0, j = 0; i < n; i++) {
-		const char *g = (int)i < argc - first ? argv[first + (int)i] :
-		    mxk_msg_rcpt(msg, i - (size_t)(argc - first));
+	if (r->n == r->cap) {
+		size_t cap = r->cap > 0 ? 2 * r->cap : 16;
 
-		if (add_recipient(&o, &rc[j], g, &e) == -1) {
-			if (!o.quiet)
-				(void)fprintf(stderr, "%s: error: recipient "
-				    "%s: %s\n", PROG, g, e.msg);
-			free(rc);
-			mxk_msg_free(msg);
-			return EX_DATAERR;
+		if ((nv = realloc(r->v, cap * sizeof(*nv))) == NULL) {
+			(void)fprintf(stderr, "%s: error: out of memory\n",
+			    PROG);
+			return -1;
 		}
-		smtputf8 |= rc[j].utf8;
-		j++;
+		r->v = nv;
+		r->cap = cap;
 	}
-	n = j;
-
-	memset(&dp, 0, sizeof(dp));
-	dp.resolver = o.resolver;
-	dp.trust_ad = o.trust_ad;
-	if ((o.host == NULL || strncmp(o.host, "unix:", 5) != 0) &&
-	    mxk_dns_open(&dns, &dp, &e) == -1) {
-		if (!o.quiet)
-			(void)fprintf(stderr, "%s: error: %s\n", PROG, e.msg);
-		free(rc);
-		mxk_msg_free(msg);
-		return mxk_err_exitcode(&e);
+	if (add_recipient(&r->v[r->n], given, job, r->n, &e) == -1) {
+		if (!o->quiet)
+			(void)fprintf(stderr, "%s: error: recipient %s: %s\n",
+			    PROG, given, e.msg);
+		return -1;
 	}
+	r->n++;
+	return 0;
+}
 
-	memset(&s, 0, sizeof(s));
-	s.o = &o;
-	s.dns = dns;
-	s.msg = msg;
-	s.from = from;
-	s.smtputf8 = smtputf8;
-	s.secret = o.user != NULL ? secret : NULL;
+/*
+ * After delivery: with --spool, deferred recipients are stored for a
+ * later --flush ("queued"); when flushing, the entry is updated, given up
+ * (bounced) after the queue lifetime, or removed when nothing is left.
+ */
+static void
+spool_after(struct ctx *c, struct rcpt *rc, size_t n, long long now)
+{
+	const struct opts	*o = c->o;
+	struct mxk_spool_meta	 m;
+	struct mxk_err		 e;
+	const char		**left;
+	struct job		*j;
+	size_t			 i, k, nl, jn;
+	char			 why[600];
 
-	if (o.host != NULL) {
-		/* A relay takes every recipient in one session. */
-		deliver_group(&s, o.host, rc, n, &t);
-	} else {
-		/* Direct: one session per domain, in a stable order. */
-		qsort(rc, n, sizeof(*rc), cmp_domain);
-		for (i = 0; i < n; i = j) {
-			for (j = i + 1; j < n && strcmp(rc[j].domain,
-			    rc[i].domain) == 0; j++)
-				;
-			deliver_group(&s, rc[i].domain, rc + i, j - i, &t);
+	if (o->spool == NULL && o->flush == NULL)
+		return;
+	qsort(rc, n, sizeof(*rc), cmp_job);
+	if ((left = calloc(n > 0 ? n : 1, sizeof(*left))) == NULL)
+		return;
+	for (i = 0; i < n; i = k) {
+		for (k = i + 1; k < n && rc[k].job == rc[i].job; k++)
+			;
+		j = &c->jobs[rc[i].job];
+		for (nl = 0, jn = i; jn < k; jn++)
+			if (rc[jn].r.state == MXK_RCPT_DEFERRED)
+				left[nl++] = rc[jn].addr;
+		why[0] = '\0';
+		for (jn = i; jn < k; jn++)
+			if (rc[jn].r.state == MXK_RCPT_DEFERRED) {
+				(void)snprintf(why, sizeof(why), "%d %s %s",
+				    rc[jn].r.code, rc[jn].r.status,
+				    rc[jn].r.text);
+				break;
+			}
+		memset(&m, 0, sizeof(m));
+		m.from = j->from;
+		m.rcpt = left;
+		m.nrcpt = nl;
+		m.error = why;
+		if (j->spool != NULL) {
+			/* --flush: the entry's fate. */
+			m.first = j->spool->first;
+			m.attempts = j->spool->attempts + 1;
+			if (nl > 0 && now - j->spool->first >= o->lifetime /
+			    1000) {
+				for (jn = i; jn < k; jn++)
+					if (rc[jn].r.state ==
+					    MXK_RCPT_DEFERRED) {
+						char t[MXK_ERR_MSGMAX];
+
+						(void)snprintf(t, sizeof(t),
+						    "%s", rc[jn].r.text);
+						rc[jn].r.state =
+						    MXK_RCPT_BOUNCED;
+						(void)snprintf(rc[jn].r.text,
+						    sizeof(rc[jn].r.text),
+						    "gave up after %d "
+						    "attempts: %.400s",
+						    m.attempts, t);
+					}
+				nl = 0;
+			}
+			if (nl == 0 && !j->bad) {
+				if (mxk_spool_remove(o->flush, j->spool,
+				    &e) == -1)
+					(void)fprintf(stderr, "%s: warning: "
+					    "%s\n", PROG, e.msg);
+				continue;
+			}
+			if (j->bad)
+				continue;
+			m.next = now + mxk_spool_backoff(m.attempts);
+			if (job_msg(c, j, &e) == NULL ||
+			    mxk_spool_put(o->flush, j->spool->name, &m,
+			    j->msg, NULL, 0, &e) == -1) {
+				(void)fprintf(stderr, "%s: error: spool "
+				    "entry %s not updated: %s\n", PROG,
+				    j->spool->name, e.msg);
+				job_release(j);
+				continue;
+			}
+			job_release(j);
+			for (jn = i; jn < k; jn++)
+				if (rc[jn].r.state == MXK_RCPT_DEFERRED)
+					rc[jn].queued = 1;
+			continue;
 		}
+		if (nl == 0)
+			continue;
+		m.first = now;
+		m.attempts = 1;
+		m.next = now + mxk_spool_backoff(1);
+		if (job_msg(c, j, &e) == NULL || mxk_spool_put(o->spool, NULL,
+		    &m, j->msg, NULL, 0, &e) == -1) {
+			/* Not stored: they stay "deferred" (exit 75), so
+			 * the caller still knows to retry. */
+			(void)fprintf(stderr, "%s: error: could not spool: "
+			    "%s\n", PROG, e.msg);
+			job_release(j);
+			continue;
+		}
+		job_release(j);
+		for (jn = i; jn < k; jn++)
+			if (rc[jn].r.state == MXK_RCPT_DEFERRED)
+				rc[jn].queued = 1;
 	}
-	explicit_bzero(secret, sizeof(secret));
-	free(rc);
-	mxk_msg_free(msg);
-	mxk_dns_close(dns);
-	(void)fflush(stdout);
-	if (ferror(stdout))
-		return EX_IOERR;
+	free(left);
+}
 
+static int
+exit_status(const struct ctx *c, const struct rcpt *rc, size_t n)
+{
+	struct tally	t = c->t;
+	size_t		i;
+
+	for (i = 0; i < n; i++) {
+		if (rc[i].queued)
+			continue;
+		if (rc[i].r.state == MXK_RCPT_SENT)
+			t.sent = 1;
+		else if (rc[i].r.state == MXK_RCPT_BOUNCED)
+			t.bounced = 1;
+		else
+			t.deferred = 1;
+	}
 	if (t.auth)
 		return EX_NOPERM;
 	if (t.proto)
 		return EX_PROTOCOL;
-	if (s.refused)
+	if (t.data)
+		return EX_DATAERR;
+	if (t.refused)
 		return EX_UNAVAILABLE;
 	if (t.nohost && !t.sent && !t.deferred)
 		return EX_NOHOST;
@@ -1069,4 +1299,235 @@ main(int argc, char **argv)
 	if (t.deferred)
 		return EX_TEMPFAIL;
 	return 0;
+}
+
+static void
+finish_run(struct ctx *c, struct rcpt *rc, size_t n)
+{
+	size_t	i;
+
+	spool_after(c, rc, n, (long long)time(NULL));
+	qsort(rc, n, sizeof(*rc), cmp_order);
+	for (i = 0; i < n; i++) {
+		/* --each: which message the lines below are about. */
+		if (c->o->each && !c->o->quiet && !c->o->json &&
+		    (i == 0 || rc[i].job != rc[i - 1].job))
+			(void)printf("message %s\n", c->jobs[rc[i].job].file);
+		print_rcpt(c, &rc[i]);
+	}
+}
+
+/* --flush DIR: each due entry is one run of its own. */
+static int
+flush(struct ctx *c)
+{
+	const struct opts	*o = c->o;
+	struct mxk_spool_entry	 en;
+	struct mxk_err		 e;
+	struct rcpts		 r;
+	struct job		 job;
+	char			**names;
+	size_t			 n, i, k;
+	long long		 now = (long long)time(NULL);
+	int			 code, worst = 0, got;
+
+	if (mxk_spool_list(o->flush, &names, &n, &e) == -1) {
+		(void)fprintf(stderr, "%s: error: %s\n", PROG, e.msg);
+		return mxk_err_exitcode(&e);
+	}
+	for (i = 0; i < n; i++) {
+		if ((got = mxk_spool_open(o->flush, names[i], &en, &e)) == 1)
+			continue;	/* another flush has it, or gone */
+		if (got == -1) {
+			(void)fprintf(stderr, "%s: warning: %s (left alone)\n",
+			    PROG, e.msg);
+			continue;
+		}
+		if (en.next > now && !o->flush_all) {
+			mxk_log(MXK_LOG_INFO, "%s: not before %lld", en.name,
+			    en.next);
+			mxk_spool_close(&en);
+			continue;
+		}
+		memset(&job, 0, sizeof(job));
+		(void)snprintf(job.from, sizeof(job.from), "%s", en.from);
+		job.spool = &en;
+		memset(&r, 0, sizeof(r));
+		for (k = 0; k < en.nrcpt; k++)
+			if (rcpts_add(&r, en.rcpt[k], 0, o) == -1)
+				break;
+		if (k < en.nrcpt) {
+			free(r.v);
+			mxk_spool_close(&en);
+			continue;
+		}
+		for (k = 0; k < r.n; k++)
+			job.smtputf8 |= r.v[k].utf8;
+		c->jobs = &job;
+		memset(&c->t, 0, sizeof(c->t));
+		deliver_all(c, r.v, r.n);
+		finish_run(c, r.v, r.n);
+		code = exit_status(c, r.v, r.n);
+		if (code != 0 && (worst == 0 || code == EX_NOUSER))
+			worst = code;
+		job_release(&job);
+		free(r.v);
+		mxk_spool_close(&en);
+	}
+	mxk_spool_names_free(names, n);
+	/* Deferred entries stay queued: only bounces and errors show. */
+	return worst == EX_TEMPFAIL ? 0 : worst;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts		 o;
+	struct mxk_err		 e;
+	struct mxk_dns_params	 dp;
+	struct ctx		 c;
+	struct rcpts		 r;
+	struct job		*jobs;
+	char			 from[MXK_ADDR_INPUTMAX], sender[512];
+	char			 fromhdr[MXK_ADDR_INPUTMAX + 256], secret[1024];
+	const char		*base;
+	size_t			 njobs, i, k;
+	int			 first, fd, fromutf8, code;
+
+	(void)signal(SIGPIPE, SIG_IGN);
+	while ((fd = open("/dev/null", O_RDWR)) != -1 && fd <= 2)
+		;
+	if (fd > 2)
+		(void)close(fd);
+
+	base = strrchr(argv[0], '/');
+	base = base != NULL ? base + 1 : argv[0];
+	parse_args(argc, argv, &o, &first);
+	o.sendmail = strcmp(base, "sendmail") == 0;
+	mxk_log_init_stderr(PROG, o.quiet ? -1 : o.verbose);
+	mxk_err_clear(&e);
+	memset(&c, 0, sizeof(c));
+	memset(&r, 0, sizeof(r));
+	c.o = &o;
+	secret[0] = '\0';
+
+	if (o.flush == NULL && !o.each && first >= argc && !o.extract)
+		die_usage("no recipient given (or -t to take them from the "
+		    "header)%s", "");
+	if (o.each && first >= argc)
+		die_usage("--each needs message files%s", "");
+	if (o.each && o.nto == 0 && !o.extract)
+		die_usage("--each needs --to RCPT or -t%s", "");
+	if (o.flush != NULL && (first < argc || o.each || o.spool != NULL))
+		die_usage("--flush DIR takes no recipients, --each or "
+		    "--spool%s", "");
+	if (o.from == NULL) {
+		default_sender(sender, sizeof(sender));
+		o.from = sender;
+	}
+	if (parse_sender(o.from, from, sizeof(from), &fromutf8) == -1)
+		return EX_DATAERR;
+	if (o.user != NULL && read_secret(&o, secret, sizeof(secret)) == -1)
+		return EX_USAGE;
+	c.secret = o.user != NULL ? secret : NULL;
+
+	memset(&c.mp, 0, sizeof(c.mp));
+	c.mp.dot_ends = o.sendmail && !o.ignore_dots && !o.each;
+	c.mp.extract_rcpts = o.extract;
+	if (o.fullname != NULL) {
+		int fl = snprintf(fromhdr, sizeof(fromhdr), "\"%.200s\" <%s>",
+		    o.fullname, from);
+
+		if (fl < 0 || (size_t)fl >= sizeof(fromhdr) ||
+		    strpbrk(o.fullname, "\"\\\r\n") != NULL)
+			die_usage("-F %s: too long, or holds a quote, "
+			    "backslash or line break", o.fullname);
+		c.mp.add_from = fromhdr;
+	}
+
+	memset(&dp, 0, sizeof(dp));
+	dp.resolver = o.resolver;
+	dp.trust_ad = o.trust_ad;
+	if ((o.host == NULL || strncmp(o.host, "unix:", 5) != 0) &&
+	    mxk_dns_open(&c.dns, &dp, &e) == -1) {
+		if (!o.quiet)
+			(void)fprintf(stderr, "%s: error: %s\n", PROG, e.msg);
+		return mxk_err_exitcode(&e);
+	}
+
+	if (o.flush != NULL) {
+		code = flush(&c);
+		mxk_dns_close(c.dns);
+		explicit_bzero(secret, sizeof(secret));
+		(void)fflush(stdout);
+		return ferror(stdout) ? EX_IOERR : code;
+	}
+
+	/* The messages first: a bad one is refused before any traffic. */
+	njobs = o.each ? (size_t)(argc - first) : 1;
+	if ((jobs = calloc(njobs, sizeof(*jobs))) == NULL) {
+		(void)fprintf(stderr, "%s: error: out of memory\n", PROG);
+		return EX_OSERR;
+	}
+	c.jobs = jobs;
+	for (i = 0; i < njobs; i++) {
+		struct job *j = &jobs[i];
+
+		(void)snprintf(j->from, sizeof(j->from), "%s", from);
+		j->smtputf8 = fromutf8;
+		j->file = o.each ? argv[first + (int)i] : NULL;
+		if (o.each) {
+			for (k = 0; k < o.nto; k++)
+				if (rcpts_add(&r, o.to[k], i, &o) == -1)
+					return EX_DATAERR;
+		} else
+			for (k = (size_t)first; k < (size_t)argc; k++)
+				if (rcpts_add(&r, argv[k], i, &o) == -1)
+					return EX_DATAERR;
+		if (!o.each || o.extract) {
+			if (j->file == NULL) {
+				if (mxk_msg_read(STDIN_FILENO, &c.mp, &j->msg,
+				    &e) == -1) {
+					if (!o.quiet)
+						(void)fprintf(stderr, "%s: "
+						    "error: %s\n", PROG, e.msg);
+					return e.class == MXK_ERR_DATA ?
+					    EX_DATAERR : mxk_err_exitcode(&e);
+				}
+			} else if (job_msg(&c, j, &e) == NULL) {
+				(void)fprintf(stderr, "%s: error: %s\n", PROG,
+				    e.msg);
+				return EX_DATAERR;
+			}
+			for (k = 0; k < mxk_msg_nrcpts(j->msg); k++) {
+				char *g = strdup(mxk_msg_rcpt(j->msg, k));
+
+				if (g == NULL || rcpts_add(&r, g, i, &o) == -1)
+					return EX_DATAERR;
+			}
+			job_release(j);
+		}
+	}
+	if (r.n == 0) {
+		(void)fprintf(stderr, "%s: error: no recipients (none on the "
+		    "command line, none in To/Cc/Bcc)\n", PROG);
+		return EX_USAGE;
+	}
+	for (i = 0; i < r.n; i++)
+		jobs[r.v[i].job].smtputf8 |= r.v[i].utf8;
+
+	deliver_all(&c, r.v, r.n);
+	finish_run(&c, r.v, r.n);
+	code = exit_status(&c, r.v, r.n);
+
+	explicit_bzero(secret, sizeof(secret));
+	for (i = 0; i < njobs; i++)
+		mxk_msg_free(jobs[i].msg);
+	free(jobs);
+	free(r.v);
+	mxk_dns_close(c.dns);
+	(void)fflush(stdout);
+	if (ferror(stdout))
+		return EX_IOERR;
+	return code;
 }

@@ -195,6 +195,52 @@ check "json parses" /usr/bin/python3 -c 'import json,sys; [json.loads(l) for l i
 ce "quiet" 0 bash -c "msg q | $S -q a@send.test"
 [ -s "$K" ] && fail quiet "printed: $(head -n 2 "$K")" || ok "quiet: nothing printed"
 
+# --- --each: many messages over one session
+mkdir -p "$T_TMP/each"
+for i in $(seq 1 50); do
+	printf 'Subject: each %d\nX-Each: %d\n\nbody %d\n' "$i" "$i" "$i" >"$T_TMP/each/$i.eml"
+done
+before=$(grep -c '192.0.2.120:25 .* connect$' "$LOG")
+ce "--each: 50 messages" 0 bash -c "$S --each --to a@send.test --to b@send.test --host mx.send.test $T_TMP/each/*.eml"
+[ "$(grep -c '^sent ' "$K")" = 100 ] && ok "--each: 100 sent lines" || fail each "$(grep -c '^sent ' "$K") sent lines"
+[ "$(grep -c '^message ' "$K")" = 50 ] && ok "--each: a message line each" || fail each-message "$(head -n 3 "$K")"
+after=$(grep -c '192.0.2.120:25 .* connect$' "$LOG")
+[ $((after - before)) = 1 ] && ok "--each: one session" || fail each-session "$((after - before)) sessions"
+cm "--each: RSET between transactions" '>>> RSET' bash -c \
+    "$S -v --each --to a@send.test --host mx.send.test $T_TMP/each/1.eml $T_TMP/each/2.eml 2>&1"
+ce "--each with -t" 0 bash -c "printf 'To: t1@send.test\nSubject: t\n\nx\n' >'$T_TMP/t1.eml'; printf 'To: t2@send.test\nSubject: t\n\nx\n' >'$T_TMP/t2.eml'; $S --each -t '$T_TMP/t1.eml' '$T_TMP/t2.eml'"
+cm "--each -t: each its own recipients" '^sent t1@send\.test .*' cat "$K"
+ce "--each: a missing file: 65, the others sent" 65 bash -c "$S --each --to a@send.test $T_TMP/each/1.eml $T_TMP/nonexistent.eml"
+cm "--each: the good one sent" '^sent a@send\.test ' cat "$K"
+
+# --- --spool and --flush across a server outage (later.send.test is down)
+SP=$T_TMP/spool
+ce "--spool: deferred is queued, exit 0" 0 bash -c \
+    "msg spooled | $S --spool '$SP' --connect-timeout 2 --host later.send.test a@send.test"
+cm "--spool: queued line" '^queued a@send\.test 4[0-9][0-9] ' cat "$K"
+[ "$(ls "$SP/new" | wc -l)" = 1 ] && ok "--spool: one entry" || fail spool "$(ls "$SP/new" 2>&1)"
+[ "$(stat -c %a "$SP")" = 700 ] && ok "--spool: directory 0700" || fail spool-mode "$(stat -c %a "$SP")"
+[ "$(stat -c %a "$SP"/new/*)" = 600 ] && ok "--spool: entry 0600" || fail spool-entry-mode "$(stat -c %a "$SP"/new/*)"
+ce "--flush before the retry time: nothing" 0 "$S" --flush "$SP" --host later.send.test
+[ -s "$K" ] && fail flush-early "printed: $(cat "$K")" || ok "--flush: waits for the backoff"
+ce "--flush while down: still queued" 0 "$S" --flush "$SP" --retry-now --connect-timeout 2 --host later.send.test
+cm "--flush: queued again" '^queued a@send\.test ' cat "$K"
+cm "--flush: attempts counted" '^attempts 2$' cat "$SP"/new/*
+echo "192.0.2.129 25 --hostname later.send.test --dump $D" >"$T_TMP/later.tab"
+nsenter --net="$WORLD_DIR/inet.ns" /usr/bin/python3 "$WORLD_SRC/smtpd.py" \
+    --table "$T_TMP/later.tab" --log "$LOG" >/dev/null 2>&1 </dev/null &
+world_pid_add "$WORLD_DIR/peers.pids" smtpd.py $!
+wait_port 192.0.2.129 25 10 || fail setup "later.send.test did not start"
+ce "--flush after the outage: sent" 0 "$S" --flush "$SP" --retry-now --host later.send.test
+cm "--flush: sent line" '^sent a@send\.test 250 ' cat "$K"
+[ -z "$(ls "$SP/new")" ] && ok "--flush: entry removed" || fail flush-remove "$(ls "$SP/new")"
+cm "--flush: the message arrived" '^Subject: spooled' cat "$(last_dump).eml"
+ce "--spool: bounced is not queued" 67 bash -c "msg b | $S --spool '$SP' bad@send.test"
+[ -z "$(ls "$SP/new")" ] && ok "--spool: nothing queued for a bounce" || fail spool-bounce "$(ls "$SP/new")"
+ce "--queue-lifetime: give up" 67 bash -c "msg old | $S --spool '$SP' later@send.test >/dev/null; sleep 1.1; $S --flush '$SP' --retry-now --queue-lifetime 1s"
+cm "--queue-lifetime: bounced, gave up" '^bounced later@send\.test .*gave up after 2 attempts' cat "$K"
+[ -z "$(ls "$SP/new")" ] && ok "--queue-lifetime: entry removed" || fail lifetime-remove "$(ls "$SP/new")"
+
 # --- integrity: generated messages, compared byte for byte after the
 # server un-stuffs (8-bit octets, lines starting with ".", bare LF and CR,
 # no final newline, empty body).
