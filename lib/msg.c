@@ -1,6 +1,7 @@
 /* ISC license. */
 
 #include <sys/types.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,9 +16,19 @@
 #include "msg.h"
 
 #define IOBUF		(64 * 1024)
+/* Messages start in memory (memfd: no file system work, which is most of
+ * the cost of a small message); past this they move to a temporary file,
+ * so that a large message never sits in RAM. */
+#define MEMMAX		(1024 * 1024)
 
 struct mxk_msg {
 	int			 fd;		/* the unlinked spool file */
+	int			 inmem;		/* fd is a memfd (small so far) */
+	int			 direct;	/* fd is the caller's regular file,
+						 * normalised as it is read */
+	off_t			 base;		/* where the message starts */
+	int			 prev_cr, any, last_eol, eof;
+	char			*raw;		/* direct: read buffer */
 	unsigned long long	 size;
 	size_t			 lines;
 	int			 eightbit;
@@ -43,15 +54,67 @@ struct rd {
 	struct mxk_buf			 field;		/* header field, CRLFs */
 	int				 in_header;
 	int				 drop_field;
+	size_t				 blen;		/* body line length */
+	int				 count_only;	/* direct: scan only */
+	const char			*tmpdir;
 	int				 done;		/* "." seen (dot_ends) */
 	struct mxk_err			*e;
 };
+
+static int	spool_file(const char *, int *, struct mxk_err *);
+
+/* Move a message that outgrew memory into a temporary file. */
+static int
+spill(struct rd *r)
+{
+	char	buf[IOBUF];
+	ssize_t	n, w;
+	int	fd;
+
+	if (spool_file(r->tmpdir, &fd, r->e) == -1)
+		return -1;
+	if (lseek(r->m->fd, 0, SEEK_SET) == -1)
+		goto fail;
+	while ((n = read(r->m->fd, buf, sizeof(buf))) != 0) {
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		for (w = 0; w < n; ) {
+			ssize_t k = write(fd, buf + w, (size_t)(n - w));
+
+			if (k == -1) {
+				if (errno == EINTR)
+					continue;
+				goto fail;
+			}
+			w += k;
+		}
+	}
+	(void)close(r->m->fd);
+	r->m->fd = fd;
+	r->m->inmem = 0;
+	return 0;
+fail:
+	(void)mxk_err_sys(r->e, MXK_ERR_IO, "spool file");
+	(void)close(fd);
+	return -1;
+}
 
 static int
 flush_out(struct rd *r)
 {
 	size_t	off = 0;
 	ssize_t	n;
+
+	if (r->count_only) {
+		r->outlen = 0;
+		return 0;
+	}
+
+	if (r->m->inmem && r->m->size > MEMMAX && spill(r) == -1)
+		return -1;
 
 	while (off < r->outlen) {
 		n = write(r->m->fd, r->out + off, r->outlen - off);
@@ -238,19 +301,59 @@ append:
 }
 
 static int
+too_long(struct rd *r)
+{
+	return mxk_err_set(r->e, MXK_ERR_DATA, MXK_SRC_LOCAL, "5.6.0",
+	    "line %zu is longer than %zu octets (RFC 5321 4.5.3.1.6); "
+	    "nothing was sent", r->m->lines + 1, r->max_line);
+}
+
+static int
 add_octet(struct rd *r, char c)
 {
 	if ((unsigned char)c & 0x80)
 		r->m->eightbit = 1;
 	if (r->line.len >= r->max_line)
-		return mxk_err_set(r->e, MXK_ERR_DATA, MXK_SRC_LOCAL, "5.6.0",
-		    "line %zu is longer than %zu octets (RFC 5321 "
-		    "4.5.3.1.6); nothing was sent", r->m->lines + 1,
-		    r->max_line);
+		return too_long(r);
 	if (mxk_buf_addch(&r->line, c) == -1)
 		return mxk_err_set(r->e, MXK_ERR_INTERNAL, MXK_SRC_LOCAL, NULL,
 		    "out of memory");
 	return 0;
+}
+
+/* An unlinked private temporary file in dir (NULL: $TMPDIR, /tmp). */
+static int
+spool_file(const char *dir, int *fdp, struct mxk_err *e)
+{
+	char	path[4096];
+	int	fd;
+
+	if (dir == NULL)
+		dir = getenv("TMPDIR");
+	if (dir == NULL || *dir == '\0')
+		dir = "/tmp";
+	if (snprintf(path, sizeof(path), "%s/mxkit-msg.XXXXXX", dir) >=
+	    (int)sizeof(path))
+		return mxk_err_set(e, MXK_ERR_CONFIG, MXK_SRC_LOCAL, NULL,
+		    "temporary directory name too long");
+	if ((fd = mkstemp(path)) == -1)
+		return mxk_err_sys(e, MXK_ERR_IO, "cannot make a temporary "
+		    "file in %s", dir);
+	(void)unlink(path);
+	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	*fdp = fd;
+	return 0;
+}
+
+/* The end of a line: the slow path (header, dot_ends) or the fast one. */
+static int
+line_end(struct rd *r)
+{
+	if (r->in_header || r->p->dot_ends)
+		return end_line(r);
+	r->m->lines++;
+	r->blen = 0;
+	return emit(r, "\r\n", 2);
 }
 
 int
@@ -260,8 +363,8 @@ mxk_msg_read(int fd, const struct mxk_msg_params *p, struct mxk_msg **out,
 	struct mxk_msg_params	 def;
 	struct mxk_msg		*m;
 	struct rd		*r;
-	char			 in[IOBUF], path[4096];
-	const char		*dir;
+	char			 in[IOBUF];
+	struct stat		 st;
 	ssize_t			 n, i;
 	int			 prev_cr = 0, rc = -1;
 
@@ -276,24 +379,26 @@ mxk_msg_read(int fd, const struct mxk_msg_params *p, struct mxk_msg **out,
 		return mxk_err_set(e, MXK_ERR_INTERNAL, MXK_SRC_LOCAL, NULL,
 		    "out of memory");
 	}
-	dir = p->tmpdir != NULL ? p->tmpdir : getenv("TMPDIR");
-	if (dir == NULL || *dir == '\0')
-		dir = "/tmp";
-	if (snprintf(path, sizeof(path), "%s/mxkit-msg.XXXXXX", dir) >=
-	    (int)sizeof(path)) {
+	/*
+	 * A regular file that needs no change beyond line ends is not
+	 * copied: it is scanned now (sizes, line lengths) and normalised
+	 * again as it is sent, which costs a second read from the page
+	 * cache instead of a copy to disk.
+	 */
+	if (!p->extract_rcpts && p->add_from == NULL && !p->dot_ends &&
+	    fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (m->base = lseek(fd, 0, SEEK_CUR)) != -1 &&
+	    (m->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) != -1) {
+		m->direct = 1;
+		r->count_only = 1;
+	} else if ((m->fd = memfd_create("mxkit-msg", MFD_CLOEXEC)) != -1)
+		m->inmem = 1;
+	else if (spool_file(p->tmpdir, &m->fd, e) == -1) {
 		free(r);
 		free(m);
-		return mxk_err_set(e, MXK_ERR_CONFIG, MXK_SRC_LOCAL, NULL,
-		    "temporary directory name too long");
+		return -1;
 	}
-	if ((m->fd = mkstemp(path)) == -1) {
-		free(r);
-		free(m);
-		return mxk_err_sys(e, MXK_ERR_IO, "cannot make a temporary "
-		    "file in %s", dir);
-	}
-	(void)unlink(path);
-	(void)fcntl(m->fd, F_SETFD, FD_CLOEXEC);
+	r->tmpdir = p->tmpdir;
 
 	r->m = m;
 	r->p = p;
@@ -315,33 +420,62 @@ mxk_msg_read(int fd, const struct mxk_msg_params *p, struct mxk_msg **out,
 		}
 		if (n == 0)
 			break;
-		for (i = 0; i < n && !r->done; i++) {
-			char c = in[i];
+		for (i = 0; i < n && !r->done; ) {
+			char c;
 
 			if (prev_cr) {
 				prev_cr = 0;
-				if (end_line(r) == -1)
+				if (line_end(r) == -1)
 					goto out;
-				if (c == '\n' || r->done)
+				if (in[i] == '\n') {
+					i++;
 					continue;
+				}
+				if (r->done)
+					break;
 			}
+			if (!r->in_header && !p->dot_ends) {
+				/* The body, a span at a time. */
+				ssize_t		j = i;
+				unsigned char	acc = 0;
+
+				while (j < n && in[j] != '\r' && in[j] != '\n')
+					acc |= (unsigned char)in[j++];
+				if (j > i) {
+					if (r->blen + (size_t)(j - i) >
+					    r->max_line) {
+						(void)too_long(r);
+						goto out;
+					}
+					if (emit(r, in + i, (size_t)(j - i)) ==
+					    -1)
+						goto out;
+					r->blen += (size_t)(j - i);
+					if (acc & 0x80)
+						m->eightbit = 1;
+				}
+				if ((i = j) == n)
+					break;
+			}
+			c = in[i++];
 			if (c == '\r')
 				prev_cr = 1;
 			else if (c == '\n') {
-				if (end_line(r) == -1)
+				if (line_end(r) == -1)
 					goto out;
 			} else if (add_octet(r, c) == -1)
 				goto out;
 		}
 	}
 	/* A last line without its end gets one (RFC 5321 §4.1.1.4). */
-	if (!r->done && (prev_cr || r->line.len > 0) && end_line(r) == -1)
+	if (!r->done && (prev_cr || r->line.len > 0 || r->blen > 0) &&
+	    line_end(r) == -1)
 		goto out;
 	if (r->in_header && end_header(r) == -1)
 		goto out;
 	if (flush_out(r) == -1)
 		goto out;
-	if (lseek(m->fd, 0, SEEK_SET) == -1) {
+	if (lseek(m->fd, m->direct ? m->base : 0, SEEK_SET) == -1) {
 		(void)mxk_err_sys(e, MXK_ERR_IO, "spool file");
 		goto out;
 	}
@@ -365,6 +499,7 @@ mxk_msg_free(struct mxk_msg *m)
 		return;
 	if (m->fd != -1)
 		(void)close(m->fd);
+	free(m->raw);
 	for (i = 0; i < m->nrcpt; i++)
 		free(m->rcpt[i]);
 	free(m->rcpt);
@@ -415,9 +550,85 @@ mxk_msg_rcpt(const struct mxk_msg *m, size_t i)
 int
 mxk_msg_rewind(struct mxk_msg *m, struct mxk_err *e)
 {
-	if (lseek(m->fd, 0, SEEK_SET) == -1)
+	if (lseek(m->fd, m->direct ? m->base : 0, SEEK_SET) == -1)
 		return mxk_err_sys(e, MXK_ERR_IO, "spool file");
+	m->prev_cr = m->any = m->eof = 0;
+	m->last_eol = 1;
 	return 0;
+}
+
+static ssize_t
+read_raw(int fd, char *buf, size_t len, struct mxk_err *e)
+{
+	ssize_t	n;
+
+	for (;;) {
+		n = read(fd, buf, len);
+		if (n >= 0)
+			return n;
+		if (errno != EINTR)
+			return mxk_err_sys(e, MXK_ERR_IO, "reading the message");
+	}
+}
+
+/*
+ * The direct case: the same normalisation as mxk_msg_read() (CR LF, bare
+ * CR and bare LF end a line; a last line gets its CRLF), applied while
+ * reading.  At most (len - 2) / 2 raw octets are read so that the output
+ * fits.
+ */
+static ssize_t
+read_direct(struct mxk_msg *m, char *buf, size_t len, struct mxk_err *e)
+{
+	size_t	 want, o = 0, i, j;
+	ssize_t	 n;
+
+	if (m->eof || len < 4)
+		return 0;
+	if (m->raw == NULL && (m->raw = malloc(IOBUF)) == NULL)
+		return mxk_err_set(e, MXK_ERR_INTERNAL, MXK_SRC_LOCAL, NULL,
+		    "out of memory");
+	want = (len - 2) / 2;
+	if (want > IOBUF)
+		want = IOBUF;
+	if ((n = read_raw(m->fd, m->raw, want, e)) < 0)
+		return -1;
+	if (n == 0) {
+		m->eof = 1;
+		if (m->any && !m->last_eol) {
+			buf[o++] = '\r';
+			buf[o++] = '\n';
+		}
+		return (ssize_t)o;
+	}
+	m->any = 1;
+	for (i = 0; i < (size_t)n; ) {
+		char c = m->raw[i];
+
+		if (c == '\r') {
+			buf[o++] = '\r';
+			buf[o++] = '\n';
+			m->prev_cr = m->last_eol = 1;
+			i++;
+		} else if (c == '\n') {
+			if (!m->prev_cr) {
+				buf[o++] = '\r';
+				buf[o++] = '\n';
+			}
+			m->prev_cr = 0;
+			m->last_eol = 1;
+			i++;
+		} else {
+			for (j = i; j < (size_t)n && m->raw[j] != '\r' &&
+			    m->raw[j] != '\n'; j++)
+				;
+			memcpy(buf + o, m->raw + i, j - i);
+			o += j - i;
+			i = j;
+			m->prev_cr = m->last_eol = 0;
+		}
+	}
+	return (ssize_t)o;
 }
 
 ssize_t
@@ -426,26 +637,32 @@ mxk_msg_read_chunk(struct mxk_msg *m, char *buf, size_t len,
 {
 	ssize_t	n;
 
-	for (;;) {
-		n = read(m->fd, buf, len);
-		if (n >= 0)
-			return n;
-		if (errno != EINTR)
-			return mxk_err_sys(e, MXK_ERR_IO, "spool file");
+	if (m->direct) {
+		/* Never 0 before the end: a chunk of CRs could fill it. */
+		do {
+			n = read_direct(m, buf, len, e);
+		} while (n == 0 && !m->eof && len >= 4);
+		return n;
 	}
+	return read_raw(m->fd, buf, len, e);
 }
 
 size_t
 mxk_msg_dotstuff(const char *in, size_t len, char *out, int *bol)
 {
-	size_t	i, o = 0;
-	int	b = *bol;
+	const char	*nl;
+	size_t		 i = 0, o = 0, end;
+	int		 b = *bol;
 
-	for (i = 0; i < len; i++) {
+	while (i < len) {
 		if (b && in[i] == '.')
 			out[o++] = '.';
-		out[o++] = in[i];
-		b = in[i] == '\n';
+		nl = memchr(in + i, '\n', len - i);
+		end = nl != NULL ? (size_t)(nl - in) + 1 : len;
+		memcpy(out + o, in + i, end - i);
+		o += end - i;
+		i = end;
+		b = nl != NULL;
 	}
 	*bol = b;
 	return o;

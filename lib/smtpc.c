@@ -801,9 +801,14 @@ mxk_smtpc_transaction(struct mxk_smtpc_io *io, const struct mxk_ehlo *caps,
 
 	if (build_mail(caps, t, line, sizeof(line), e) == -1)
 		return -1;
+	if (t->rset && !pipe && mxk_smtpc_rset(io, tmo(t->mail_timeout_ms,
+	    300000, deadline), e) == -1)
+		return -1;
 	if (pipe) {
-		/* RFC 2920 §3.1: MAIL, RCPTs and DATA as one group. */
+		/* RFC 2920 §3.1: (RSET,) MAIL, RCPTs and DATA as one group. */
 		mxk_buf_init(&b, 4 * 1024 * 1024);
+		if (t->rset && queue_cmd(io, &b, "RSET", e) == -1)
+			goto pfail;
 		if (queue_cmd(io, &b, line, e) == -1)
 			goto pfail;
 		for (i = 0; i < n; i++)
@@ -817,6 +822,17 @@ mxk_smtpc_transaction(struct mxk_smtpc_io *io, const struct mxk_ehlo *caps,
 			goto pfail;
 		mxk_buf_free(&b);
 		data_sent = !bdat;
+		if (t->rset) {
+			if (mxk_smtpc_read(io, &r, tmo(t->mail_timeout_ms,
+			    300000, deadline), e) == -1)
+				return -1;
+			if (r.code / 100 != 2) {
+				(void)mxk_err_smtp(e, r.code, r.status,
+				    MXK_ERR_PROTO, "RSET refused");
+				e->class = MXK_ERR_PROTO;
+				return -1;
+			}
+		}
 		if (mxk_smtpc_read(io, &r, tmo(t->mail_timeout_ms, 300000,
 		    deadline), e) == -1)
 			return -1;

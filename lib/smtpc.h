@@ -157,6 +157,10 @@ struct mxk_smtpc_txn {
 	int			 lmtp;
 	int			 no_chunking;
 	int			 no_pipelining;
+	int			 rset;		/* RSET first (a transaction came
+						 * before on this session); it
+						 * goes in the pipelined group,
+						 * RFC 2920 §3.1 */
 	size_t			 chunk;		/* BDAT chunk; 0: 1 MiB */
 	int			 mail_timeout_ms; /* 0: 300000 */
 	int			 rcpt_timeout_ms; /* 0: 300000 */

@@ -709,7 +709,7 @@ job_release(struct job *j)
 /* One transaction on an established session. */
 static int
 transaction(struct ctx *c, struct mxk_smtpc_io *io, const struct mxk_ehlo *caps,
-    struct job *j, struct rcpt *rc, size_t n, long long deadline,
+    struct job *j, struct rcpt *rc, size_t n, int rset, long long deadline,
     struct mxk_err *e)
 {
 	const struct opts	*o = c->o;
@@ -735,6 +735,7 @@ transaction(struct ctx *c, struct mxk_smtpc_io *io, const struct mxk_ehlo *caps,
 	t.lmtp = o->lmtp;
 	t.no_chunking = o->no_chunking;
 	t.no_pipelining = o->no_pipelining;
+	t.rset = rset;
 	t.mail_timeout_ms = t.rcpt_timeout_ms = (int)o->command_timeout;
 	t.block_timeout_ms = (int)o->data_timeout;
 	if ((sr = calloc(n, sizeof(*sr))) == NULL)
@@ -979,11 +980,8 @@ deliver_group(struct ctx *c, const char *domain, struct rcpt *rc, size_t n)
 	for (i = 0; i < n; i = k) {
 		for (k = i + 1; k < n && rc[k].job == rc[i].job; k++)
 			;
-		if (ntx++ > 0 && mxk_smtpc_rset(&sc.io, mxk_deadline_in(
-		    o->command_timeout), &e) == -1)
-			goto fail;
 		if (transaction(c, &sc.io, &sc.res.caps, &c->jobs[rc[i].job],
-		    rc + i, k - i, deadline, &e) == -1)
+		    rc + i, k - i, ntx++ > 0, deadline, &e) == -1)
 			goto fail;
 	}
 	mxk_starttls_conn_close(&sc, 1);

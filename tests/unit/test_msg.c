@@ -10,7 +10,10 @@
 #include "msg.h"
 #include "t.h"
 
-/* Feed in through a temporary file, read the spooled form back. */
+/* Feed in through a pipe (the spooled path, when small) or a regular
+ * file (read directly), and read the normalised form back. */
+static int	use_pipe;
+
 static int
 run(const char *in, size_t inlen, const struct mxk_msg_params *p,
     char *out, size_t outlen, size_t *got, struct mxk_msg **mp,
@@ -20,17 +23,29 @@ run(const char *in, size_t inlen, const struct mxk_msg_params *p,
 	struct mxk_msg	*m;
 	ssize_t		 n;
 	size_t		 off = 0;
-	int		 fd;
+	int		 fd, pv[2];
 
 	*got = 0;
 	*mp = NULL;
-	if ((fd = mkstemp(path)) == -1)
-		return -2;
-	(void)unlink(path);
-	if (write(fd, in, inlen) != (ssize_t)inlen ||
-	    lseek(fd, 0, SEEK_SET) == -1) {
-		(void)close(fd);
-		return -2;
+	if (use_pipe && inlen < 32768) {
+		if (pipe(pv) == -1)
+			return -2;
+		if (write(pv[1], in, inlen) != (ssize_t)inlen) {
+			(void)close(pv[0]);
+			(void)close(pv[1]);
+			return -2;
+		}
+		(void)close(pv[1]);
+		fd = pv[0];
+	} else {
+		if ((fd = mkstemp(path)) == -1)
+			return -2;
+		(void)unlink(path);
+		if (write(fd, in, inlen) != (ssize_t)inlen ||
+		    lseek(fd, 0, SEEK_SET) == -1) {
+			(void)close(fd);
+			return -2;
+		}
 	}
 	if (mxk_msg_read(fd, p, &m, e) == -1) {
 		(void)close(fd);
@@ -105,7 +120,10 @@ main(void)
 	size_t			 i, got, o;
 	int			 bol, rc;
 
-	for (i = 0; i < sizeof(norm) / sizeof(norm[0]); i++) {
+	for (i = 0; i < 2 * sizeof(norm) / sizeof(norm[0]); i++) {
+		use_pipe = i >= sizeof(norm) / sizeof(norm[0]);
+		if (use_pipe)
+			i -= sizeof(norm) / sizeof(norm[0]);
 		memset(&p, 0, sizeof(p));
 		rc = run(norm[i].in, strlen(norm[i].in), &p, out, sizeof(out),
 		    &got, &m, &e);
@@ -118,11 +136,22 @@ main(void)
 			    norm[i].name);
 			/* Rewind and read again: the same octets. */
 			T_EQ_INT(mxk_msg_rewind(m, &e), 0, norm[i].name);
-			T_EQ_INT(mxk_msg_read_chunk(m, buf, sizeof(buf), &e),
-			    (long long)strlen(norm[i].want), norm[i].name);
+			{
+				ssize_t	k;
+				size_t	tot = 0;
+
+				while ((k = mxk_msg_read_chunk(m, buf + tot,
+				    sizeof(buf) - tot, &e)) > 0)
+					tot += (size_t)k;
+				T_EQ_INT(tot, strlen(norm[i].want),
+				    norm[i].name);
+			}
 			mxk_msg_free(m);
 		}
+		if (use_pipe)
+			i += sizeof(norm) / sizeof(norm[0]);
 	}
+	use_pipe = 1;
 
 	/* Line limits: 998 octets pass, 999 fail with the line number. */
 	memset(big, 'x', sizeof(big));
@@ -212,6 +241,39 @@ main(void)
 		    collect, buf);
 		T_EQ_INT(rc, lists[i].count, lists[i].name);
 		T_EQ_STR(buf, lists[i].want, lists[i].name);
+	}
+	/* Over the in-memory limit: the message moves to a file, intact. */
+	{
+		static char	 in2[3 * 1024 * 1024 + 100];
+		size_t		 len = 0, tot = 0;
+		char		 rb[65536];
+		ssize_t		 k;
+		int		 same = 1;
+
+		while (len + 100 < sizeof(in2)) {
+			memcpy(in2 + len, "0123456789abcdefghij\n", 21);
+			len += 21;
+		}
+		memset(&p, 0, sizeof(p));
+		rc = run(in2, len, &p, out, 2, &got, &m, &e);
+		T_EQ_INT(rc, 0, "3 MiB");
+		if (m != NULL) {
+			T_EQ_INT(mxk_msg_size(m), len / 21 * 22, "3 MiB size");
+			(void)mxk_msg_rewind(m, &e);
+			while ((k = mxk_msg_read_chunk(m, rb, sizeof(rb),
+			    &e)) > 0) {
+				ssize_t q;
+
+				for (q = 0; q < k; q++)
+					if (rb[q] != "0123456789abcdefghij"
+					    "\r\n"[(tot + (size_t)q) % 22])
+						same = 0;
+				tot += (size_t)k;
+			}
+			T_EQ_INT(tot, len / 21 * 22, "3 MiB read back");
+			T_EQ_INT(same, 1, "3 MiB content");
+			mxk_msg_free(m);
+		}
 	}
 	return t_done("test_msg");
 }
