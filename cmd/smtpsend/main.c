@@ -88,7 +88,7 @@ usage(FILE *f)
 "domains' mail exchangers (DANE when published) or through a relay.\n"
 "\n"
 "  -f, --from SENDER          envelope sender (default: USER@HOSTNAME)\n"
-"  -F, --fullname NAME        add \"From: NAME <SENDER>\" when there is none\n"
+"  -F, --fullname NAME        add 'From: \"NAME\" <SENDER>' when there is none\n"
 "  -t, --extract              recipients from To, Cc, Bcc (Bcc removed)\n"
 "  -i, -oi                    a line with a single dot does not end input\n"
 "      --host HOST[:PORT]     relay through HOST (or unix:/PATH for LMTP)\n"
@@ -131,12 +131,14 @@ usage(FILE *f)
 "  -v, --verbose              the SMTP transcript on stderr (AUTH hidden)\n"
 "  -h, --help                 this text\n"
 "  -V, --version              the version\n"
+"  sendmail's -r (as -f), -N (as --dsn-notify), -R (as --dsn-ret), -B, -o\n"
+"  are accepted; invoked as sendmail, a lone dot ends the input unless -i\n"
 "\n"
 "Output: one line per recipient: sent|deferred|bounced|queued RCPT CODE\n"
 "STATUS TEXT\n"
 "Exit: 0 all sent, 75 some deferred (retry later), 67 a recipient bounced,\n"
 "69 message refused, 68 no such domain, 77 AUTH refused, 76 protocol error,\n"
-"65 bad message or address, 64 usage.\n",
+"65 bad message or address, 64 usage, 74 output error, 78 configuration.\n",
 	    PROG, PROG, PROG, PROG);
 }
 
@@ -256,6 +258,40 @@ sendmail_o(struct opts *o, const char *arg)
 	else
 		(void)fprintf(stderr, "%s: note: option -o%s ignored\n", PROG,
 		    arg);
+}
+
+/* NEVER, or a list of SUCCESS, FAILURE, DELAY (RFC 3461 §4.1). */
+static const char *
+check_notify(const char *arg)
+{
+	static const char *const kw[] = { "NEVER", "SUCCESS", "FAILURE",
+	    "DELAY" };
+	static char	 out[64];
+	const char	*p = arg;
+	size_t		 o = 0, w, k;
+	int		 never = 0, n = 0;
+
+	for (;;) {
+		w = strcspn(p, ",");
+		for (k = 0; k < 4; k++)
+			if (strlen(kw[k]) == w && strncasecmp(p, kw[k], w) == 0)
+				break;
+		if (k == 4 || o + w + 2 > sizeof(out))
+			die_usage("--dsn-notify %s: NEVER, or a list of "
+			    "SUCCESS, FAILURE, DELAY", arg);
+		never |= k == 0;
+		if (n++ > 0)
+			out[o++] = ',';
+		memcpy(out + o, kw[k], w);
+		o += w;
+		if (p[w] == '\0')
+			break;
+		p += w + 1;
+	}
+	out[o] = '\0';
+	if (never && n > 1)
+		die_usage("--dsn-notify %s: NEVER stands alone", arg);
+	return out;
 }
 
 static void
@@ -462,14 +498,45 @@ parse_args(int argc, char **argv, struct opts *o, int *first)
 	if (o->smtps && o->host != NULL && strncmp(o->host, "unix:", 5) == 0)
 		die_usage("--smtps and a unix socket exclude each other%s",
 		    "");
-	if (o->dsn_notify != NULL) {
-		const char *p = o->dsn_notify;
+	if (o->dsn_notify != NULL)
+		o->dsn_notify = check_notify(o->dsn_notify);
+	if (o->auth_mech != NULL) {
+		static const char *const mechs[] = {
+			"PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2"
+		};
+		size_t	i;
 
-		if (strcasecmp(p, "never") != 0 &&
-		    strspn(p, "SUCCESFAILURDYsuccesfailurdy,") != strlen(p))
-			die_usage("--dsn-notify %s: NEVER, or a list of "
-			    "SUCCESS, FAILURE, DELAY", p);
+		for (i = 0; i < 4 && strcasecmp(o->auth_mech, mechs[i]) != 0;
+		    i++)
+			;
+		if (i == 4)
+			die_usage("--auth-mech %s: PLAIN, LOGIN, CRAM-MD5 or "
+			    "XOAUTH2", o->auth_mech);
+		o->auth_mech = mechs[i];
 	}
+	if (o->user != NULL && o->host == NULL)
+		die_usage("--user goes with --host: credentials are for a "
+		    "relay, not for every MX on the way%s", "");
+	if (o->host != NULL && strncmp(o->host, "unix:", 5) != 0) {
+		const char	*pc = o->host[0] == '[' ?
+				    strstr(o->host, "]:") : strrchr(o->host, ':');
+		char		*pend;
+		long		 pv;
+
+		if (pc != NULL && o->host[0] == '[')
+			pc++;
+		if (pc != NULL && (o->host[0] == '[' ||
+		    strchr(o->host, ':') == pc)) {
+			errno = 0;
+			pv = strtol(pc + 1, &pend, 10);
+			if (errno != 0 || *pend != '\0' || pv < 1 ||
+			    pv > 65535)
+				die_usage("--host %s: bad port", o->host);
+		}
+	} else if (o->host != NULL && (strlen(o->host + 5) == 0 ||
+	    strlen(o->host + 5) >= sizeof(((struct sockaddr_un *)0)->sun_path)))
+		die_usage("--host %s: no socket path, or a path too long",
+		    o->host);
 	if (o->tls_priority != NULL) {
 		struct mxk_err e;
 
@@ -570,8 +637,8 @@ fail_rcpts(struct ctx *c, struct rcpt *rc, size_t n, const struct mxk_err *e)
 	size_t	i;
 	int	perm = e->class == MXK_ERR_PERM || e->class == MXK_ERR_NOHOST ||
 		    e->class == MXK_ERR_RCPT || e->class == MXK_ERR_DATA;
-	int	code = e->code >= 400 && e->code < 600 ? e->code : perm ? 550 :
-		    451;
+	int	code = e->code >= 400 && e->code < 600 ? e->code :
+		    e->class == MXK_ERR_AUTH ? 530 : perm ? 550 : 451;
 
 	if (e->class == MXK_ERR_AUTH)
 		c->t.auth = 1;
@@ -728,7 +795,10 @@ transaction(struct ctx *c, struct mxk_smtpc_io *io, const struct mxk_ehlo *caps,
 	memset(&t, 0, sizeof(t));
 	t.from = j->from;
 	t.msg = msg;
+	/* RFC 6531: only when this transaction has a non-ASCII address. */
 	t.smtputf8 = j->smtputf8;
+	for (i = 0; i < n; i++)
+		t.smtputf8 |= rc[i].utf8;
 	t.dsn_notify = o->dsn_notify;
 	t.dsn_ret = o->dsn_ret;
 	t.dsn_envid = o->dsn_envid;
@@ -1266,6 +1336,22 @@ spool_after(struct ctx *c, struct rcpt *rc, size_t n, long long now)
 	free(left);
 }
 
+/* The precedence of exit_status(), for runs that add up (--flush). */
+static int
+rank(int code)
+{
+	static const int order[] = {
+		0, EX_TEMPFAIL, EX_NOUSER, EX_NOHOST, EX_UNAVAILABLE,
+		EX_DATAERR, EX_PROTOCOL, EX_NOPERM
+	};
+	int	i;
+
+	for (i = 0; i < (int)(sizeof(order) / sizeof(order[0])); i++)
+		if (order[i] == code)
+			return i;
+	return 8;	/* anything else (I/O, internal) counts most */
+}
+
 static int
 exit_status(const struct ctx *c, const struct rcpt *rc, size_t n)
 {
@@ -1359,22 +1445,28 @@ flush(struct ctx *c)
 			mxk_spool_close(&en);
 			continue;
 		}
-		for (k = 0; k < r.n; k++)
-			job.smtputf8 |= r.v[k].utf8;
+		{
+			char	tmp[MXK_ADDR_INPUTMAX];
+
+			if (parse_sender(en.from, tmp, sizeof(tmp),
+			    &job.smtputf8) == -1)
+				job.smtputf8 = 0;
+		}
 		c->jobs = &job;
 		memset(&c->t, 0, sizeof(c->t));
 		deliver_all(c, r.v, r.n);
 		finish_run(c, r.v, r.n);
 		code = exit_status(c, r.v, r.n);
-		if (code != 0 && (worst == 0 || code == EX_NOUSER))
+		if (rank(code) > rank(worst))
 			worst = code;
 		job_release(&job);
 		free(r.v);
 		mxk_spool_close(&en);
 	}
 	mxk_spool_names_free(names, n);
-	/* Deferred entries stay queued: only bounces and errors show. */
-	return worst == EX_TEMPFAIL ? 0 : worst;
+	/* Deferred entries stay queued ("queued", not counted); 75 is left
+	 * only for what could not be queued again. */
+	return worst;
 }
 
 int
@@ -1511,8 +1603,6 @@ main(int argc, char **argv)
 		    "command line, none in To/Cc/Bcc)\n", PROG);
 		return EX_USAGE;
 	}
-	for (i = 0; i < r.n; i++)
-		jobs[r.v[i].job].smtputf8 |= r.v[i].utf8;
 
 	deliver_all(&c, r.v, r.n);
 	finish_run(&c, r.v, r.n);

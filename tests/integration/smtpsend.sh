@@ -58,6 +58,11 @@ cm "--version" '^smtpsend [0-9]' "$S" --version
 ce "bad recipient: 65" 65 bash -c "msg x | $S 'a@@send.test'"
 ce "bad --tls: usage" 64 "$S" --tls sometimes a@send.test </dev/null
 ce "--passfile without --user: usage" 64 "$S" --passfile /dev/null a@send.test </dev/null
+ce "--user without --host: usage" 64 "$S" --user alice a@send.test </dev/null
+ce "bad --host port: usage" 64 "$S" --host mx.send.test:99999 a@send.test </dev/null
+ce "bad --auth-mech: usage" 64 "$S" --host mx.send.test --user a --auth-mech FOO a@send.test </dev/null
+ce "bad --dsn-notify: usage" 64 "$S" --dsn-notify FAIL a@send.test </dev/null
+ce "NEVER with others: usage" 64 "$S" --dsn-notify never,success a@send.test </dev/null
 before=$(ndumps)
 ce "line over 998 octets: 65" 65 bash -c "(printf 'Subject: long\n\n'; head -c 1200 /dev/zero | tr '\\0' x; echo) | $S a@send.test"
 cm "long line: says which line" 'line 3 is longer than 998' cat "$K"
@@ -96,7 +101,7 @@ cm "null MX: 556 5.1.10" '^bounced a@nullmx\.test 556 5\.1\.10 ' cat "$K"
 ce "bogus MX lookup: 75" 75 bash -c "msg n | $S a@bogus.test"
 
 # --- DSN (RFC 3461)
-ce "DSN: sent" 0 bash -c "msg dsn | $S --dsn-notify SUCCESS,FAILURE --dsn-ret HDRS --dsn-envid 'id+1 x' --dsn-orcpt a@send.test"
+ce "DSN: sent" 0 bash -c "msg dsn | $S --dsn-notify success,Failure --dsn-ret HDRS --dsn-envid 'id+1 x' --dsn-orcpt a@send.test"
 b=$(last_dump)
 cm "DSN: RET" '^mail-option RET=HDRS$' cat "$b.env"
 cm "DSN: ENVID xtext" '^mail-option ENVID=id\+2B1\+20x$' cat "$b.env"
@@ -132,6 +137,7 @@ cm "AUTH wrong secret: 535" '^deferred a@else\.test 535 5\.7\.8 ' cat "$K"
 ce "AUTH without TLS refused locally: 77" 77 env SMTPSEND_PASSWORD=s3cret bash -c \
     "msg auth | $S --host plain.send.test --user alice a@else.test"
 cm "AUTH without TLS: says why" 'not sending AUTH credentials in cleartext' cat "$K"
+cm "AUTH without TLS: 530 5.7.11" '^deferred a@else\.test 530 5\.7\.11 ' cat "$K"
 ce "AUTH without TLS with --auth-plaintext" 0 env SMTPSEND_PASSWORD=s3cret bash -c \
     "msg auth | $S --host plain.send.test --user alice --auth-plaintext a@else.test"
 cm "transcript hides the secret" '>>> AUTH PLAIN \*\*\*\*\*\*\*\*' env SMTPSEND_PASSWORD=s3cret bash -c \
