@@ -65,6 +65,7 @@ struct opts {
 	const char	*resolver;
 	int		 trust_ad;
 	long long	 connect_timeout, command_timeout, data_timeout;
+	long long	 data_start_timeout, final_timeout;
 	long long	 timeout;
 	int		 family;
 	int		 each;
@@ -118,6 +119,8 @@ usage(FILE *f)
 "      --connect-timeout T    per connection attempt (30s)\n"
 "      --command-timeout T    each command's reply (300s, RFC 5321 4.5.3.2)\n"
 "      --data-timeout T       each block of the message (180s)\n"
+"      --data-start-timeout T DATA to its 354 (120s)\n"
+"      --final-timeout T      the reply after the message (600s)\n"
 "      --timeout T            per domain, overall (1h)\n"
 "      --each                 the operands are message files, one\n"
 "                             transaction each over one session per route\n"
@@ -200,7 +203,8 @@ enum {
 	OPT_AUTHPLAIN, OPT_DSNNOTIFY, OPT_DSNRET, OPT_DSNENVID, OPT_DSNORCPT,
 	OPT_NOCHUNK, OPT_NOPIPE, OPT_RESOLVER, OPT_TRUSTAD, OPT_CTIMEOUT,
 	OPT_CMDTIMEOUT, OPT_DATATIMEOUT, OPT_TIMEOUT, OPT_JSON, OPT_EACH,
-	OPT_TO, OPT_SPOOL, OPT_FLUSH, OPT_RETRYNOW, OPT_LIFETIME
+	OPT_TO, OPT_SPOOL, OPT_FLUSH, OPT_RETRYNOW, OPT_LIFETIME,
+	OPT_DSTIMEOUT, OPT_FINTIMEOUT
 };
 
 static const struct option longopts[] = {
@@ -232,6 +236,8 @@ static const struct option longopts[] = {
 	{ "connect-timeout", required_argument, NULL, OPT_CTIMEOUT },
 	{ "command-timeout", required_argument, NULL, OPT_CMDTIMEOUT },
 	{ "data-timeout", required_argument, NULL, OPT_DATATIMEOUT },
+	{ "data-start-timeout", required_argument, NULL, OPT_DSTIMEOUT },
+	{ "final-timeout", required_argument, NULL, OPT_FINTIMEOUT },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "each", no_argument, NULL, OPT_EACH },
@@ -307,6 +313,8 @@ parse_args(int argc, char **argv, struct opts *o, int *first)
 	o->connect_timeout = 30000;
 	o->command_timeout = 300000;
 	o->data_timeout = 180000;
+	o->data_start_timeout = 120000;
+	o->final_timeout = 600000;
 	o->timeout = 3600000;
 	o->lifetime = 5LL * 86400000;
 
@@ -452,6 +460,14 @@ parse_args(int argc, char **argv, struct opts *o, int *first)
 			break;
 		case OPT_TIMEOUT:
 			o->timeout = timeout_opt("--timeout", optarg);
+			break;
+		case OPT_DSTIMEOUT:
+			o->data_start_timeout = timeout_opt(
+			    "--data-start-timeout", optarg);
+			break;
+		case OPT_FINTIMEOUT:
+			o->final_timeout = timeout_opt("--final-timeout",
+			    optarg);
 			break;
 		case OPT_JSON:
 			o->json = 1;
@@ -808,6 +824,8 @@ transaction(struct ctx *c, struct mxk_smtpc_io *io, const struct mxk_ehlo *caps,
 	t.rset = rset;
 	t.mail_timeout_ms = t.rcpt_timeout_ms = (int)o->command_timeout;
 	t.block_timeout_ms = (int)o->data_timeout;
+	t.data_timeout_ms = (int)o->data_start_timeout;
+	t.final_timeout_ms = (int)o->final_timeout;
 	if ((sr = calloc(n, sizeof(*sr))) == NULL)
 		return mxk_err_set(e, MXK_ERR_INTERNAL, MXK_SRC_LOCAL, NULL,
 		    "out of memory");

@@ -38,6 +38,9 @@ if ! wait_port 192.0.2.109 25 10; then
 	finish
 fi
 start_sink 192.0.2.128 25 || fail setup "smtp-sink on 192.0.2.128"
+start_sink 192.0.2.36 25 || fail setup "smtp-sink on 192.0.2.36"
+start_greeter 192.0.2.35 25 "421 4.3.2 mx1 is busy, try another" ||
+	fail setup "greeter on 192.0.2.35"
 
 K=$T_TMP/kept
 keep() { cp "$T_OUT" "$K"; }
@@ -92,6 +95,18 @@ cm "two domains: both sent" '^sent a@send\.test .*|^sent z@send2\.test ' cat "$K
 [ "$(grep -c '^sent ' "$K")" = 2 ] && ok "two domains: two sent lines" || fail two-domains "$(cat "$K")"
 grep -q "192.0.2.125:25 .* mail from=<.*> rcpt=<z@send2.test>" "$LOG" &&
     ok "two domains: send2.test via its second MX" || fail two-domains-mx2 "not in the server log"
+
+# --- a 421 greeting moves on to the next MX (greet.test: MX 10 says 421)
+ce "421 greeting: the next MX" 0 bash -c "msg g | $S a@greet.test"
+cm "421 greeting: sent" '^sent a@greet\.test 250 ' cat "$K"
+
+# --- --tls require: PKIX is mandatory
+ce "--tls require, self-signed: deferred" 75 bash -c "msg r | $S --host 192.0.2.106 --tls require a@else.test"
+cm "--tls require: 4.7.5" '^deferred a@else\.test [0-9]+ 4\.7\.5 .*verification failed' cat "$K"
+ce "--tls require, CA-issued: sent" 0 bash -c "msg r | $S --host relay.send.test --tls require a@else.test"
+ce "--tls none: no STARTTLS" 0 bash -c "msg r | $S --host relay.send.test --tls none a@else.test"
+cm "--tls none: cleartext" '^tls no$' cat "$(last_dump).env"
+ce "timeouts: --final-timeout accepted" 0 bash -c "msg r | $S --final-timeout 30s --data-start-timeout 10s a@send.test"
 
 # --- no such domain, null MX
 ce "NXDOMAIN: 68" 68 bash -c "msg n | $S a@nosuch.test"
