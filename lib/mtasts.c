@@ -1497,6 +1497,7 @@ struct xfer {
 	int			 checked;	/* status seen in write_cb */
 	int			 early;		/* aborted: bad status/type */
 	int			 oversize;	/* aborted: body too large */
+	char			 location[160];	/* of a 3xx, shown */
 	long long		 t0;
 	char			 url[MXK_DNS_NAMEMAX + 64];
 	char			 errbuf[CURL_ERROR_SIZE];
@@ -1518,6 +1519,24 @@ ctype_ok(const char *ct)
 	while (is_wsp((unsigned char)*ct))
 		ct++;
 	return *ct == '\0' || *ct == ';';
+}
+
+/* Keep the Location header of a redirect, for the message only. */
+static size_t
+header_cb(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct xfer	*x = ud;
+	size_t		 n = size * nmemb, i = 9;
+
+	if (n > 9 && strncasecmp(ptr, "location:", 9) == 0) {
+		while (i < n && is_wsp((unsigned char)ptr[i]))
+			i++;
+		while (n > i && (ptr[n - 1] == '\r' || ptr[n - 1] == '\n' ||
+		    is_wsp((unsigned char)ptr[n - 1])))
+			n--;
+		(void)show(ptr + i, n - i, x->location, sizeof(x->location));
+	}
+	return size * nmemb;
 }
 
 static size_t
@@ -1554,7 +1573,7 @@ xfer_done(struct xfer *x, CURLcode rc)
 {
 	struct mxk_mtasts_fetch	*f = x->f;
 	long			 code = 0;
-	char			*ct = NULL, *loc = NULL, tmp[160];
+	char			*ct = NULL, tmp[160];
 
 	(void)curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &code);
 	(void)curl_easy_getinfo(x->h, CURLINFO_CONTENT_TYPE, &ct);
@@ -1570,14 +1589,12 @@ xfer_done(struct xfer *x, CURLcode rc)
 			setwhy(f->why, sizeof(f->why), "the policy is larger "
 			    "than %zu bytes (transfer aborted)", x->max);
 		else if (code >= 300 && code < 400) {
-			(void)curl_easy_getinfo(x->h, CURLINFO_REDIRECT_URL,
-			    &loc);
 			/* RFC 8461 §3.3: HTTP 3xx redirects MUST NOT be
 			 * followed. */
 			setwhy(f->why, sizeof(f->why), "HTTP %ld redirect%s%s "
 			    "not followed (RFC 8461 §3.3)", code,
-			    loc != NULL ? " to " : "", loc != NULL ?
-			    show(loc, strlen(loc), tmp, sizeof(tmp)) : "");
+			    x->location[0] != '\0' ? " to " : "",
+			    x->location);
 		} else if (code != 200)
 			setwhy(f->why, sizeof(f->why), "HTTP status %ld, not "
 			    "200", code);
@@ -1674,7 +1691,10 @@ xfer_setup(struct xfer *x, const struct mxk_mtasts_params *p,
 	    (curl_off_t)x->max) != CURLE_OK ||
 	    curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, write_cb) !=
 	    CURLE_OK ||
-	    curl_easy_setopt(x->h, CURLOPT_WRITEDATA, x) != CURLE_OK)
+	    curl_easy_setopt(x->h, CURLOPT_WRITEDATA, x) != CURLE_OK ||
+	    curl_easy_setopt(x->h, CURLOPT_HEADERFUNCTION, header_cb) !=
+	    CURLE_OK ||
+	    curl_easy_setopt(x->h, CURLOPT_HEADERDATA, x) != CURLE_OK)
 		return -1;
 	if (x->resolve != NULL &&
 	    curl_easy_setopt(x->h, CURLOPT_RESOLVE, x->resolve) != CURLE_OK)
