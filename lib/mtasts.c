@@ -1168,7 +1168,7 @@ header_line(const char **pp, const char *end, const char *key, char *val,
 	    p[kl] != ':' || p[kl + 1] != ' ')
 		return -1;
 	n = (size_t)(nl - p) - kl - 2;
-	if (n == 0 || n >= vlen)
+	if (n == 0 || n >= vlen || memchr(p + kl + 2, '\0', n) != NULL)
 		return -1;
 	memcpy(val, p + kl + 2, n);
 	val[n] = '\0';
@@ -1176,14 +1176,19 @@ header_line(const char **pp, const char *end, const char *key, char *val,
 	return 0;
 }
 
+/* A number as entry_format() writes it: digits, no leading zero. */
 static int
 parse_ll(const char *s, long long *out)
 {
 	char		*end;
 	long long	 v;
+	size_t		 i, n = strlen(s);
 
-	if (*s == '\0' || !(isdigit((unsigned char)*s) || *s == '-'))
+	if (n == 0 || n > 18 || (s[0] == '0' && n > 1))
 		return -1;
+	for (i = 0; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
 	errno = 0;
 	v = strtoll(s, &end, 10);
 	if (errno != 0 || *end != '\0')
@@ -1234,6 +1239,12 @@ mxk_mtasts_entry_parse(const char *s, size_t len, size_t max_mx,
 		mxk_err_prefix(e, "cache file: policy");
 		memset(en, 0, sizeof(*en));
 		return -1;
+	}
+	/* The lifetime is the policy's own: a file cannot extend it. */
+	if (en->expires != en->fetched + mxk_mtasts_policy_max_age(
+	    en->policy)) {
+		mxk_mtasts_entry_clear(en);
+		return perr(e, "cache file: expires is not fetched + max_age");
 	}
 	return 0;
 }

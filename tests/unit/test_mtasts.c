@@ -913,6 +913,10 @@ test_entry_format(void)
 		    "bad id" },
 		{ "bad fetched", "mxkit-mta-sts 1\ndomain: a.test\nid: a\n"
 		    "fetched: x\n", "bad fetched" },
+		{ "fetched with a leading zero", "mxkit-mta-sts 1\n"
+		    "domain: a.test\nid: a\nfetched: 010\n", "bad fetched" },
+		{ "negative fetched", "mxkit-mta-sts 1\ndomain: a.test\n"
+		    "id: a\nfetched: -1\n", "bad fetched" },
 		{ "expires before fetched", "mxkit-mta-sts 1\ndomain: a.test\n"
 		    "id: a\nfetched: 10\nexpires: 9\n", "bad expires" },
 		{ "bad length", "mxkit-mta-sts 1\ndomain: a.test\nid: a\n"
@@ -925,6 +929,10 @@ test_entry_format(void)
 		{ "long", "mxkit-mta-sts 1\ndomain: a.test\nid: a\n"
 		    "fetched: 10\nexpires: 10\nlength: 1\n\nvv",
 		    "1 policy octets expected" },
+		{ "lifetime longer than max_age", "mxkit-mta-sts 1\n"
+		    "domain: a.test\nid: a\nfetched: 10\nexpires: 12\n"
+		    "length: 37\n\nversion: STSv1\nmode: none\nmax_age: 1\n",
+		    "expires is not fetched + max_age" },
 		{ "bad policy", "mxkit-mta-sts 1\ndomain: a.test\nid: a\n"
 		    "fetched: 10\nexpires: 10\nlength: 15\n\nversion: STSv2\n",
 		    "policy: line 1: version" },
@@ -978,6 +986,16 @@ test_entry_format(void)
 		T_OK(contains(e.msg, bad[i].err), "%s: \"%s\" lacks \"%s\"",
 		    bad[i].name, e.msg, bad[i].err);
 		T_OK(back.policy == NULL, "%s: nothing kept", bad[i].name);
+	}
+	/* A NUL inside a header value does not cut it short (found by
+	 * tests/fuzz/fuzz_mtasts.c). */
+	{
+		static const char nul[] = "mxkit-mta-sts 1\ndomain: ex\0mple."
+		    "test\nid: v1\nfetched: 1\nexpires: 1\nlength: 0\n\n";
+
+		T_EQ_INT(mxk_mtasts_entry_parse(nul, sizeof(nul) - 1, 0, &back,
+		    &e), -1, "NUL in a header value");
+		T_OK(contains(e.msg, "bad domain"), "NUL: %s", e.msg);
 	}
 	memset(&en, 0, sizeof(en));
 	mxk_buf_init(&b, 1024);
