@@ -147,6 +147,8 @@ pad() {
 }
 pad 65536 sts-64k.test "$W/mta-sts.sts-64k.test/.well-known/mta-sts.txt"
 pad 66560 sts-big.test "$W/mta-sts.sts-big.test/.well-known/mta-sts.txt"
+mkdir -p "$W/mta-sts.sts-chunked.test/.well-known"
+pad 66560 sts-chunked.test "$W/mta-sts.sts-chunked.test/.well-known/mta-sts.txt"
 if [ "$(wc -c <"$W/mta-sts.sts-64k.test/.well-known/mta-sts.txt")" -eq 65536 ] &&
     [ "$(wc -c <"$W/mta-sts.sts-big.test/.well-known/mta-sts.txt")" -eq 66560 ]; then
 	ok "policy sizes 65536 and 66560"
@@ -159,6 +161,15 @@ scen "64 KiB policy" 0 \
 scen "65 KiB policy" 65 \
     '^sts-big\.test invalid .* reason=policy fetch: the policy is larger than 65536 bytes' \
     sts-big.test
+scen "65 KiB policy without Content-Length" 65 \
+    '^sts-chunked\.test invalid .* reason=policy fetch: the policy is larger than 65536 bytes \(transfer aborted\)' \
+    sts-chunked.test
+if grep -qi 'transfer-encoding: chunked' <(curl -sS -D - -o /dev/null \
+    https://mta-sts.sts-chunked.test/.well-known/mta-sts.txt 2>&1); then
+	ok "sts-chunked.test is served chunked"
+else
+	fail "sts-chunked.test" "not served chunked: the test would not test the reading limit"
+fi
 
 # ------------------------------------------------------------ output forms
 
