@@ -24,7 +24,8 @@
 # Also available (tests/world/functions.sh): world_cert NAME [DNSNAME...],
 # world_selfsigned NAME DNSNAME [--expired], world_tlsa U S M CERTFILE,
 # world_nginx, world_addrs NAME, world_postfix_config (MAIL_CONFIG for
-# posttls-finger); and every variable of tests/world/world.conf
+# posttls-finger), world_zone_reload ZONE; and every variable of
+# tests/world/world.conf
 # (BLACKHOLE_V4, REFUSE_V4, ...).
 #
 # The script's EXIT trap stops the peers; a script that sets its own EXIT

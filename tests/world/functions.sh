@@ -249,10 +249,11 @@ world_addrs() {
 # HOSTNAME has in the world's DNS, with a certificate for HOSTNAME from the
 # test CA (certs/https-HOSTNAME.*, issued when missing: to serve a bad
 # certificate, replace it, e.g. world_selfsigned https-HOST HOST --expired,
-# and call world_nginx again); then (re)start nginx.  Hosts without an
-# address are skipped.
+# and call world_nginx again; or name it in certs.conf); a file
+# $WORLD_DIR/www/HOSTNAME.conf is included in the host's server block;
+# then (re)start nginx.  Hosts without an address are skipped.
 world_nginx() {
-	local n=$WORLD_DIR/nginx dir host a listen servers='' first=''
+	local n=$WORLD_DIR/nginx dir host a listen servers='' first='' extra
 	mkdir -p "$n/tmp" || return 1
 	for dir in "$WORLD_DIR"/www/*/; do
 		[ -d "$dir" ] || continue
@@ -274,13 +275,20 @@ world_nginx() {
 		if [ ! -f "$WORLD_DIR/certs/https-$host.crt" ]; then
 			world_cert "https-$host" "$host" || return 1
 		fi
+		# www/HOSTNAME.conf, when present, goes into the server block
+		# (a redirect, another Content-Type, ...).
+		extra=
+		if [ -f "$WORLD_DIR/www/$host.conf" ]; then
+			extra="	include $WORLD_DIR/www/$host.conf;
+"
+		fi
 		servers="$servers
     server {
 $listen	server_name $host;
 	ssl_certificate $WORLD_DIR/certs/https-$host.chain.pem;
 	ssl_certificate_key $WORLD_DIR/certs/https-$host.key;
 	root ${dir%/};
-    }"
+$extra    }"
 	done
 	world_pids_stop "$WORLD_DIR/pids" nginx
 	[ -n "$servers" ] || return 0
@@ -348,4 +356,42 @@ smtp_dns_support_level = dnssec
 maillog_file = /dev/stderr
 PFEOF
 	export MAIL_CONFIG=$d
+}
+
+# world_zone_reload ZONE: after a test edited $WORLD_DIR/zones/ZONE.zone
+# (the generated zone with SOA and NS; records relative to the origin),
+# bump its SOA serial, sign it again with the zone's key (signed zones) and
+# make nsd load it (SIGHUP: nsd reads zone files whose mtime changed; the
+# mtime is moved forward so that two edits within a second are seen).
+# Waits (5 s at most) until nsd serves the new serial.  Unbound keeps what
+# it cached (up to 300 s): query nsd ($NS_V4) directly to see the change.
+world_zone_reload() {
+	local z=$1 zd=$WORLD_DIR/zones key serial f pid
+	[ -f "$zd/$z.zone" ] || { world_msg "zone_reload: no zone $z"; return 1; }
+	serial=$(awk '$3 == "SOA" { print $6; exit }' "$zd/$z.zone")
+	serial=$((serial + 1))
+	sed -i -E "s/^(@ IN SOA [^ ]+ [^ ]+ )[0-9]+ /\1$serial /" "$zd/$z.zone" ||
+	    return 1
+	f=$(cat "$zd/$z.file") || return 1
+	if [ "$f" != "$zd/$z.zone" ]; then
+		key=$(ls "$WORLD_DIR/keys/K$z.+"*.key 2>/dev/null | head -n 1)
+		[ -n "$key" ] || { world_msg "zone_reload: no key for $z"; return 1; }
+		ldns-signzone -i "$(date -u -d '-1 day' +%Y%m%d%H%M%S)" \
+		    -e "$(date -u -d '+30 days' +%Y%m%d%H%M%S)" \
+		    -o "$z." -f "$f" "$zd/$z.zone" "${key%.key}" ||
+		    { world_msg "zone_reload: ldns-signzone failed for $z"; return 1; }
+	fi
+	touch -d "@$(( $(date +%s) + serial ))" "$f" || return 1
+	pid=$(awk '$3 == "nsd" { print $1; exit }' "$WORLD_DIR/pids")
+	[ -n "$pid" ] && kill -HUP "$pid" 2>/dev/null ||
+	    { world_msg "zone_reload: nsd is not running"; return 1; }
+	for _ in $(seq 50); do
+		if kdig +time=1 +retry=0 +norec @"$NS_V4" "$z." SOA 2>/dev/null |
+		    awk -v s="$serial" '$4 == "SOA" && $7 == s { f = 1 } END { exit !f }'; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	world_msg "zone_reload: nsd does not serve serial $serial of $z"
+	return 1
 }
