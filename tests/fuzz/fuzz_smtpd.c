@@ -1,0 +1,164 @@
+/* ISC license. */
+
+/*
+ * Fuzz target: the SMTP/LMTP server engine (lib/smtpd), whole sessions.
+ *
+ * Input: byte 0 picks the options (LMTP, STARTTLS, AUTH in cleartext,
+ * strict, small limits), byte 1 seeds the chunk sizes; the rest is what
+ * the client sends, fed in random chunks as it would arrive from a socket.
+ * When the engine asks for STARTTLS the "handshake" succeeds at once.
+ * Invariants: the output is always whole reply lines with a valid code;
+ * the message octets given to the hooks never exceed the size limit; a
+ * CLOSE is final; nothing leaks (ASan).
+ *
+ * fuzz-args: -max_len=16384
+ */
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smtpd.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+#define CHECK(c) do {							\
+	if (!(c)) {							\
+		(void)fprintf(stderr, "invariant failed: %s (%s:%d)\n",	\
+		    #c, __FILE__, __LINE__);				\
+		abort();						\
+	}								\
+} while (0)
+
+struct st {
+	unsigned long long	 got, max;
+	int			 in_msg;
+};
+
+static int
+h_begin(void *arg, struct mxk_smtpd *s, struct mxk_smtpd_reply *r)
+{
+	struct st *st = arg;
+
+	st->got = 0;
+	st->in_msg = 1;
+	return 0;
+}
+
+static void
+h_data(void *arg, struct mxk_smtpd *s, const char *p, size_t n)
+{
+	struct st *st = arg;
+
+	CHECK(st->in_msg);
+	st->got += n;
+	CHECK(st->got <= st->max);
+}
+
+static void
+h_end(void *arg, struct mxk_smtpd *s, int bad, struct mxk_smtpd_reply *r,
+    size_t n)
+{
+	struct st	*st = arg;
+	size_t		 i;
+
+	CHECK(st->in_msg);
+	st->in_msg = 0;
+	for (i = 0; i < n; i++) {
+		r[i].code = 250;
+		(void)snprintf(r[i].status, sizeof(r[i].status), "2.0.0");
+		(void)snprintf(r[i].text, sizeof(r[i].text), "ok");
+	}
+}
+
+static void
+h_abort(void *arg, struct mxk_smtpd *s)
+{
+	((struct st *)arg)->in_msg = 0;
+}
+
+static int
+h_auth(void *arg, struct mxk_smtpd *s, const char *u, const char *p)
+{
+	return strcmp(u, "u") == 0 ? 1 : 0;
+}
+
+/* Every line of out is "DDD[ -]..." ended by CRLF. */
+static void
+check_output(const char *o, size_t n)
+{
+	size_t	i = 0, j;
+
+	while (i < n) {
+		for (j = i; j < n && o[j] != '\n'; j++)
+			;
+		CHECK(j < n);
+		CHECK(j - i >= 5 && o[j - 1] == '\r');
+		CHECK(o[i] >= '2' && o[i] <= '5');
+		CHECK(o[i + 1] >= '0' && o[i + 1] <= '9');
+		CHECK(o[i + 2] >= '0' && o[i + 2] <= '9');
+		CHECK(o[i + 3] == ' ' || o[i + 3] == '-');
+		i = j + 1;
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct mxk_smtpd_params	 p;
+	struct mxk_smtpd_hooks	 h;
+	struct mxk_smtpd	*s;
+	struct st		 st;
+	const char		*o;
+	size_t			 i, n, k;
+	unsigned		 seed;
+	int			 rc = MXK_SMTPD_CONTINUE;
+
+	if (size < 2)
+		return 0;
+	memset(&p, 0, sizeof(p));
+	p.hostname = "fuzz.test";
+	p.lmtp = data[0] & 1;
+	p.starttls = (data[0] >> 1) & 1;
+	p.auth = (data[0] >> 2) & 1;
+	p.auth_plaintext = (data[0] >> 3) & 1;
+	p.strict = (data[0] >> 4) & 1;
+	if (data[0] & 0x20) {
+		p.max_size = 100;
+		p.max_rcpt = 3;
+		p.max_line = 64;
+	}
+	seed = data[1];
+	memset(&st, 0, sizeof(st));
+	st.max = p.max_size > 0 ? p.max_size : 30ULL * 1024 * 1024;
+	memset(&h, 0, sizeof(h));
+	h.arg = &st;
+	h.data_begin = h_begin;
+	h.data = h_data;
+	h.data_end = h_end;
+	h.data_abort = h_abort;
+	h.auth = h_auth;
+	if ((s = mxk_smtpd_new(&p, &h)) == NULL)
+		return 0;
+	mxk_smtpd_greet(s);
+	data += 2;
+	size -= 2;
+	for (i = 0; i < size && rc != MXK_SMTPD_CLOSE; i += k) {
+		seed = seed * 1103515245u + 12345u;
+		k = 1 + (seed >> 16) % 97;
+		if (k > size - i)
+			k = size - i;
+		rc = mxk_smtpd_feed(s, (const char *)data + i, k);
+		o = mxk_smtpd_output(s, &n);
+		check_output(o, n);
+		mxk_smtpd_consume(s, n);
+		if (rc == MXK_SMTPD_STARTTLS)
+			mxk_smtpd_tls_done(s, "TLS-fuzz");
+	}
+	if (rc == MXK_SMTPD_CLOSE) {
+		CHECK(mxk_smtpd_feed(s, "NOOP\r\n", 6) == MXK_SMTPD_CLOSE);
+	}
+	mxk_smtpd_free(s);
+	return 0;
+}

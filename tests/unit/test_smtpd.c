@@ -1,0 +1,457 @@
+/* ISC license. */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "smtpd.h"
+#include "t.h"
+
+/* What the hooks saw. */
+struct seen {
+	struct mxk_buf	 data;
+	int		 begins, ends, aborts, bad;
+	size_t		 nreplies;
+	char		 last_rcpt[256];
+	int		 refuse_rcpt;	/* "no@..." refused */
+};
+
+static int
+h_rcpt(void *arg, struct mxk_smtpd *s, const char *to,
+    struct mxk_smtpd_reply *r)
+{
+	struct seen *sn = arg;
+
+	(void)snprintf(sn->last_rcpt, sizeof(sn->last_rcpt), "%s", to);
+	if (strncmp(to, "no@", 3) == 0) {
+		r->code = 550;
+		(void)snprintf(r->status, sizeof(r->status), "5.1.1");
+		(void)snprintf(r->text, sizeof(r->text), "no such user\r\nX");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+h_begin(void *arg, struct mxk_smtpd *s, struct mxk_smtpd_reply *r)
+{
+	struct seen *sn = arg;
+
+	sn->begins++;
+	mxk_buf_reset(&sn->data);
+	return 0;
+}
+
+static void
+h_data(void *arg, struct mxk_smtpd *s, const char *p, size_t n)
+{
+	struct seen *sn = arg;
+
+	if (mxk_buf_add(&sn->data, p, n) == -1)
+		sn->bad = -1;
+}
+
+static void
+h_end(void *arg, struct mxk_smtpd *s, int bad, struct mxk_smtpd_reply *r,
+    size_t n)
+{
+	struct seen	*sn = arg;
+	size_t		 i;
+
+	sn->ends++;
+	sn->bad = bad;
+	sn->nreplies = n;
+	for (i = 0; i < n; i++) {
+		r[i].code = 250;
+		(void)snprintf(r[i].status, sizeof(r[i].status), "2.0.0");
+		(void)snprintf(r[i].text, sizeof(r[i].text), "stored %zu", i);
+	}
+}
+
+static void
+h_abort(void *arg, struct mxk_smtpd *s)
+{
+	((struct seen *)arg)->aborts++;
+}
+
+static int
+h_auth(void *arg, struct mxk_smtpd *s, const char *u, const char *p)
+{
+	return strcmp(u, "alice") == 0 && strcmp(p, "s3cret") == 0;
+}
+
+struct sess {
+	struct mxk_smtpd	*s;
+	struct seen		 sn;
+	char			 out[16384];
+	int			 rc;
+};
+
+static void
+sess_start(struct sess *x, const struct mxk_smtpd_params *p, int greet)
+{
+	struct mxk_smtpd_hooks	h;
+
+	memset(x, 0, sizeof(*x));
+	mxk_buf_init(&x->sn.data, 1 << 20);
+	memset(&h, 0, sizeof(h));
+	h.arg = &x->sn;
+	h.rcpt = h_rcpt;
+	h.data_begin = h_begin;
+	h.data = h_data;
+	h.data_end = h_end;
+	h.data_abort = h_abort;
+	h.auth = h_auth;
+	x->s = mxk_smtpd_new(p, &h);
+	if (greet)
+		mxk_smtpd_greet(x->s);
+}
+
+/* Feed, and append what the engine answered to x->out. */
+static int
+feed(struct sess *x, const char *in)
+{
+	const char	*o;
+	size_t		 n, have = strlen(x->out);
+
+	x->rc = mxk_smtpd_feed(x->s, in, strlen(in));
+	o = mxk_smtpd_output(x->s, &n);
+	if (have + n < sizeof(x->out)) {
+		memcpy(x->out + have, o, n);
+		x->out[have + n] = '\0';
+	}
+	mxk_smtpd_consume(x->s, n);
+	return x->rc;
+}
+
+static void
+sess_end(struct sess *x)
+{
+	mxk_smtpd_free(x->s);
+	mxk_buf_free(&x->sn.data);
+}
+
+static const char *
+data_str(struct sess *x)
+{
+	static char	buf[8192];
+	size_t		n = x->sn.data.len < sizeof(buf) - 1 ? x->sn.data.len :
+			    sizeof(buf) - 1;
+
+	memcpy(buf, x->sn.data.p != NULL ? x->sn.data.p : "", n);
+	buf[n] = '\0';
+	return buf;
+}
+
+#define HAS(x, str, name)	T_OK(strstr((x)->out, (str)) != NULL, \
+	"%s: no \"%s\" in:\n%s", (name), (str), (x)->out)
+#define HASNT(x, str, name)	T_OK(strstr((x)->out, (str)) == NULL, \
+	"%s: \"%s\" in:\n%s", (name), (str), (x)->out)
+
+int
+main(void)
+{
+	struct mxk_smtpd_params	p, q;
+	struct sess		x;
+	char			big[4096];
+
+	memset(&p, 0, sizeof(p));
+	p.hostname = "mx.test";
+
+	/* A whole session, one command at a time. */
+	sess_start(&x, &p, 1);
+	HAS(&x, "", "greeting");
+	feed(&x, "EHLO c.test\r\n");
+	HAS(&x, "220 mx.test ESMTP\r\n", "greeting");
+	HAS(&x, "250-mx.test Hello c.test\r\n", "ehlo");
+	HAS(&x, "250-PIPELINING\r\n", "pipelining");
+	HAS(&x, "250-CHUNKING\r\n", "chunking");
+	HAS(&x, "250-SIZE 31457280\r\n", "size");
+	HAS(&x, "250 ENHANCEDSTATUSCODES\r\n", "last line");
+	HASNT(&x, "STARTTLS", "no starttls unless offered");
+	HASNT(&x, "AUTH", "no auth unless offered");
+	feed(&x, "MAIL FROM:<a@b.test> BODY=8BITMIME\r\n");
+	HAS(&x, "250 2.1.0 Ok\r\n", "mail");
+	T_EQ_STR(mxk_smtpd_body(x.s), "8BITMIME", "body recorded");
+	feed(&x, "RCPT TO:<c@d.test>\r\n");
+	HAS(&x, "250 2.1.5 Ok\r\n", "rcpt");
+	feed(&x, "RCPT TO:<no@d.test>\r\n");
+	HAS(&x, "550 5.1.1 no such user??X\r\n", "rcpt refused, text one line");
+	feed(&x, "DATA\r\n");
+	HAS(&x, "354 ", "354");
+	feed(&x, "Subject: x\r\n\r\n..dot\r\nbare\nlf\r\n.");
+	T_EQ_INT(x.sn.ends, 0, "not ended yet");
+	feed(&x, "\r\n");
+	T_EQ_INT(x.sn.ends, 1, "ended");
+	T_EQ_STR(data_str(&x), "Subject: x\r\n\r\n.dot\r\nbare\r\nlf\r\n",
+	    "unstuffed, normalised");
+	HAS(&x, "250 2.0.0 stored 0\r\n", "data end reply");
+	feed(&x, "VRFY x\r\nNOOP\r\nHELP\r\nRSET\r\n");
+	HAS(&x, "252 2.5.2", "vrfy");
+	HAS(&x, "214 2.0.0", "help");
+	T_EQ_INT(feed(&x, "QUIT\r\n"), MXK_SMTPD_CLOSE, "quit closes");
+	HAS(&x, "221 2.0.0 mx.test Bye\r\n", "221");
+	sess_end(&x);
+
+	/* Pipelined: everything in one read, answered in order. */
+	sess_start(&x, &p, 1);
+	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
+	    "RCPT TO:<e@d.test>\r\nDATA\r\nhello\r\n.\r\nQUIT\r\n");
+	T_EQ_INT(x.rc, MXK_SMTPD_CLOSE, "pipelined: closed");
+	T_OK(strstr(x.out, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n"
+	    "354 ") != NULL, "pipelined order: %s", x.out);
+	T_EQ_STR(data_str(&x), "hello\r\n", "pipelined data");
+	HAS(&x, "250 2.0.0 stored 0\r\n221 ", "end then bye");
+	sess_end(&x);
+
+	/* Order and syntax. */
+	sess_start(&x, &p, 1);
+	feed(&x, "MAIL FROM:<a@b.test>\r\n");
+	HAS(&x, "503 5.5.1 Error: send HELO/EHLO first", "mail before helo");
+	feed(&x, "EHLO c\r\nRCPT TO:<c@d.test>\r\n");
+	HAS(&x, "503 5.5.1 Error: need MAIL", "rcpt before mail");
+	feed(&x, "MAIL FROM:a@b.test\r\n");
+	HAS(&x, "501 5.5.4 Syntax: MAIL FROM:<address>", "no brackets");
+	feed(&x, "MAIL FROM:<a@b.test> SIZE=99999999999\r\n");
+	HAS(&x, "552 5.3.4 Error: message size exceeds", "SIZE over");
+	feed(&x, "MAIL FROM:<a@b.test> FOO=1\r\n");
+	HAS(&x, "555 5.5.4 Error: MAIL parameter FOO", "unknown param");
+	feed(&x, "MAIL FROM: <a@b.test> RET=HDRS ENVID=x+2By\r\n");
+	HAS(&x, "250 2.1.0 Ok", "space after colon, DSN");
+	T_EQ_STR(mxk_smtpd_dsn_ret(x.s), "HDRS", "RET recorded");
+	T_EQ_STR(mxk_smtpd_dsn_envid(x.s), "x+2By", "ENVID recorded");
+	feed(&x, "RCPT TO:<c@d.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;c@d.test\r\n");
+	T_EQ_INT(mxk_smtpd_nrcpt(x.s), 1, "rcpt with DSN");
+	if (mxk_smtpd_nrcpt(x.s) == 1) {
+		T_EQ_STR(mxk_smtpd_rcpt(x.s, 0)->notify, "SUCCESS,FAILURE",
+		    "NOTIFY recorded");
+		T_EQ_STR(mxk_smtpd_rcpt(x.s, 0)->orcpt, "rfc822;c@d.test",
+		    "ORCPT recorded");
+	}
+	feed(&x, "MAIL FROM:<a@b.test>\r\n");
+	HAS(&x, "503 5.5.1 Error: nested MAIL command", "nested MAIL");
+	feed(&x, "RCPT TO:<jos\xc3\xa9@d.test>\r\n");
+	HAS(&x, "553 5.6.7", "UTF-8 without SMTPUTF8");
+	feed(&x, "BOGUS\r\n");
+	HAS(&x, "500 5.5.2 Error: command not recognized", "unknown");
+	sess_end(&x);
+
+	/* SMTPUTF8. */
+	sess_start(&x, &p, 1);
+	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test> SMTPUTF8\r\n"
+	    "RCPT TO:<jos\xc3\xa9@d.test>\r\n");
+	T_EQ_INT(mxk_smtpd_smtputf8(x.s), 1, "smtputf8 recorded");
+	T_EQ_INT(mxk_smtpd_nrcpt(x.s), 1, "utf-8 rcpt accepted");
+	sess_end(&x);
+
+	/* Limits: long lines, NUL, too many errors, too many recipients. */
+	sess_start(&x, &p, 1);
+	memset(big, 'a', sizeof(big));
+	memcpy(big, "NOOP ", 5);
+	big[3000] = '\0';
+	feed(&x, "EHLO c\r\n");
+	feed(&x, big);
+	feed(&x, big);
+	feed(&x, "\r\nNOOP\r\n");
+	HAS(&x, "500 5.5.2 Error: line too long", "overlong");
+	HAS(&x, "250 2.0.0 Ok\r\n", "next command still read");
+	x.out[0] = '\0';
+	{
+		char nul[] = "NO\0OP\r\n";
+
+		x.rc = mxk_smtpd_feed(x.s, nul, 7);
+		(void)feed(&x, "");
+	}
+	HAS(&x, "500 5.5.2 Error: NUL", "NUL");
+	sess_end(&x);
+
+	sess_start(&x, &p, 1);
+	{
+		int i;
+
+		for (i = 0; i < 12 && x.rc != MXK_SMTPD_CLOSE; i++)
+			feed(&x, "XYZZY\r\n");
+	}
+	T_EQ_INT(x.rc, MXK_SMTPD_CLOSE, "too many errors: closed");
+	HAS(&x, "421 4.7.0", "421 after errors");
+	sess_end(&x);
+
+	q = p;
+	q.max_rcpt = 2;
+	sess_start(&x, &q, 1);
+	feed(&x, "EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<a@d.test>\r\n"
+	    "RCPT TO:<b@d.test>\r\nRCPT TO:<c@d.test>\r\n");
+	HAS(&x, "452 4.5.3 Error: too many recipients", "max rcpt");
+	T_EQ_INT(mxk_smtpd_nrcpt(x.s), 2, "two kept");
+	sess_end(&x);
+
+	/* An early talker. */
+	sess_start(&x, &p, 0);
+	T_EQ_INT(feed(&x, "EHLO c\r\n"), MXK_SMTPD_CLOSE, "early talker");
+	HAS(&x, "554 5.5.1", "early talker reply");
+	sess_end(&x);
+
+	/* STARTTLS: what follows it in the same read is dropped. */
+	q = p;
+	q.starttls = 1;
+	sess_start(&x, &q, 1);
+	feed(&x, "EHLO c\r\n");
+	HAS(&x, "250-STARTTLS\r\n", "starttls offered");
+	T_EQ_INT(feed(&x, "STARTTLS\r\nMAIL FROM:<evil@x.test>\r\n"),
+	    MXK_SMTPD_STARTTLS, "starttls");
+	HAS(&x, "220 2.0.0 Ready to start TLS\r\n", "220");
+	HASNT(&x, "2.1.0", "injected MAIL not answered");
+	mxk_smtpd_tls_done(x.s, "TLS1.3");
+	T_EQ_STR(mxk_smtpd_tls(x.s), "TLS1.3", "tls recorded");
+	x.out[0] = '\0';
+	feed(&x, "MAIL FROM:<a@b.test>\r\n");
+	HAS(&x, "503 5.5.1 Error: send HELO/EHLO first", "EHLO again after TLS");
+	feed(&x, "EHLO c\r\n");
+	HASNT(&x, "STARTTLS", "not offered twice");
+	sess_end(&x);
+
+	/* require_tls. */
+	q = p;
+	q.starttls = 1;
+	q.require_tls = 1;
+	sess_start(&x, &q, 1);
+	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\n");
+	HAS(&x, "530 5.7.0 Must issue a STARTTLS command first", "require tls");
+	sess_end(&x);
+
+	/* A refused DATA with the message pipelined after it. */
+	sess_start(&x, &p, 1);
+	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<no@d.test>\r\n"
+	    "DATA\r\nMAIL FROM:<evil@x.test>\r\n.\r\n");
+	HAS(&x, "554 5.5.1 Error: no valid recipients", "data refused");
+	HAS(&x, "421 4.5.0", "then closed");
+	T_EQ_INT(x.rc, MXK_SMTPD_CLOSE, "closed");
+	HASNT(&x, "250 2.1.0 Ok\r\n250 2.1.0", "injected MAIL not run");
+	sess_end(&x);
+
+	/* No smuggling: only CRLF . CRLF ends the message. */
+	sess_start(&x, &p, 1);
+	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
+	    "DATA\r\none\r\n.\nMAIL FROM:<evil@x.test>\r\n.\rtwo\r\n.\r\n");
+	T_EQ_INT(x.sn.ends, 1, "one message");
+	T_EQ_STR(data_str(&x), "one\r\n.\r\nMAIL FROM:<evil@x.test>\r\n.\r\n"
+	    "two\r\n", "smuggled lines are data");
+	sess_end(&x);
+
+	/* strict: bare LF refuses the message. */
+	q = p;
+	q.strict = 1;
+	sess_start(&x, &q, 1);
+	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
+	    "DATA\r\nbare\nlf\r\n.\r\n");
+	HAS(&x, "554 5.6.0 Error: bare CR or LF", "strict");
+	T_EQ_INT(x.sn.bad, 1, "hook told bad");
+	sess_end(&x);
+
+	/* Too big, too long a line. */
+	q = p;
+	q.max_size = 10;
+	sess_start(&x, &q, 1);
+	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
+	    "DATA\r\n0123456789abcdef\r\n.\r\n");
+	HAS(&x, "552 5.3.4 Error: message too big", "too big");
+	sess_end(&x);
+	sess_start(&x, &p, 1);
+	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
+	    "DATA\r\n");
+	memset(big, 'x', 1100);
+	big[1100] = '\0';
+	feed(&x, big);
+	feed(&x, "\r\n.\r\n");
+	HAS(&x, "554 5.6.0 Error: a line longer than 998", "long line");
+	sess_end(&x);
+
+	/* BDAT. */
+	sess_start(&x, &p, 1);
+	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
+	    "BDAT 5\r\nhel");
+	feed(&x, "loBDAT 4 LAST\r\n.ab\n");
+	HAS(&x, "250 2.0.0 5 octets received\r\n", "chunk 1");
+	HAS(&x, "250 2.0.0 stored 0\r\n", "last chunk");
+	T_EQ_STR(data_str(&x), "hello.ab\n", "BDAT octets raw");
+	T_EQ_INT(x.sn.begins, 1, "one begin");
+	feed(&x, "BDAT 3 LAST\r\nxyz");
+	HAS(&x, "503 5.5.1 Error: need MAIL and RCPT", "BDAT outside");
+	feed(&x, "NOOP\r\n");
+	HAS(&x, "250 2.0.0 Ok\r\n", "in step after the refused chunk");
+	sess_end(&x);
+
+	/* AUTH. */
+	q = p;
+	q.auth = 1;
+	sess_start(&x, &q, 1);
+	feed(&x, "EHLO c\r\n");
+	HASNT(&x, "AUTH", "no AUTH offered without TLS");
+	feed(&x, "AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n");
+	HAS(&x, "538 5.7.11", "AUTH needs TLS");
+	sess_end(&x);
+	q.auth_plaintext = 1;
+	sess_start(&x, &q, 1);
+	feed(&x, "EHLO c\r\n");
+	HAS(&x, "250-AUTH PLAIN LOGIN\r\n", "AUTH offered");
+	feed(&x, "AUTH PLAIN AGFsaWNlAHdyb25n\r\n");
+	HAS(&x, "535 5.7.8", "wrong secret");
+	feed(&x, "AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n");
+	HAS(&x, "235 2.7.0", "PLAIN ok");
+	T_EQ_STR(mxk_smtpd_auth_user(x.s), "alice", "auth user");
+	feed(&x, "AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n");
+	HAS(&x, "503 5.5.1 Error: already", "twice");
+	sess_end(&x);
+	sess_start(&x, &q, 1);
+	feed(&x, "EHLO c\r\nAUTH LOGIN\r\n");
+	HAS(&x, "334 VXNlcm5hbWU6\r\n", "LOGIN user prompt");
+	feed(&x, "YWxpY2U=\r\n");
+	HAS(&x, "334 UGFzc3dvcmQ6\r\n", "LOGIN password prompt");
+	feed(&x, "czNjcmV0\r\n");
+	HAS(&x, "235 2.7.0", "LOGIN ok");
+	sess_end(&x);
+	sess_start(&x, &q, 1);
+	feed(&x, "EHLO c\r\nAUTH PLAIN\r\n*\r\n");
+	HAS(&x, "501 5.7.0 Authentication aborted", "cancelled");
+	feed(&x, "AUTH PLAIN !!!\r\n");
+	HAS(&x, "501 5.5.2 Error: bad base64", "bad base64");
+	sess_end(&x);
+	q = p;
+	q.auth = 1;
+	q.auth_plaintext = 1;
+	q.require_auth = 1;
+	sess_start(&x, &q, 1);
+	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\n");
+	HAS(&x, "530 5.7.0 Authentication required", "require auth");
+	sess_end(&x);
+
+	/* LMTP: LHLO, one reply per recipient. */
+	q = p;
+	q.lmtp = 1;
+	sess_start(&x, &q, 1);
+	feed(&x, "EHLO c\r\n");
+	HAS(&x, "500 5.5.2", "no EHLO in LMTP");
+	feed(&x, "LHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
+	    "RCPT TO:<e@d.test>\r\nDATA\r\nx\r\n.\r\n");
+	T_EQ_INT(x.sn.nreplies, 2, "two replies asked");
+	HAS(&x, "250 2.0.0 stored 0\r\n250 2.0.0 stored 1\r\n", "two replies");
+	sess_end(&x);
+
+	/* RSET in DATA's place aborts nothing; QUIT mid-message aborts. */
+	sess_start(&x, &p, 1);
+	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
+	    "BDAT 2\r\nab");
+	feed(&x, "QUIT\r\n");
+	T_EQ_INT(x.sn.aborts, 1, "abort on QUIT");
+	sess_end(&x);
+
+	/* Timeouts and shutdown. */
+	sess_start(&x, &p, 1);
+	T_EQ_INT(mxk_smtpd_timeout(x.s), MXK_SMTPD_CLOSE, "timeout");
+	(void)feed(&x, "");
+	HAS(&x, "421 4.4.2", "timeout reply");
+	sess_end(&x);
+
+	return t_done("test_smtpd");
+}
