@@ -14,7 +14,7 @@ AR	?= ar
 CFLAGS	?= -O2 -g
 PKG_CONFIG ?= pkg-config
 
-PKGS	:= ldns gnutls libidn2 libcurl
+PKGS	:= ldns gnutls libidn2 libcurl libxcrypt
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 

@@ -1,0 +1,32 @@
+/* ISC license. */
+
+/*
+ * passwd: the users smtpd-lite accepts for AUTH, from a file of lines
+ * "user:crypt-hash" (the hashes of crypt(3): yescrypt "$y$", SHA-512
+ * "$6$", bcrypt "$2b$" ...; make them with mkpasswd(1)).  '#' starts a
+ * comment line; blank lines are skipped.  A line that is not "user:hash"
+ * makes the load fail with the line number (MXK_ERR_CONFIG), so that a
+ * typo never silently locks everybody out or lets anybody in.
+ *
+ * mxk_passwd_check() hashes the password with the user's stored setting
+ * (crypt_r, thread-safe) and compares in constant time.  An unknown user
+ * costs the same hashing (against a dummy hash of the same method as the
+ * file's first entry), so that response times do not reveal who exists.
+ * The file is read once; reload by loading again (SIGHUP).
+ */
+#ifndef MXK_PASSWD_H
+#define MXK_PASSWD_H
+
+#include "err.h"
+
+struct mxk_passwd;
+
+int	 mxk_passwd_load(const char *path, struct mxk_passwd **,
+	    struct mxk_err *);
+void	 mxk_passwd_free(struct mxk_passwd *);
+size_t	 mxk_passwd_count(const struct mxk_passwd *);
+/* 1 accepted, 0 refused. */
+int	 mxk_passwd_check(const struct mxk_passwd *, const char *user,
+	    const char *pass);
+
+#endif
