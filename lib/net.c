@@ -310,6 +310,19 @@ mxk_conn_read(struct mxk_conn *c, void *buf, size_t len, long long deadline,
 	}
 }
 
+ssize_t
+mxk_conn_read_nb(struct mxk_conn *c, void *buf, size_t len, struct mxk_err *e)
+{
+	return c->ops->read(c->ctx, buf, len, e);
+}
+
+ssize_t
+mxk_conn_write_nb(struct mxk_conn *c, const void *buf, size_t len,
+    struct mxk_err *e)
+{
+	return c->ops->write(c->ctx, buf, len, e);
+}
+
 int
 mxk_conn_write_all(struct mxk_conn *c, const void *buf, size_t len,
     long long deadline, struct mxk_err *e)

@@ -109,6 +109,12 @@ ssize_t	 mxk_conn_read(struct mxk_conn *, void *, size_t len,
 	    long long deadline, struct mxk_err *);
 int	 mxk_conn_write_all(struct mxk_conn *, const void *, size_t len,
 	    long long deadline, struct mxk_err *);
+/* One try, for event loops: > 0 moved, 0 end of file (read),
+ * MXK_CONN_WANT_READ / _WANT_WRITE, or -1 with the error. */
+ssize_t	 mxk_conn_read_nb(struct mxk_conn *, void *, size_t,
+	    struct mxk_err *);
+ssize_t	 mxk_conn_write_nb(struct mxk_conn *, const void *, size_t,
+	    struct mxk_err *);
 /*
  * Read one line into in (bytes after it stay in in for the next call).
  * limit is the longest accepted line, LF included.  Returns 1 with *line

@@ -661,8 +661,8 @@ mxk_tls_server_ctx_ask_cert(struct mxk_tls_server_ctx *x, int on)
 }
 
 int
-mxk_tls_server(struct mxk_conn *c, struct mxk_tls_server_ctx *x,
-    long long deadline, struct mxk_tls **out, struct mxk_err *e)
+mxk_tls_server_start(struct mxk_conn *c, struct mxk_tls_server_ctx *x,
+    struct mxk_tls **out, struct mxk_err *e)
 {
 	struct mxk_tls	*t;
 	int		 r;
@@ -686,8 +686,49 @@ mxk_tls_server(struct mxk_conn *c, struct mxk_tls_server_ctx *x,
 	if (x->ask_cert)
 		gnutls_certificate_server_set_request(t->session,
 		    GNUTLS_CERT_REQUEST);
+	*out = t;
+	return 0;
+}
+
+int
+mxk_tls_server_step(struct mxk_conn *c, struct mxk_tls *t, struct mxk_err *e)
+{
+	char	text[256];
+	int	r;
+
+	r = gnutls_handshake(t->session);
+	if (r == GNUTLS_E_SUCCESS) {
+		tls_install(c, t, "server");
+		return 1;
+	}
+	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED ||
+	    !gnutls_error_is_fatal(r))
+		return gnutls_record_get_direction(t->session) == 1 ?
+		    MXK_CONN_WANT_WRITE : MXK_CONN_WANT_READ;
+	tls_errtext(t, r, text, sizeof(text));
+	(void)gnutls_alert_send_appropriate(t->session, r);
+	return mxk_err_set(e, MXK_ERR_TEMP, MXK_SRC_TLS, "4.7.0",
+	    "TLS handshake failed: %s", text);
+}
+
+void
+mxk_tls_abandon(struct mxk_tls *t)
+{
+	if (t != NULL)
+		tls_free(t);
+}
+
+int
+mxk_tls_server(struct mxk_conn *c, struct mxk_tls_server_ctx *x,
+    long long deadline, struct mxk_tls **out, struct mxk_err *e)
+{
+	struct mxk_tls	*t;
+
+	if (mxk_tls_server_start(c, x, &t, e) == -1)
+		return -1;
 	if (tls_handshake(t, deadline, e) == -1) {
 		tls_free(t);
+		*out = NULL;
 		return -1;
 	}
 	tls_install(c, t, "server");

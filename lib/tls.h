@@ -116,6 +116,20 @@ void	 mxk_tls_server_ctx_free(struct mxk_tls_server_ctx *);
 int	 mxk_tls_server(struct mxk_conn *, struct mxk_tls_server_ctx *,
 	    long long deadline, struct mxk_tls **out, struct mxk_err *);
 
+/*
+ * The same handshake for an event loop, one step at a time: start sets up
+ * the session (no I/O); step returns 1 when the handshake is done (the
+ * session is then installed on the connection, as above),
+ * MXK_CONN_WANT_READ or MXK_CONN_WANT_WRITE (wait for that on the fd, call
+ * again), or -1 (failed: 4.7.0 TEMP).  A session whose handshake failed or
+ * was given up is freed with mxk_tls_abandon() (never after step said 1).
+ */
+int	 mxk_tls_server_start(struct mxk_conn *, struct mxk_tls_server_ctx *,
+	    struct mxk_tls **out, struct mxk_err *);
+int	 mxk_tls_server_step(struct mxk_conn *, struct mxk_tls *,
+	    struct mxk_err *);
+void	 mxk_tls_abandon(struct mxk_tls *);
+
 /* Server side: the SNI name the client sent; 1 (copied), 0 none. */
 int	 mxk_tls_sni(struct mxk_tls *, char *, size_t);
 

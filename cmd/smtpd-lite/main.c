@@ -1,0 +1,1465 @@
+/* ISC license. */
+
+/*
+ * smtpd-lite: a small SMTP/LMTP receiver.  One event-driven process
+ * (epoll) serves every session; the protocol is lib/smtpd (no I/O), the
+ * delivery lib/store, TLS lib/tls, AUTH lib/passwd.  Options, the loop
+ * and logging only.
+ */
+
+#include <sys/types.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "clock.h"
+#include "err.h"
+#include "json.h"
+#include "log.h"
+#include "net.h"
+#include "passwd.h"
+#include "smtpd.h"
+#include "store.h"
+#include "tls.h"
+
+#define PROG		"smtpd-lite"
+#define MAXLISTEN	16
+#define MAXDOMAINS	256
+#define READBUF		(64 * 1024)
+#define OUT_HIGH	(256 * 1024)	/* stop reading a client that does
+					 * not read its replies */
+
+struct opts {
+	const char	*listen[MAXLISTEN];
+	size_t		 nlisten;
+	int		 stdio;
+	const char	*user;
+	const char	*hostname;
+	unsigned long long max_size;
+	size_t		 max_rcpt;
+	int		 max_clients, max_per_ip;
+	long long	 timeout, data_timeout, greet_delay, shutdown_grace;
+	const char	*certfile, *keyfile, *passwd;
+	int		 require_tls, require_auth, auth_plaintext, lmtp, strict;
+	enum mxk_store_kind kind;
+	const char	*maildir;
+	char		**argv_exec;
+	const char	*domains[MAXDOMAINS];
+	size_t		 ndomains;
+	int		 verbose, use_syslog, json_log;
+	int		 kind_set;
+};
+
+static void
+usage(FILE *f)
+{
+	(void)fprintf(f,
+"usage: %s [options] -l ADDR:PORT... (--maildir DIR | --exec CMD [ARG...] |\n"
+"           --discard)\n"
+"       %s --stdio [options] (--maildir DIR | --exec CMD [ARG...] | --discard)\n"
+"\n"
+"Receive mail by SMTP (or LMTP) and deliver it to a Maildir, a program or\n"
+"nowhere; 250 is said only once the message is stored durably.\n"
+"\n"
+"  -l, --listen ADDR:PORT     listen there ([IPv6]:PORT; repeatable)\n"
+"      --stdio                one session on stdin/stdout (inetd, tcpserver)\n"
+"  -u, --user USER            drop privileges to USER after binding\n"
+"      --hostname NAME        name in the greeting (default: this host's)\n"
+"      --maildir DIR          deliver to the Maildir DIR (%%d domain, %%u user)\n"
+"      --exec CMD [ARG...] -- deliver to CMD's stdin (the rest of the line,\n"
+"                             up to a lone --)\n"
+"      --discard              accept and drop (benchmarks)\n"
+"      --lmtp                 speak LMTP (RFC 2033)\n"
+"      --accept-domain D      only recipients in D (repeatable)\n"
+"      --max-size N           message size limit (30 MiB; k, M suffixes)\n"
+"      --max-rcpt N           recipients per message (100)\n"
+"      --max-clients N        sessions at once (1000)\n"
+"      --max-per-ip N         sessions per client address (20)\n"
+"      --timeout T            idle time before 421 (300s)\n"
+"      --data-timeout T       the whole of DATA (600s)\n"
+"      --greet-delay T        wait before the greeting; talkers refused (0)\n"
+"      --cert FILE, --key FILE  offer STARTTLS with this certificate\n"
+"      --require-tls          MAIL only after STARTTLS\n"
+"      --passwd FILE          offer AUTH PLAIN LOGIN for user:crypt-hash lines\n"
+"      --auth-plaintext       AUTH also without TLS\n"
+"      --require-auth         MAIL only after AUTH\n"
+"      --strict               refuse bare CR or LF in messages\n"
+"      --json-log             one JSON record per message on stderr\n"
+"      --syslog               log to syslog (mail facility)\n"
+"  -v, --verbose              the SMTP transcript (AUTH hidden)\n"
+"  -h, --help                 this text\n"
+"  -V, --version              the version\n"
+"\n"
+"T is seconds, or a number with ms, s or m.\n"
+"Exit: 0 stopped by SIGTERM, 64 usage, 69 cannot listen, 78 configuration.\n",
+	    PROG, PROG);
+}
+
+static void die_usage(const char *, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+
+static void
+die_usage(const char *fmt, ...)
+{
+	va_list	ap;
+
+	(void)fprintf(stderr, "%s: error: ", PROG);
+	va_start(ap, fmt);
+	(void)vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	(void)fprintf(stderr, "\n%s: try '%s --help'\n", PROG, PROG);
+	exit(EX_USAGE);
+}
+
+static long long
+duration(const char *name, const char *s, int allow_zero)
+{
+	char	*end;
+	double	 v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || v < 0)
+		die_usage("%s %s: not a duration", name, s);
+	if (strcmp(end, "ms") == 0)
+		;
+	else if (*end == '\0' || strcmp(end, "s") == 0)
+		v *= 1000;
+	else if (strcmp(end, "m") == 0)
+		v *= 60000;
+	else
+		die_usage("%s %s: not a duration", name, s);
+	if (v > 86400000.0 || (v == 0 && !allow_zero))
+		die_usage("%s %s: out of range", name, s);
+	return (long long)v;
+}
+
+static unsigned long long
+number(const char *name, const char *s, unsigned long long max)
+{
+	char			*end;
+	unsigned long long	 v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || end == s || s[0] == '-')
+		die_usage("%s %s: not a number", name, s);
+	if (*end == 'k' || *end == 'K') {
+		v *= 1024;
+		end++;
+	} else if (*end == 'M' || *end == 'm') {
+		v *= 1024 * 1024;
+		end++;
+	}
+	if (*end != '\0' || v == 0 || v > max)
+		die_usage("%s %s: out of range", name, s);
+	return v;
+}
+
+enum {
+	OPT_STDIO = 256, OPT_HOSTNAME, OPT_MAILDIR, OPT_EXEC, OPT_DISCARD,
+	OPT_LMTP, OPT_ACCEPT, OPT_MAXSIZE, OPT_MAXRCPT, OPT_MAXCLIENTS,
+	OPT_MAXPERIP, OPT_TIMEOUT, OPT_DATATIMEOUT, OPT_GREETDELAY, OPT_CERT,
+	OPT_KEY, OPT_REQTLS, OPT_PASSWD, OPT_AUTHPLAIN, OPT_REQAUTH,
+	OPT_STRICT, OPT_JSONLOG, OPT_SYSLOG
+};
+
+static const struct option longopts[] = {
+	{ "listen", required_argument, NULL, 'l' },
+	{ "stdio", no_argument, NULL, OPT_STDIO },
+	{ "user", required_argument, NULL, 'u' },
+	{ "hostname", required_argument, NULL, OPT_HOSTNAME },
+	{ "maildir", required_argument, NULL, OPT_MAILDIR },
+	{ "exec", required_argument, NULL, OPT_EXEC },
+	{ "discard", no_argument, NULL, OPT_DISCARD },
+	{ "lmtp", no_argument, NULL, OPT_LMTP },
+	{ "accept-domain", required_argument, NULL, OPT_ACCEPT },
+	{ "max-size", required_argument, NULL, OPT_MAXSIZE },
+	{ "max-rcpt", required_argument, NULL, OPT_MAXRCPT },
+	{ "max-clients", required_argument, NULL, OPT_MAXCLIENTS },
+	{ "max-per-ip", required_argument, NULL, OPT_MAXPERIP },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "data-timeout", required_argument, NULL, OPT_DATATIMEOUT },
+	{ "greet-delay", required_argument, NULL, OPT_GREETDELAY },
+	{ "cert", required_argument, NULL, OPT_CERT },
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "require-tls", no_argument, NULL, OPT_REQTLS },
+	{ "passwd", required_argument, NULL, OPT_PASSWD },
+	{ "auth-plaintext", no_argument, NULL, OPT_AUTHPLAIN },
+	{ "require-auth", no_argument, NULL, OPT_REQAUTH },
+	{ "strict", no_argument, NULL, OPT_STRICT },
+	{ "json-log", no_argument, NULL, OPT_JSONLOG },
+	{ "syslog", no_argument, NULL, OPT_SYSLOG },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 }
+};
+
+static void
+set_kind(struct opts *o, enum mxk_store_kind k)
+{
+	if (o->kind_set)
+		die_usage("--maildir, --exec and --discard exclude each "
+		    "other%s", "");
+	o->kind = k;
+	o->kind_set = 1;
+}
+
+static void
+parse_args(int argc, char **argv, struct opts *o)
+{
+	int	c, i;
+
+	memset(o, 0, sizeof(*o));
+	o->max_size = 30ULL * 1024 * 1024;
+	o->max_rcpt = 100;
+	o->max_clients = 1000;
+	o->max_per_ip = 20;
+	o->timeout = 300000;
+	o->data_timeout = 600000;
+	o->shutdown_grace = 10000;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":l:u:hvV", longopts, NULL)) !=
+	    -1) {
+		switch (c) {
+		case 'l':
+			if (o->nlisten >= MAXLISTEN)
+				die_usage("too many -l options%s", "");
+			o->listen[o->nlisten++] = optarg;
+			break;
+		case 'u':
+			o->user = optarg;
+			break;
+		case 'v':
+			o->verbose++;
+			break;
+		case 'V':
+			(void)printf("%s %s\n", PROG, MXK_VERSION);
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case OPT_STDIO:
+			o->stdio = 1;
+			break;
+		case OPT_HOSTNAME:
+			o->hostname = optarg;
+			break;
+		case OPT_MAILDIR:
+			set_kind(o, MXK_STORE_MAILDIR);
+			o->maildir = optarg;
+			break;
+		case OPT_EXEC:
+			set_kind(o, MXK_STORE_EXEC);
+			/* CMD and its arguments, up to a lone "--". */
+			i = optind - 1;
+			o->argv_exec = &argv[i];
+			for (; i < argc && strcmp(argv[i], "--") != 0; i++)
+				;
+			if (i < argc) {
+				argv[i] = NULL;
+				optind = i + 1;
+			} else
+				optind = argc;
+			break;
+		case OPT_DISCARD:
+			set_kind(o, MXK_STORE_DISCARD);
+			break;
+		case OPT_LMTP:
+			o->lmtp = 1;
+			break;
+		case OPT_ACCEPT:
+			if (o->ndomains >= MAXDOMAINS)
+				die_usage("too many --accept-domain%s", "");
+			o->domains[o->ndomains++] = optarg;
+			break;
+		case OPT_MAXSIZE:
+			o->max_size = number("--max-size", optarg,
+			    1ULL << 40);
+			break;
+		case OPT_MAXRCPT:
+			o->max_rcpt = (size_t)number("--max-rcpt", optarg,
+			    100000);
+			break;
+		case OPT_MAXCLIENTS:
+			o->max_clients = (int)number("--max-clients", optarg,
+			    1000000);
+			break;
+		case OPT_MAXPERIP:
+			o->max_per_ip = (int)number("--max-per-ip", optarg,
+			    1000000);
+			break;
+		case OPT_TIMEOUT:
+			o->timeout = duration("--timeout", optarg, 0);
+			break;
+		case OPT_DATATIMEOUT:
+			o->data_timeout = duration("--data-timeout", optarg,
+			    0);
+			break;
+		case OPT_GREETDELAY:
+			o->greet_delay = duration("--greet-delay", optarg, 1);
+			break;
+		case OPT_CERT:
+			o->certfile = optarg;
+			break;
+		case OPT_KEY:
+			o->keyfile = optarg;
+			break;
+		case OPT_REQTLS:
+			o->require_tls = 1;
+			break;
+		case OPT_PASSWD:
+			o->passwd = optarg;
+			break;
+		case OPT_AUTHPLAIN:
+			o->auth_plaintext = 1;
+			break;
+		case OPT_REQAUTH:
+			o->require_auth = 1;
+			break;
+		case OPT_STRICT:
+			o->strict = 1;
+			break;
+		case OPT_JSONLOG:
+			o->json_log = 1;
+			break;
+		case OPT_SYSLOG:
+			o->use_syslog = 1;
+			break;
+		case ':':
+			die_usage("option %s needs an argument",
+			    argv[optind - 1]);
+		default:
+			if (optopt != 0 && optopt < 256)
+				die_usage("unknown option -%c", optopt);
+			die_usage("unknown option %s", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		die_usage("unexpected argument \"%s\"", argv[optind]);
+	if (!o->kind_set)
+		die_usage("say where mail goes: --maildir DIR, --exec CMD or "
+		    "--discard%s", "");
+	if (o->kind == MXK_STORE_EXEC && (o->argv_exec == NULL ||
+	    o->argv_exec[0] == NULL || o->argv_exec[0][0] == '\0'))
+		die_usage("--exec needs a program%s", "");
+	if (!o->stdio && o->nlisten == 0)
+		die_usage("nothing to serve: -l ADDR:PORT or --stdio%s", "");
+	if (o->stdio && o->nlisten > 0)
+		die_usage("--stdio and -l exclude each other%s", "");
+	if ((o->certfile == NULL) != (o->keyfile == NULL) &&
+	    o->keyfile != NULL)
+		die_usage("--key needs --cert%s", "");
+	if (o->require_tls && o->certfile == NULL)
+		die_usage("--require-tls needs --cert and --key%s", "");
+	if (o->require_auth && o->passwd == NULL)
+		die_usage("--require-auth needs --passwd%s", "");
+	if (o->auth_plaintext && o->passwd == NULL)
+		die_usage("--auth-plaintext needs --passwd%s", "");
+}
+
+/* The server's shared state. */
+struct server {
+	struct opts		*o;
+	struct mxk_store_params	 sp;
+	struct mxk_tls_server_ctx *tls;
+	struct mxk_passwd	*pw;
+	char			 hostname[256];
+	int			 ep;
+	int			 lfd[MAXLISTEN];
+	size_t			 nlfd;
+	struct sess		*sessions;
+	int			 nsess;
+	unsigned long		 qcounter;
+	volatile sig_atomic_t	 stop, reload;
+	long long		 stop_deadline;
+};
+
+enum sstate { SS_GREETWAIT, SS_RUN, SS_TLSWAIT, SS_TLS, SS_DONE };
+
+struct sess {
+	struct server		*srv;
+	struct sess		*next, *prev;
+	int			 fd, wfd;	/* wfd: --stdio writes fd 1 */
+	struct mxk_conn		*conn;
+	struct mxk_smtpd	*eng;
+	struct mxk_tls		*hs;		/* handshake in progress */
+	enum sstate		 st;
+	long long		 last, greet_at, data_until;
+	char			 ip[64];
+	int			 port;
+	char			 qid[32];
+	struct mxk_store_msg	*msg;
+	char			 tlsdesc[192];
+	unsigned long		 nmsg;
+	int			 events;
+	long long		 started;
+};
+
+static struct server	*the_server;
+
+static void
+on_signal(int sig)
+{
+	if (the_server == NULL)
+		return;
+	if (sig == SIGHUP)
+		the_server->reload = 1;
+	else
+		the_server->stop = 1;
+}
+
+/* Logging: key=value lines, one per session and per message. */
+static void
+logkv(struct server *srv, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+logkv(struct server *srv, const char *fmt, ...)
+{
+	char	line[2048];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (srv->o->use_syslog)
+		syslog(LOG_MAIL | LOG_INFO, "%s", line);
+	else
+		(void)fprintf(stderr, "%s: %s\n", PROG, line);
+}
+
+static void
+new_qid(struct sess *s)
+{
+	struct timespec	ts;
+
+	(void)clock_gettime(CLOCK_REALTIME, &ts);
+	(void)snprintf(s->qid, sizeof(s->qid), "%08llX%05lX%04X",
+	    (unsigned long long)ts.tv_sec & 0xffffffffULL,
+	    (unsigned long)(ts.tv_nsec / 1000) & 0xfffffUL,
+	    (unsigned)(++s->srv->qcounter & 0xffff));
+}
+
+/* Hooks of the engine. */
+
+static int
+h_rcpt(void *arg, struct mxk_smtpd *e, const char *to,
+    struct mxk_smtpd_reply *r)
+{
+	struct sess	*s = arg;
+	const struct opts *o = s->srv->o;
+	const char	*at = strrchr(to, '@');
+	size_t		 i;
+
+	if (o->ndomains == 0)
+		return 0;
+	for (i = 0; at != NULL && i < o->ndomains; i++)
+		if (strcasecmp(at + 1, o->domains[i]) == 0)
+			return 0;
+	r->code = 550;
+	(void)snprintf(r->status, sizeof(r->status), "5.7.1");
+	(void)snprintf(r->text, sizeof(r->text), "Error: relay access "
+	    "denied: not a domain of this server");
+	return -1;
+}
+
+/* RFC 5322 §3.3 date. */
+static void
+rfc5322_date(char *buf, size_t len)
+{
+	time_t		now = time(NULL);
+	struct tm	tm;
+
+	if (localtime_r(&now, &tm) == NULL ||
+	    strftime(buf, len, "%a, %d %b %Y %H:%M:%S %z", &tm) == 0)
+		(void)snprintf(buf, len, "Thu, 01 Jan 1970 00:00:00 +0000");
+}
+
+/* RFC 5321 §4.4 trace field, RFC 3848 protocol names. */
+static int
+received(struct sess *s, struct mxk_buf *b)
+{
+	struct mxk_smtpd	*e = s->eng;
+	const char		*tls = mxk_smtpd_tls(e);
+	const char		*auth = mxk_smtpd_auth_user(e);
+	char			 date[64], proto[16];
+	char			 helo[128];
+	size_t			 i;
+
+	(void)snprintf(proto, sizeof(proto), "%s%s%s", s->srv->o->lmtp ?
+	    "LMTP" : mxk_smtpd_esmtp(e) ? "ESMTP" : "SMTP",
+	    !s->srv->o->lmtp && mxk_smtpd_esmtp(e) && tls != NULL ? "S" : "",
+	    !s->srv->o->lmtp && mxk_smtpd_esmtp(e) && auth != NULL ? "A" : "");
+	/* The HELO name is the client's word: printable, bounded. */
+	(void)snprintf(helo, sizeof(helo), "%s", mxk_smtpd_helo(e));
+	for (i = 0; helo[i] != '\0'; i++)
+		if ((unsigned char)helo[i] <= 32 || (unsigned char)helo[i] >=
+		    127 || helo[i] == '(' || helo[i] == ')')
+			helo[i] = '?';
+	rfc5322_date(date, sizeof(date));
+	if (mxk_buf_printf(b, "Received: from %s ([%s])\r\n\tby %s (%s) with "
+	    "%s id %s", helo[0] != '\0' ? helo : "unknown", s->ip,
+	    s->srv->hostname, PROG, proto, s->qid) == -1)
+		return -1;
+	if (tls != NULL && mxk_buf_printf(b, "\r\n\t(%s)", tls) == -1)
+		return -1;
+	if (mxk_smtpd_nrcpt(e) == 1 && mxk_buf_printf(b, "\r\n\tfor <%s>",
+	    mxk_smtpd_rcpt(e, 0)->addr) == -1)
+		return -1;
+	return mxk_buf_printf(b, ";\r\n\t%s\r\n", date);
+}
+
+static int
+h_begin(void *arg, struct mxk_smtpd *e, struct mxk_smtpd_reply *r)
+{
+	struct sess		*s = arg;
+	struct mxk_store_env	 env;
+	struct mxk_err		 err;
+	struct mxk_buf		 b;
+	const char		**rcpt;
+	size_t			 i, n = mxk_smtpd_nrcpt(e);
+
+	new_qid(s);
+	if ((rcpt = calloc(n, sizeof(*rcpt))) == NULL)
+		goto temp;
+	for (i = 0; i < n; i++)
+		rcpt[i] = mxk_smtpd_rcpt(e, i)->addr;
+	memset(&env, 0, sizeof(env));
+	env.sender = mxk_smtpd_from(e);
+	env.rcpt = rcpt;
+	env.nrcpt = n;
+	env.client_ip = s->ip;
+	env.helo = mxk_smtpd_helo(e);
+	env.tls_cipher = mxk_smtpd_tls(e);
+	env.auth_user = mxk_smtpd_auth_user(e);
+	env.queue_id = s->qid;
+	if (mxk_store_begin(&s->srv->sp, &env, &s->msg, &err) == -1) {
+		free(rcpt);
+		logkv(s->srv, "error qid=%s client=%s store: %s", s->qid, s->ip,
+		    err.msg);
+		goto temp;
+	}
+	free(rcpt);
+	s->data_until = mxk_now_ms() + s->srv->o->data_timeout;
+	mxk_buf_init(&b, 4096);
+	if (received(s, &b) == 0)
+		(void)mxk_store_write(s->msg, b.p, b.len, &err);
+	mxk_buf_free(&b);
+	return 0;
+temp:
+	r->code = 451;
+	(void)snprintf(r->status, sizeof(r->status), "4.3.0");
+	(void)snprintf(r->text, sizeof(r->text), "Error: cannot store the "
+	    "message now");
+	return -1;
+}
+
+static void
+h_data(void *arg, struct mxk_smtpd *e, const char *p, size_t n)
+{
+	struct sess	*s = arg;
+	struct mxk_err	 err;
+
+	if (s->msg != NULL)
+		(void)mxk_store_write(s->msg, p, n, &err);
+}
+
+static void
+log_message(struct sess *s, const struct mxk_smtpd_reply *r, size_t n)
+{
+	struct mxk_smtpd	*e = s->eng;
+	struct server		*srv = s->srv;
+	struct mxk_buf		 b;
+	size_t			 i;
+	int			 first = 1, x = 0;
+
+	if (!srv->o->json_log) {
+		logkv(srv, "msg qid=%s client=%s helo=%s from=<%s> rcpts=%zu "
+		    "size=%llu tls=%s auth=%s body=%s bdat=%s result=\"%d %s "
+		    "%s\"", s->qid, s->ip, mxk_smtpd_helo(e),
+		    mxk_smtpd_from(e) != NULL ? mxk_smtpd_from(e) : "",
+		    mxk_smtpd_nrcpt(e), mxk_smtpd_msg_size(e),
+		    mxk_smtpd_tls(e) != NULL ? "yes" : "no",
+		    mxk_smtpd_auth_user(e) != NULL ? mxk_smtpd_auth_user(e) :
+		    "-", mxk_smtpd_body(e), mxk_smtpd_bdat(e) ? "yes" : "no",
+		    r[0].code, r[0].status, r[0].text);
+		return;
+	}
+	mxk_buf_init(&b, 64 * 1024);
+	x |= mxk_buf_addch(&b, '{');
+	x |= mxk_json_kv_str(&b, &first, "event", "message");
+	x |= mxk_json_kv_str(&b, &first, "qid", s->qid);
+	x |= mxk_json_kv_str(&b, &first, "client", s->ip);
+	x |= mxk_json_kv_str(&b, &first, "helo", mxk_smtpd_helo(e));
+	x |= mxk_json_kv_str(&b, &first, "from", mxk_smtpd_from(e));
+	x |= mxk_json_kv_int(&b, &first, "size",
+	    (long long)mxk_smtpd_msg_size(e));
+	x |= mxk_json_kv_str(&b, &first, "tls", mxk_smtpd_tls(e));
+	x |= mxk_json_kv_str(&b, &first, "auth", mxk_smtpd_auth_user(e));
+	x |= mxk_json_kv_str(&b, &first, "body", mxk_smtpd_body(e));
+	x |= mxk_json_kv_bool(&b, &first, "smtputf8", mxk_smtpd_smtputf8(e));
+	x |= mxk_json_kv_bool(&b, &first, "bdat", mxk_smtpd_bdat(e));
+	x |= mxk_json_kv_str(&b, &first, "ret", mxk_smtpd_dsn_ret(e));
+	x |= mxk_json_kv_str(&b, &first, "envid", mxk_smtpd_dsn_envid(e));
+	x |= mxk_json_key(&b, &first, "rcpts");
+	x |= mxk_buf_addch(&b, '[');
+	for (i = 0; i < mxk_smtpd_nrcpt(e); i++) {
+		const struct mxk_smtpd_rcpt	*rc = mxk_smtpd_rcpt(e, i);
+		const struct mxk_smtpd_reply	*ri = &r[i < n ? i : 0];
+		int				 f2 = 1;
+
+		x |= mxk_buf_addstr(&b, i > 0 ? ",{" : "{");
+		x |= mxk_json_kv_str(&b, &f2, "to", rc->addr);
+		x |= mxk_json_kv_str(&b, &f2, "notify", rc->notify);
+		x |= mxk_json_kv_str(&b, &f2, "orcpt", rc->orcpt);
+		x |= mxk_json_kv_int(&b, &f2, "code", ri->code);
+		x |= mxk_json_kv_str(&b, &f2, "status", ri->status);
+		x |= mxk_buf_addch(&b, '}');
+	}
+	x |= mxk_buf_addstr(&b, "]}");
+	if (x == 0) {
+		if (srv->o->use_syslog)
+			syslog(LOG_MAIL | LOG_INFO, "%s", b.p);
+		else
+			(void)fprintf(stderr, "%s\n", b.p);
+	}
+	mxk_buf_free(&b);
+}
+
+static void
+h_end(void *arg, struct mxk_smtpd *e, int bad, struct mxk_smtpd_reply *r,
+    size_t n)
+{
+	struct sess		*s = arg;
+	struct mxk_store_result	*res;
+	struct mxk_err		 err;
+	size_t			 i, nr = mxk_smtpd_nrcpt(e);
+
+	if (s->msg == NULL)
+		return;
+	if (bad) {
+		mxk_store_abort(s->msg);
+		s->msg = NULL;
+		log_message(s, r, n);
+		return;
+	}
+	if ((res = calloc(nr > 0 ? nr : 1, sizeof(*res))) == NULL) {
+		mxk_store_abort(s->msg);
+		s->msg = NULL;
+		return;
+	}
+	/* res is always filled: -1 only says that not all got 250. */
+	if (mxk_store_end(s->msg, res, &err) == -1)
+		logkv(s->srv, "store qid=%s: %s", s->qid, err.msg);
+	s->msg = NULL;
+	for (i = 0; i < n; i++) {
+		const struct mxk_store_result *x = &res[i < nr ? i : 0];
+
+		r[i].code = x->code;
+		(void)snprintf(r[i].status, sizeof(r[i].status), "%s",
+		    x->status);
+		(void)snprintf(r[i].text, sizeof(r[i].text), "%s", x->text);
+	}
+	if (!s->srv->o->lmtp && n == 1)
+		for (i = 1; i < nr; i++)
+			if (res[i].code / 100 != 2 && r[0].code / 100 == 2) {
+				/* SMTP has one reply: the worst wins. */
+				r[0].code = res[i].code;
+				(void)snprintf(r[0].status,
+				    sizeof(r[0].status), "%s", res[i].status);
+				(void)snprintf(r[0].text, sizeof(r[0].text),
+				    "%s", res[i].text);
+			}
+	s->nmsg++;
+	log_message(s, r, n);
+	free(res);
+}
+
+static void
+h_abort(void *arg, struct mxk_smtpd *e)
+{
+	struct sess *s = arg;
+
+	if (s->msg != NULL) {
+		mxk_store_abort(s->msg);
+		s->msg = NULL;
+	}
+}
+
+static int
+h_auth(void *arg, struct mxk_smtpd *e, const char *user, const char *pass)
+{
+	struct sess	*s = arg;
+	int		 ok = mxk_passwd_check(s->srv->pw, user, pass);
+
+	logkv(s->srv, "auth client=%s user=%s result=%s", s->ip, user,
+	    ok ? "ok" : "refused");
+	return ok;
+}
+
+static void
+h_trace(void *arg, int from_client, const char *p, size_t n)
+{
+	struct sess	*s = arg;
+	char		 line[600];
+	size_t		 i, k = 0;
+
+	if (s->srv->o->verbose == 0)
+		return;
+	/* One log line per protocol line. */
+	for (i = 0; i <= n; i++) {
+		if (i == n || p[i] == '\n') {
+			if (k > 0 && line[k - 1] == '\r')
+				k--;
+			line[k] = '\0';
+			if (k > 0 || i < n)
+				mxk_log(MXK_LOG_INFO, "%s %s %s", s->ip,
+				    from_client ? ">>>" : "<<<", line);
+			k = 0;
+			continue;
+		}
+		if (p[i] == '\r')
+			continue;
+		if (k + 1 < sizeof(line))
+			line[k++] = (unsigned char)p[i] < 32 ||
+			    (unsigned char)p[i] >= 127 ? '?' : p[i];
+	}
+}
+
+/* Sessions. */
+
+static void
+sess_events(struct sess *s, int ev)
+{
+	struct epoll_event	e;
+
+	if (s->srv->ep == -1 || s->events == ev)
+		return;
+	memset(&e, 0, sizeof(e));
+	e.events = (uint32_t)ev;
+	e.data.ptr = s;
+	if (epoll_ctl(s->srv->ep, EPOLL_CTL_MOD, s->fd, &e) == 0)
+		s->events = ev;
+}
+
+static void
+sess_free(struct sess *s)
+{
+	struct server	*srv = s->srv;
+
+	logkv(srv, "close client=%s:%d messages=%lu duration=%lldms tls=%s "
+	    "state=%s", s->ip, s->port, s->nmsg, mxk_now_ms() - s->started,
+	    mxk_smtpd_tls(s->eng) != NULL ? "yes" : "no",
+	    mxk_smtpd_state_name(s->eng));
+	if (s->msg != NULL)
+		mxk_store_abort(s->msg);
+	if (s->hs != NULL)
+		mxk_tls_abandon(s->hs);
+	mxk_smtpd_free(s->eng);
+	if (srv->ep != -1)
+		(void)epoll_ctl(srv->ep, EPOLL_CTL_DEL, s->fd, NULL);
+	mxk_conn_free(s->conn);
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		srv->sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	srv->nsess--;
+	free(s);
+}
+
+/* Write what the engine has; 1 when all is out, 0 blocked, -1 dead. */
+static int
+sess_flush(struct sess *s)
+{
+	struct mxk_err	 e;
+	const char	*p;
+	size_t		 n;
+	ssize_t		 w;
+
+	for (;;) {
+		p = mxk_smtpd_output(s->eng, &n);
+		if (n == 0)
+			return 1;
+		if (s->wfd != s->fd)
+			w = write(s->wfd, p, n);
+		else
+			w = mxk_conn_write_nb(s->conn, p, n, &e);
+		if (w == MXK_CONN_WANT_READ || w == MXK_CONN_WANT_WRITE ||
+		    (w == -1 && s->wfd != s->fd && (errno == EAGAIN ||
+		    errno == EINTR)))
+			return 0;
+		if (w <= 0)
+			return -1;
+		mxk_smtpd_consume(s->eng, (size_t)w);
+	}
+}
+
+static void	sess_step(struct sess *);
+
+static void
+start_tls(struct sess *s)
+{
+	struct mxk_err	e;
+
+	if (mxk_tls_server_start(s->conn, s->srv->tls, &s->hs, &e) == -1) {
+		logkv(s->srv, "error client=%s TLS: %s", s->ip, e.msg);
+		s->st = SS_DONE;
+		return;
+	}
+	s->st = SS_TLS;
+}
+
+static void
+tls_step(struct sess *s)
+{
+	struct mxk_tls_peer	peer;
+	struct mxk_err		e;
+	int			r;
+
+	r = mxk_tls_server_step(s->conn, s->hs, &e);
+	if (r == 1) {
+		if (mxk_tls_peer_info(s->hs, &peer, &e) == 0)
+			(void)snprintf(s->tlsdesc, sizeof(s->tlsdesc),
+			    "%s %s", peer.protocol, peer.cipher);
+		else
+			(void)snprintf(s->tlsdesc, sizeof(s->tlsdesc), "TLS");
+		s->hs = NULL;	/* owned by the connection now */
+		mxk_smtpd_tls_done(s->eng, s->tlsdesc);
+		s->st = SS_RUN;
+		s->last = mxk_now_ms();
+		sess_events(s, EPOLLIN);
+		return;
+	}
+	if (r == -1) {
+		logkv(s->srv, "tls client=%s result=failed reason=\"%s\"",
+		    s->ip, e.msg);
+		s->st = SS_DONE;
+		return;
+	}
+	sess_events(s, r == MXK_CONN_WANT_WRITE ? EPOLLOUT : EPOLLIN);
+}
+
+/* React to the engine's answer to what was fed. */
+static void
+after_feed(struct sess *s, int rc)
+{
+	int	f = sess_flush(s);
+
+	if (f == -1) {
+		s->st = SS_DONE;
+		return;
+	}
+	if (rc == MXK_SMTPD_CLOSE) {
+		if (f == 1)
+			s->st = SS_DONE;
+		else
+			sess_events(s, EPOLLOUT);
+		return;
+	}
+	if (rc == MXK_SMTPD_STARTTLS) {
+		/* The 220 must be out before the handshake starts. */
+		s->st = SS_TLSWAIT;
+		if (f == 1) {
+			start_tls(s);
+			if (s->st == SS_TLS)
+				tls_step(s);
+		} else
+			sess_events(s, EPOLLOUT);
+		return;
+	}
+	{
+		size_t n;
+
+		(void)mxk_smtpd_output(s->eng, &n);
+		sess_events(s, n > OUT_HIGH ? EPOLLOUT : f == 1 ? EPOLLIN :
+		    EPOLLIN | EPOLLOUT);
+	}
+}
+
+static void
+sess_read(struct sess *s)
+{
+	static char	 buf[READBUF];
+	struct mxk_err	 e;
+	ssize_t		 n;
+	int		 rc, i;
+
+	/* A few reads per wake-up, so one busy client cannot starve the
+	 * others. */
+	for (i = 0; i < 4 && (s->st == SS_RUN || s->st == SS_GREETWAIT); i++) {
+		n = mxk_conn_read_nb(s->conn, buf, sizeof(buf), &e);
+		if (n == MXK_CONN_WANT_READ || n == MXK_CONN_WANT_WRITE)
+			return;
+		if (n <= 0) {
+			/* EOF or error: an unfinished message is dropped. */
+			s->st = SS_DONE;
+			return;
+		}
+		s->last = mxk_now_ms();
+		rc = mxk_smtpd_feed(s->eng, buf, (size_t)n);
+		after_feed(s, rc);
+		if (rc != MXK_SMTPD_CONTINUE)
+			return;
+	}
+}
+
+static void
+sess_step(struct sess *s)
+{
+	switch (s->st) {
+	case SS_RUN:
+	case SS_GREETWAIT:
+		/* Before the greeting the engine refuses what it gets. */
+		sess_read(s);
+		break;
+	case SS_TLSWAIT: {
+		int f = sess_flush(s);
+
+		if (f == -1)
+			s->st = SS_DONE;
+		else if (f == 1) {
+			start_tls(s);
+			if (s->st == SS_TLS)
+				tls_step(s);
+		}
+		break;
+	}
+	case SS_TLS:
+		tls_step(s);
+		break;
+	default:
+		break;
+	}
+}
+
+static int
+count_ip(struct server *srv, const char *ip)
+{
+	struct sess	*s;
+	int		 n = 0;
+
+	for (s = srv->sessions; s != NULL; s = s->next)
+		if (strcmp(s->ip, ip) == 0)
+			n++;
+	return n;
+}
+
+static struct mxk_smtpd_params engine_params;
+static struct mxk_smtpd_hooks engine_hooks;
+
+static struct sess *
+sess_new(struct server *srv, int fd, int wfd, const char *ip, int port)
+{
+	struct sess		*s;
+	struct mxk_smtpd_hooks	 h = engine_hooks;
+	struct epoll_event	 ev;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->srv = srv;
+	s->fd = fd;
+	s->wfd = wfd;
+	(void)snprintf(s->ip, sizeof(s->ip), "%s", ip);
+	s->port = port;
+	s->started = s->last = mxk_now_ms();
+	h.arg = s;
+	if ((s->conn = mxk_conn_new_fd(fd)) == NULL ||
+	    (s->eng = mxk_smtpd_new(&engine_params, &h)) == NULL) {
+		if (s->conn != NULL)
+			mxk_conn_free(s->conn);
+		else
+			(void)close(fd);
+		free(s);
+		return NULL;
+	}
+	s->next = srv->sessions;
+	if (s->next != NULL)
+		s->next->prev = s;
+	srv->sessions = s;
+	srv->nsess++;
+	if (srv->ep != -1) {
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN;
+		ev.data.ptr = s;
+		(void)epoll_ctl(srv->ep, EPOLL_CTL_ADD, fd, &ev);
+		s->events = EPOLLIN;
+	}
+	if (srv->o->greet_delay > 0) {
+		s->st = SS_GREETWAIT;
+		s->greet_at = s->started + srv->o->greet_delay;
+	} else {
+		s->st = SS_RUN;
+		mxk_smtpd_greet(s->eng);
+		after_feed(s, MXK_SMTPD_CONTINUE);
+	}
+	return s;
+}
+
+static void
+accept_all(struct server *srv, int lfd)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	char			 ip[64];
+	int			 fd, one = 1;
+	struct sess		*s;
+
+	for (;;) {
+		len = sizeof(ss);
+		fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return;	/* EAGAIN, EMFILE...: next time */
+		}
+		(void)mxk_net_addr_str((struct sockaddr *)&ss, ip, sizeof(ip));
+		/* Drop the ":port" mxk_net_addr_str() appends. */
+		if (ip[0] == '[') {
+			char *rb = strchr(ip, ']');
+
+			if (rb != NULL) {
+				*rb = '\0';
+				memmove(ip, ip + 1, strlen(ip));
+			}
+		} else if (strrchr(ip, ':') != NULL)
+			*strrchr(ip, ':') = '\0';
+		if (srv->stop || srv->nsess >= srv->o->max_clients ||
+		    count_ip(srv, ip) >= srv->o->max_per_ip) {
+			static const char busy[] =
+			    "421 4.3.2 Too many connections, try later\r\n";
+
+			(void)write(fd, busy, sizeof(busy) - 1);
+			(void)close(fd);
+			logkv(srv, "refused client=%s reason=%s", ip,
+			    srv->stop ? "stopping" : srv->nsess >=
+			    srv->o->max_clients ? "max-clients" :
+			    "max-per-ip");
+			continue;
+		}
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
+		if ((s = sess_new(srv, fd, fd, ip,
+		    mxk_net_addr_port((struct sockaddr *)&ss))) == NULL) {
+			(void)close(fd);
+			continue;
+		}
+		if (s->st == SS_DONE)
+			sess_free(s);
+	}
+}
+
+/* Deadlines: greeting delays, idle sessions, DATA, shutdown. */
+static void
+timers(struct server *srv)
+{
+	struct sess	*s, *next;
+	long long	 now = mxk_now_ms();
+
+	for (s = srv->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->st == SS_GREETWAIT && now >= s->greet_at) {
+			/* Silent so far (a talker was read and refused by
+			 * the engine in sess_read()): greet. */
+			s->st = SS_RUN;
+			mxk_smtpd_greet(s->eng);
+			after_feed(s, MXK_SMTPD_CONTINUE);
+			continue;
+		}
+		if (s->st == SS_DONE)
+			continue;
+		if (srv->stop && !mxk_smtpd_in_data(s->eng) &&
+		    (s->st == SS_RUN || s->st == SS_GREETWAIT)) {
+			after_feed(s, mxk_smtpd_shutdown(s->eng));
+			continue;
+		}
+		if ((mxk_smtpd_in_data(s->eng) && s->data_until > 0 &&
+		    now >= s->data_until) || now - s->last >= srv->o->timeout ||
+		    (srv->stop && now >= srv->stop_deadline)) {
+			logkv(srv, "timeout client=%s state=%s", s->ip,
+			    mxk_smtpd_state_name(s->eng));
+			if (s->st == SS_RUN)
+				after_feed(s, mxk_smtpd_timeout(s->eng));
+			else
+				s->st = SS_DONE;
+			if (s->st != SS_DONE)
+				s->st = SS_DONE;	/* no more waiting */
+		}
+	}
+	for (s = srv->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->st == SS_DONE)
+			sess_free(s);
+	}
+}
+
+/* "ADDR:PORT", "[V6]:PORT", ":PORT" (all addresses). */
+static int
+open_listener(const char *spec, struct mxk_err *e)
+{
+	struct sockaddr_storage	 ss;
+	char			 host[128], *colon, *end;
+	long			 port;
+	int			 fd, one = 1, fam;
+	socklen_t		 len;
+
+	if (snprintf(host, sizeof(host), "%s", spec) >= (int)sizeof(host))
+		return mxk_err_set(e, MXK_ERR_USAGE, MXK_SRC_LOCAL, NULL,
+		    "-l %s: too long", spec);
+	if ((colon = strrchr(host, ':')) == NULL)
+		return mxk_err_set(e, MXK_ERR_USAGE, MXK_SRC_LOCAL, NULL,
+		    "-l %s: ADDR:PORT or [ADDR]:PORT", spec);
+	*colon = '\0';
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || port < 1 || port > 65535)
+		return mxk_err_set(e, MXK_ERR_USAGE, MXK_SRC_LOCAL, NULL,
+		    "-l %s: bad port", spec);
+	memset(&ss, 0, sizeof(ss));
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		host[strlen(host) - 1] = '\0';
+		if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1)
+			return mxk_err_set(e, MXK_ERR_USAGE, MXK_SRC_LOCAL,
+			    NULL, "-l %s: bad IPv6 address", spec);
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((unsigned short)port);
+		len = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		if (host[0] == '\0')
+			s4->sin_addr.s_addr = htonl(INADDR_ANY);
+		else if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+			return mxk_err_set(e, MXK_ERR_USAGE, MXK_SRC_LOCAL,
+			    NULL, "-l %s: bad IPv4 address", spec);
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((unsigned short)port);
+		len = sizeof(*s4);
+	}
+	fam = ss.ss_family;
+	if ((fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1)
+		return mxk_err_sys(e, MXK_ERR_TEMP, "socket");
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fam == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+		    sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) == -1 ||
+	    listen(fd, 1024) == -1) {
+		(void)mxk_err_sys(e, MXK_ERR_TEMP, "listen on %s", spec);
+		(void)close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int
+drop_privileges(const char *user)
+{
+	struct passwd	*pw;
+
+	if ((pw = getpwnam(user)) == NULL) {
+		(void)fprintf(stderr, "%s: error: no user %s\n", PROG, user);
+		return -1;
+	}
+	if (initgroups(pw->pw_name, pw->pw_gid) == -1 ||
+	    setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1) {
+		(void)fprintf(stderr, "%s: error: cannot become %s: %s\n",
+		    PROG, user, strerror(errno));
+		return -1;
+	}
+	if (setuid(0) == 0 && pw->pw_uid != 0) {
+		(void)fprintf(stderr, "%s: error: could regain root\n", PROG);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+reload(struct server *srv)
+{
+	struct mxk_passwd	*pw;
+	struct mxk_err		 e;
+
+	srv->reload = 0;
+	if (srv->tls != NULL && mxk_tls_server_ctx_reload(srv->tls, &e) == -1)
+		logkv(srv, "reload certificates failed (kept the old ones): %s",
+		    e.msg);
+	if (srv->o->passwd != NULL) {
+		if (mxk_passwd_load(srv->o->passwd, &pw, &e) == -1)
+			logkv(srv, "reload passwd failed (kept the old one): "
+			    "%s", e.msg);
+		else {
+			mxk_passwd_free(srv->pw);
+			srv->pw = pw;
+		}
+	}
+	logkv(srv, "reloaded");
+}
+
+/* --stdio: one session on fds 0 and 1 (inetd, tcpserver, systemd). */
+static int
+run_stdio(struct server *srv)
+{
+	const char	*ip = getenv("TCPREMOTEIP");
+	struct stat	 st;
+	struct sess	*s;
+	struct pollfd	 pfd;
+	long long	 now;
+	int		 sock, w;
+
+	/* A socket on fd 0 carries both directions (and STARTTLS). */
+	sock = fstat(0, &st) == 0 && S_ISSOCK(st.st_mode);
+	if (!sock)
+		engine_params.starttls = 0;
+	srv->ep = -1;
+	if ((s = sess_new(srv, 0, sock ? 0 : 1, ip != NULL ? ip : "stdin",
+	    0)) == NULL)
+		return EX_OSERR;
+	while (s->st != SS_DONE) {
+		now = mxk_now_ms();
+		pfd.fd = 0;
+		pfd.events = POLLIN;
+		if (s->st == SS_TLS)
+			pfd.events = s->events & EPOLLOUT ? POLLOUT : POLLIN;
+		w = poll(&pfd, 1, 1000);
+		if (w == -1 && errno != EINTR)
+			break;
+		if (srv->stop && srv->stop_deadline == 0)
+			srv->stop_deadline = now + srv->o->shutdown_grace;
+		if (w > 0) {
+			sess_step(s);
+		}
+		/* Output blocked on a pipe: wait for it (bounded). */
+		if (s->st != SS_DONE) {
+			size_t n;
+
+			(void)mxk_smtpd_output(s->eng, &n);
+			if (n > 0) {
+				struct pollfd po = { s->wfd, POLLOUT, 0 };
+
+				(void)poll(&po, 1, 1000);
+				if (sess_flush(s) == -1)
+					s->st = SS_DONE;
+			}
+		}
+		timers(srv);
+		if (srv->sessions == NULL)
+			break;
+	}
+	if (srv->sessions != NULL)
+		sess_free(srv->sessions);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts		 o;
+	struct server		 srv;
+	struct mxk_err		 e;
+	struct epoll_event	 evs[256], ev;
+	struct sigaction	 sa;
+	struct rlimit		 rl;
+	size_t			 i;
+	int			 n, k, fd;
+
+	while ((fd = open("/dev/null", O_RDWR)) != -1 && fd <= 2)
+		;
+	if (fd > 2)
+		(void)close(fd);
+	parse_args(argc, argv, &o);
+	mxk_log_init_stderr(PROG, o.verbose);
+	if (o.use_syslog) {
+		openlog(PROG, LOG_PID, LOG_MAIL);
+		mxk_log_set_sink(mxk_log_sink_syslog, NULL);
+	}
+
+	memset(&srv, 0, sizeof(srv));
+	srv.o = &o;
+	srv.ep = -1;
+	if (o.hostname != NULL)
+		(void)snprintf(srv.hostname, sizeof(srv.hostname), "%s",
+		    o.hostname);
+	else if (gethostname(srv.hostname, sizeof(srv.hostname)) != 0)
+		(void)snprintf(srv.hostname, sizeof(srv.hostname),
+		    "localhost");
+	srv.hostname[sizeof(srv.hostname) - 1] = '\0';
+
+	memset(&srv.sp, 0, sizeof(srv.sp));
+	srv.sp.kind = o.kind;
+	srv.sp.maildir = o.maildir;
+	srv.sp.argv = o.argv_exec;
+	srv.sp.lmtp = o.lmtp;
+	srv.sp.hostname = srv.hostname;
+	if (o.kind == MXK_STORE_MAILDIR) {
+		char probe[PATH_MAX];
+
+		if (mxk_store_expand(o.maildir, "probe@example.test", probe,
+		    sizeof(probe), &e) == -1) {
+			(void)fprintf(stderr, "%s: error: --maildir %s: %s\n",
+			    PROG, o.maildir, e.msg);
+			return EX_CONFIG;
+		}
+	}
+	if (o.certfile != NULL && mxk_tls_server_ctx_new(o.certfile,
+	    o.keyfile != NULL ? o.keyfile : o.certfile, NULL, &srv.tls,
+	    &e) == -1) {
+		(void)fprintf(stderr, "%s: error: %s\n", PROG, e.msg);
+		return EX_CONFIG;
+	}
+	if (o.passwd != NULL && mxk_passwd_load(o.passwd, &srv.pw, &e) == -1) {
+		(void)fprintf(stderr, "%s: error: --passwd: %s\n", PROG, e.msg);
+		return EX_CONFIG;
+	}
+
+	memset(&engine_params, 0, sizeof(engine_params));
+	engine_params.hostname = srv.hostname;
+	engine_params.max_size = o.max_size;
+	engine_params.max_rcpt = o.max_rcpt;
+	engine_params.lmtp = o.lmtp;
+	engine_params.starttls = srv.tls != NULL;
+	engine_params.auth = srv.pw != NULL;
+	engine_params.auth_plaintext = o.auth_plaintext;
+	engine_params.require_tls = o.require_tls;
+	engine_params.require_auth = o.require_auth;
+	engine_params.strict = o.strict;
+	memset(&engine_hooks, 0, sizeof(engine_hooks));
+	engine_hooks.rcpt = h_rcpt;
+	engine_hooks.data_begin = h_begin;
+	engine_hooks.data = h_data;
+	engine_hooks.data_end = h_end;
+	engine_hooks.data_abort = h_abort;
+	engine_hooks.auth = h_auth;
+	engine_hooks.trace = h_trace;
+
+	the_server = &srv;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	(void)sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGTERM, &sa, NULL);
+	(void)sigaction(SIGINT, &sa, NULL);
+	(void)sigaction(SIGHUP, &sa, NULL);
+	(void)signal(SIGPIPE, SIG_IGN);
+
+	if (o.stdio)
+		return run_stdio(&srv);
+
+	for (i = 0; i < o.nlisten; i++) {
+		if ((fd = open_listener(o.listen[i], &e)) == -1) {
+			(void)fprintf(stderr, "%s: error: %s\n", PROG, e.msg);
+			return e.class == MXK_ERR_USAGE ? EX_USAGE :
+			    EX_UNAVAILABLE;
+		}
+		srv.lfd[srv.nlfd++] = fd;
+	}
+	if (o.user != NULL && drop_privileges(o.user) == -1)
+		return EX_CONFIG;
+	/* Enough descriptors for max-clients sessions. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur <
+	    (rlim_t)o.max_clients + 64) {
+		rl.rlim_cur = rl.rlim_max < (rlim_t)o.max_clients + 64 ?
+		    rl.rlim_max : (rlim_t)o.max_clients + 64;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if ((srv.ep = epoll_create1(EPOLL_CLOEXEC)) == -1) {
+		(void)fprintf(stderr, "%s: error: epoll: %s\n", PROG,
+		    strerror(errno));
+		return EX_OSERR;
+	}
+	for (i = 0; i < srv.nlfd; i++) {
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN;
+		ev.data.ptr = NULL;
+		ev.data.u64 = i;	/* listeners: small integers */
+		(void)epoll_ctl(srv.ep, EPOLL_CTL_ADD, srv.lfd[i], &ev);
+	}
+	if (o.ndomains == 0)
+		logkv(&srv, "warning: no --accept-domain: mail for every "
+		    "domain is accepted");
+	logkv(&srv, "start listen=%zu store=%s tls=%s auth=%s", srv.nlfd,
+	    o.kind == MXK_STORE_MAILDIR ? "maildir" : o.kind ==
+	    MXK_STORE_EXEC ? "exec" : "discard", srv.tls != NULL ? "yes" :
+	    "no", srv.pw != NULL ? "yes" : "no");
+
+	for (;;) {
+		if (srv.reload)
+			reload(&srv);
+		if (srv.stop && srv.stop_deadline == 0) {
+			srv.stop_deadline = mxk_now_ms() + o.shutdown_grace;
+			for (i = 0; i < srv.nlfd; i++) {
+				(void)epoll_ctl(srv.ep, EPOLL_CTL_DEL,
+				    srv.lfd[i], NULL);
+				(void)close(srv.lfd[i]);
+			}
+			srv.nlfd = 0;
+			logkv(&srv, "stopping sessions=%d", srv.nsess);
+		}
+		if (srv.stop && srv.sessions == NULL)
+			break;
+		n = epoll_wait(srv.ep, evs, 256, 200);
+		if (n == -1 && errno != EINTR)
+			break;
+		for (k = 0; k < n; k++) {
+			if (evs[k].data.u64 < MAXLISTEN) {
+				if (srv.nlfd > 0)
+					accept_all(&srv, srv.lfd[
+					    evs[k].data.u64]);
+				continue;
+			}
+			{
+				struct sess *s = evs[k].data.ptr;
+
+				if (evs[k].events & (EPOLLERR | EPOLLHUP) &&
+				    !(evs[k].events & EPOLLIN))
+					s->st = SS_DONE;
+				else if (evs[k].events & EPOLLOUT &&
+				    s->st == SS_RUN) {
+					if (sess_flush(s) == -1)
+						s->st = SS_DONE;
+					else
+						after_feed(s,
+						    MXK_SMTPD_CONTINUE);
+					if (s->st == SS_RUN &&
+					    (evs[k].events & EPOLLIN))
+						sess_read(s);
+				} else
+					sess_step(s);
+			}
+		}
+		timers(&srv);
+	}
+	logkv(&srv, "stopped");
+	mxk_passwd_free(srv.pw);
+	mxk_tls_server_ctx_free(srv.tls);
+	return 0;
+}
