@@ -70,7 +70,9 @@ struct mxk_smtpd {
 	size_t			 linelen;
 	unsigned long long	 size;
 	int			 toobig, toolong, bare;
-	char			 stage[STAGE];
+	char			*stage;		/* STAGE octets, allocated at the
+						 * first message: idle sessions
+						 * stay small */
 	size_t			 nstage;
 	unsigned long		 nmessages;
 };
@@ -214,10 +216,14 @@ emit(struct mxk_smtpd *s, const char *p, size_t n)
 		return;
 	}
 	s->size += n;
+	if (s->stage == NULL && (s->stage = malloc(STAGE)) == NULL) {
+		s->toobig = 1;	/* refused: cannot hold it */
+		return;
+	}
 	while (n > 0) {
-		if (s->nstage == sizeof(s->stage))
+		if (s->nstage == STAGE)
 			stage_flush(s);
-		k = sizeof(s->stage) - s->nstage;
+		k = STAGE - s->nstage;
 		if (k > n)
 			k = n;
 		memcpy(s->stage + s->nstage, p, k);
@@ -1335,6 +1341,7 @@ mxk_smtpd_free(struct mxk_smtpd *s)
 	txn_reset(s);
 	free(s->rcpt);
 	free(s->tls);
+	free(s->stage);
 	mxk_buf_free(&s->line);
 	mxk_buf_free(&s->out);
 	explicit_bzero(s->login_user, sizeof(s->login_user));
