@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "dns.h"
 #include "log.h"
+#include "addr.h"
 #include "mx.h"
 #include "net.h"
 
@@ -750,4 +751,32 @@ mxk_mx_parse_static(const char *spec, struct mxk_mx_static *st,
 badpref:
 	return mxk_err_set(e, MXK_ERR_USAGE, MXK_SRC_LOCAL, NULL,
 	    "--mx %s: preference must be a number from 0 to 65535", spec);
+}
+
+int
+mxk_mx_plan_addr(const struct mxk_addr *ta, const struct mxk_mx_params *mp,
+    struct mxk_mx_plan **pl, struct mxk_err *e)
+{
+	struct sockaddr_storage	ss;
+	socklen_t		sl;
+
+	if (!ta->is_literal)
+		return mxk_err_set(e, MXK_ERR_USAGE, MXK_SRC_LOCAL, NULL,
+		    "%s: not an address literal", ta->domain);
+	memset(&ss, 0, sizeof(ss));
+	if (ta->family == AF_INET) {
+		struct sockaddr_in *sa = (struct sockaddr_in *)&ss;
+
+		sa->sin_family = AF_INET;
+		memcpy(&sa->sin_addr, ta->ip, 4);
+		sl = sizeof(*sa);
+	} else {
+		struct sockaddr_in6 *sa = (struct sockaddr_in6 *)&ss;
+
+		sa->sin6_family = AF_INET6;
+		memcpy(&sa->sin6_addr, ta->ip, 16);
+		sl = sizeof(*sa);
+	}
+	return mxk_mx_plan_literal((struct sockaddr *)&ss, sl, ta->domain, mp,
+	    pl, e);
 }

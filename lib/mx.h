@@ -135,6 +135,12 @@ int	 mxk_mx_plan_literal(const struct sockaddr *, socklen_t,
 	    const char *literal, const struct mxk_mx_params *,
 	    struct mxk_mx_plan **out, struct mxk_err *);
 
+/* The same for the address literal of a parsed target (lib/addr:
+ * is_literal set). */
+struct mxk_addr;
+int	 mxk_mx_plan_addr(const struct mxk_addr *, const struct mxk_mx_params *,
+	    struct mxk_mx_plan **out, struct mxk_err *);
+
 /* Step 1: a plan from the MX answer (NULL with static routes). */
 int	 mxk_mx_plan_hosts(const char *domain, const struct mxk_dns_answer *mx,
 	    const struct mxk_mx_static *, size_t nstatic,

@@ -1307,8 +1307,8 @@ main(int argc, char **argv)
 	struct mxk_route_result	 res;
 	struct mxk_net_attempt	 att[MAXATT];
 	struct mxk_net_proxy	 proxy;
-	struct sockaddr_storage	 l4, l6, psa, lit;
-	socklen_t		 l4len = 0, l6len = 0, psalen = 0, litlen;
+	struct sockaddr_storage	 l4, l6, psa;
+	socklen_t		 l4len = 0, l6len = 0, psalen = 0;
 	const char		*target;
 	long long		 deadline;
 	int			 code, connected = 0;
@@ -1376,22 +1376,7 @@ main(int argc, char **argv)
 	mp.nignore = o.nignore;
 
 	if (ta.is_literal) {
-		memset(&lit, 0, sizeof(lit));
-		if (ta.family == AF_INET) {
-			struct sockaddr_in *s = (struct sockaddr_in *)&lit;
-
-			s->sin_family = AF_INET;
-			memcpy(&s->sin_addr, ta.ip, 4);
-			litlen = sizeof(*s);
-		} else {
-			struct sockaddr_in6 *s = (struct sockaddr_in6 *)&lit;
-
-			s->sin6_family = AF_INET6;
-			memcpy(&s->sin6_addr, ta.ip, 16);
-			litlen = sizeof(*s);
-		}
-		if (mxk_mx_plan_literal((struct sockaddr *)&lit, litlen,
-		    ta.domain, &mp, &pl, &e) == -1)
+		if (mxk_mx_plan_addr(&ta, &mp, &pl, &e) == -1)
 			goto fail;
 	} else {
 		long long dnsdl = mxk_deadline_in(o.dns_timeout);

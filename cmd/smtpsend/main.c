@@ -847,32 +847,6 @@ transaction(struct ctx *c, struct mxk_smtpc_io *io, const struct mxk_ehlo *caps,
 	return ret;
 }
 
-/* A literal "[192.0.2.1]" or "[IPv6:...]" as a plan with no DNS. */
-static int
-literal_plan(const struct mxk_addr *ta, const struct mxk_mx_params *mp,
-    struct mxk_mx_plan **pl, struct mxk_err *e)
-{
-	struct sockaddr_storage	ss;
-	socklen_t		sl;
-
-	memset(&ss, 0, sizeof(ss));
-	if (ta->family == AF_INET) {
-		struct sockaddr_in *sa = (struct sockaddr_in *)&ss;
-
-		sa->sin_family = AF_INET;
-		memcpy(&sa->sin_addr, ta->ip, 4);
-		sl = sizeof(*sa);
-	} else {
-		struct sockaddr_in6 *sa = (struct sockaddr_in6 *)&ss;
-
-		sa->sin6_family = AF_INET6;
-		memcpy(&sa->sin6_addr, ta->ip, 16);
-		sl = sizeof(*sa);
-	}
-	return mxk_mx_plan_literal((struct sockaddr *)&ss, sl, ta->domain, mp,
-	    pl, e);
-}
-
 /* The route plan of a group: the relay, an address literal, or the MX. */
 static int
 group_plan(struct ctx *c, const char *domain, int literal,
@@ -890,7 +864,7 @@ group_plan(struct ctx *c, const char *domain, int literal,
 			if (mxk_addr_parse_target(&ta, domain, strlen(domain),
 			    e) == -1)
 				return -1;
-			return literal_plan(&ta, mp, pl, e);
+			return mxk_mx_plan_addr(&ta, mp, pl, e);
 		}
 		return mxk_mx_plan(c->dns, domain, mp, NULL, 0, deadline, pl,
 		    e);
@@ -922,7 +896,7 @@ group_plan(struct ctx *c, const char *domain, int literal,
 	if (mxk_addr_parse_target(&ta, hp, strlen(hp), e) == -1)
 		return -1;
 	if (ta.is_literal)
-		return literal_plan(&ta, mp, pl, e);
+		return mxk_mx_plan_addr(&ta, mp, pl, e);
 	memset(&st, 0, sizeof(st));
 	(void)snprintf(st.host, sizeof(st.host), "%s", ta.domain);
 	return mxk_mx_plan(c->dns, ta.domain, mp, &st, 1, deadline, pl, e);
