@@ -1341,6 +1341,27 @@ mxk_mtasts_cache_dir(const struct mxk_mtasts_cache *c)
 }
 
 int
+mxk_mtasts_cache_default(char *buf, size_t len)
+{
+	const char	*x = secure_getenv("XDG_CACHE_HOME");
+	const char	*h = secure_getenv("HOME");
+	const char	*m = secure_getenv("MXKIT_MTA_STS_CACHE");
+	int		 n;
+
+	if (m != NULL && m[0] == '/')
+		n = snprintf(buf, len, "%s", m);
+	else if (geteuid() == 0)
+		n = snprintf(buf, len, "/var/cache/mxkit/mta-sts");
+	else if (x != NULL && x[0] == '/')
+		n = snprintf(buf, len, "%s/mxkit/mta-sts", x);
+	else if (h != NULL && h[0] == '/')
+		n = snprintf(buf, len, "%s/.cache/mxkit/mta-sts", h);
+	else
+		return -1;
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+int
 mxk_mtasts_cache_get(struct mxk_mtasts_cache *c, const char *domain,
     size_t max_mx, size_t max_body, struct mxk_mtasts_entry *en,
     struct mxk_err *e)

@@ -267,6 +267,12 @@ int	 mxk_mtasts_cache_open(const char *dir, int flags,
 	    struct mxk_mtasts_cache **, struct mxk_err *);
 void	 mxk_mtasts_cache_close(struct mxk_mtasts_cache *);
 const char *mxk_mtasts_cache_dir(const struct mxk_mtasts_cache *);
+/*
+ * The default directory every tool shares: $MXKIT_MTA_STS_CACHE when it
+ * is an absolute path, else /var/cache/mxkit/mta-sts for root (the system's MTA), else $XDG_CACHE_HOME/mxkit/mta-sts, else
+ * $HOME/.cache/mxkit/mta-sts.  -1 when none can be named.
+ */
+int	 mxk_mtasts_cache_default(char *buf, size_t len);
 int	 mxk_mtasts_cache_get(struct mxk_mtasts_cache *, const char *domain,
 	    size_t max_mx, size_t max_body, struct mxk_mtasts_entry *,
 	    struct mxk_err *);

@@ -36,6 +36,7 @@ static const char *const skip_names[MXK_MX__SKIPCOUNT] = {
 	[MXK_MX_SKIP_BADNAME] = "invalid host name",
 	[MXK_MX_SKIP_DUPLICATE] = "duplicate",
 	[MXK_MX_SKIP_LIMIT] = "over the limit",
+	[MXK_MX_SKIP_POLICY] = "excluded by the MTA-STS policy",
 };
 
 const char *

@@ -62,6 +62,7 @@ enum mxk_mx_skip {
 	MXK_MX_SKIP_BADNAME,	/* MX target is not a usable host name */
 	MXK_MX_SKIP_DUPLICATE,	/* same host or address listed before */
 	MXK_MX_SKIP_LIMIT,	/* beyond MXK_MX_MAXHOSTS / MAXADDRS */
+	MXK_MX_SKIP_POLICY,	/* excluded by an MTA-STS enforce policy */
 	MXK_MX__SKIPCOUNT
 };
 

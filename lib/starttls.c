@@ -14,6 +14,7 @@
 #include "dane.h"
 #include "err.h"
 #include "log.h"
+#include "mtasts.h"
 #include "mx.h"
 #include "net.h"
 #include "reply.h"
@@ -98,6 +99,74 @@ secure_cname(struct mxk_dns *dns, const char *name, long long deadline)
 	    a->dnssec == MXK_DNSSEC_SECURE;
 	mxk_dns_answer_free(a);
 	return yes;
+}
+
+/* Does the MTA-STS policy of the params apply to this MX at all? */
+static enum mxk_mtasts_mode
+sts_mode(const struct mxk_starttls_params *p, const struct mxk_mx_host *h)
+{
+	if (p->policy != MXK_TLSPOL_AUTO || p->sts == NULL ||
+	    p->implicit || h->name[0] == '[' || h->name[0] == '/')
+		return MXK_MTASTS_MODE_NONE;
+	return mxk_mtasts_policy_mode(p->sts);
+}
+
+static const char *
+sts_domain(const struct mxk_starttls_params *p)
+{
+	return p->sts_domain != NULL ? p->sts_domain : "the domain";
+}
+
+/*
+ * MTA-STS on top of the level AUTO gave (RFC 8461 §4, §5), unless DANE
+ * applies (§2).  Enforce: the MX must match a pattern, and the level
+ * becomes verify (STARTTLS and PKIX for the MX host name).
+ */
+static int
+apply_sts(const struct mxk_mx_host *h, const struct mxk_starttls_params *p,
+    struct mxk_starttls_result *res, struct mxk_err *e)
+{
+	enum mxk_mtasts_mode	m = sts_mode(p, h);
+
+	if (m == MXK_MTASTS_MODE_NONE || res->level == MXK_TLSLVL_DANE)
+		return 0;
+	res->sts = m;
+	if (m != MXK_MTASTS_MODE_ENFORCE)
+		return 0;
+	if (!mxk_mtasts_policy_match(p->sts, h->name))
+		return mxk_err_set(e, MXK_ERR_TEMP, MXK_SRC_TLS, "4.7.5",
+		    "%s matches no mx pattern of the MTA-STS policy of %s "
+		    "(mode enforce, RFC 8461 §4.1): not using this MX",
+		    h->name, sts_domain(p));
+	res->level = MXK_TLSLVL_VERIFY;
+	return 0;
+}
+
+size_t
+mxk_starttls_sts_filter(struct mxk_mx_plan *pl, struct mxk_dns *dns,
+    const struct mxk_starttls_params *p, long long deadline)
+{
+	size_t	i, left = 0;
+
+	for (i = 0; i < pl->nhost; i++) {
+		struct mxk_mx_host *h = &pl->host[i];
+
+		if (h->skip != MXK_MX_USABLE)
+			continue;
+		if (sts_mode(p, h) == MXK_MTASTS_MODE_ENFORCE &&
+		    !mxk_mtasts_policy_match(p->sts, h->name) &&
+		    h->dnssec != MXK_DNSSEC_SECURE &&
+		    (dns == NULL || !secure_cname(dns, h->name, deadline))) {
+			h->skip = MXK_MX_SKIP_POLICY;
+			(void)snprintf(h->why, sizeof(h->why), "matches no mx "
+			    "pattern of the MTA-STS policy of %s (mode "
+			    "enforce), and cannot have DANE",
+			    sts_domain(p));
+			continue;
+		}
+		left++;
+	}
+	return left;
 }
 
 /*
@@ -247,6 +316,7 @@ verify(const struct mxk_mx_host *h, const struct mxk_dane *d,
 	if (mxk_tls_verify_pkix(res->session, names, 1, 0, &t, res->why,
 	    sizeof(res->why), e) == -1)
 		return -1;
+	res->pkix = t;
 	/*
 	 * Verdicts as Postfix logs them: "Verified" only where the level
 	 * checks the name; at may and encrypt a valid chain is "Trusted"
@@ -328,9 +398,14 @@ mxk_starttls_session(struct mxk_smtpc_io *io, struct mxk_dns *dns,
 	}
 	if (decide_level(dns, h, p, deadline, res, &d, e) == -1)
 		return -1;
-	mxk_log(MXK_LOG_DEBUG, "%s: TLS level %s (policy %s, DANE %s)",
-	    h->name, mxk_tls_level_name(res->level),
-	    mxk_tls_policy_name(p->policy), mxk_dane_state_name(res->dane));
+	if (apply_sts(h, p, res, e) == -1) {
+		mxk_dane_free(d);
+		return -1;
+	}
+	mxk_log(MXK_LOG_DEBUG, "%s: TLS level %s (policy %s, DANE %s, "
+	    "MTA-STS %s)", h->name, mxk_tls_level_name(res->level),
+	    mxk_tls_policy_name(p->policy), mxk_dane_state_name(res->dane),
+	    mxk_mtasts_mode_name(res->sts));
 
 	io->lmtp = p->lmtp;
 	if (p->implicit) {
@@ -411,6 +486,15 @@ mxk_starttls_session(struct mxk_smtpc_io *io, struct mxk_dns *dns,
 	}
 	rc = 0;
 out:
+	if (res->sts != MXK_MTASTS_MODE_NONE) {
+		mxk_mtasts_enforce(p->sts, h->name, res->tls ?
+		    MXK_MTASTS_TLS_DONE : MXK_MTASTS_TLS_NONE, res->pkix,
+		    &res->stsv);
+		if (rc == -1 && res->sts == MXK_MTASTS_MODE_ENFORCE &&
+		    e->source == MXK_SRC_TLS)
+			mxk_err_prefix(e, "MTA-STS policy of %s (mode enforce)",
+			    sts_domain(p));
+	}
 	mxk_dane_free(d);
 	return rc;
 }

@@ -37,6 +37,18 @@
  * Under MAY and AUTO-without-DANE a server without STARTTLS is not an
  * error: the session stays in cleartext (res->tls 0).
  *
+ * MTA-STS (RFC 8461), when params.sts holds the policy of the domain
+ * (mode testing or enforce) and the policy is AUTO: an MX with usable
+ * secure TLSA records gets DANE and the MTA-STS policy is not consulted
+ * for it (RFC 8461 §2: DANE wins).  For any other MX, under enforce, the
+ * MX host must match an "mx" pattern (else 4.7.5 TEMP before a byte is
+ * sent) and the level becomes verify: STARTTLS and a PKIX-valid
+ * certificate for the MX host name, else 4.7.5/4.7.4 TEMP.  Under testing
+ * the level is what AUTO gives, and res->stsv says whether the MX would
+ * have passed (report set: a failure to report, RFC 8460); delivery goes
+ * on.  mxk_starttls_sts_filter() marks in a plan the MX hosts an enforce
+ * policy excludes before any connection (those that cannot have DANE).
+ *
  * mxk_starttls_connect() walks a plan: it connects (lib/route, staggered
  * attempts), runs the session, and when the session fails excludes that MX
  * host and connects again to what is left, until one succeeds or nothing
@@ -51,6 +63,7 @@
 #include "dane.h"
 #include "dns.h"
 #include "err.h"
+#include "mtasts.h"
 #include "mx.h"
 #include "net.h"
 #include "reply.h"
@@ -92,6 +105,10 @@ struct mxk_starttls_params {
 	long long		 now;		/* Unix time for DANE-TA dates;
 						 * 0: time(NULL) */
 	struct mxk_reply_params	 rp;		/* reply limits; zeros: lib/reply */
+	const struct mxk_mtasts_policy *sts;	/* the MTA-STS policy of the
+						 * domain (lib/mtasts), NULL:
+						 * none; used with AUTO only */
+	const char		*sts_domain;	/* its domain, for messages */
 };
 
 void	 mxk_starttls_params_init(struct mxk_starttls_params *);
@@ -113,6 +130,11 @@ struct mxk_starttls_result {
 	int			 authenticated;	/* as the level requires */
 	char			 why[300];	/* of the verdict */
 	struct mxk_dane_result	 dres;		/* under DANE */
+	enum mxk_tls_trust	 pkix;		/* the PKIX verdict for the MX
+						 * name, whatever the level */
+	enum mxk_mtasts_mode	 sts;		/* the MTA-STS mode that applied
+						 * (NONE: none, or DANE won) */
+	struct mxk_mtasts_verdict stsv;		/* its verdict, with sts set */
 	struct mxk_tls		*session;	/* owned by the connection */
 };
 
@@ -150,6 +172,15 @@ int	 mxk_starttls_connect(const struct mxk_mx_plan *,
 	    const struct mxk_route_params *, struct mxk_dns *,
 	    const struct mxk_starttls_params *, mxk_starttls_report_fn *,
 	    void *arg, struct mxk_starttls_conn *c, struct mxk_err *);
+
+/*
+ * Under an enforce policy and the AUTO policy: mark the hosts of the plan
+ * that match no "mx" pattern and cannot have DANE (their address records
+ * are not DNSSEC-secure, nor the name a secure CNAME) as skipped
+ * (MXK_MX_SKIP_POLICY).  Returns how many hosts are still usable.
+ */
+size_t	 mxk_starttls_sts_filter(struct mxk_mx_plan *, struct mxk_dns *,
+	    const struct mxk_starttls_params *, long long deadline);
 
 /* Send QUIT (not waiting long for its reply), free io and conn. */
 void	 mxk_starttls_conn_close(struct mxk_starttls_conn *, int quit);

@@ -259,28 +259,6 @@ parse_args(int argc, char **argv, struct opts *o)
 }
 
 /*
- * The default cache directory: /var/cache/mxkit/mta-sts for root (the
- * system's MTA), else $XDG_CACHE_HOME/mxkit/mta-sts, else
- * ~/.cache/mxkit/mta-sts.
- */
-static int
-default_cache_dir(char *buf, size_t len)
-{
-	const char	*x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
-	int		 n;
-
-	if (geteuid() == 0)
-		n = snprintf(buf, len, "/var/cache/mxkit/mta-sts");
-	else if (x != NULL && x[0] == '/')
-		n = snprintf(buf, len, "%s/mxkit/mta-sts", x);
-	else if (h != NULL && h[0] == '/')
-		n = snprintf(buf, len, "%s/.cache/mxkit/mta-sts", h);
-	else
-		return -1;
-	return n < 0 || (size_t)n >= len ? -1 : 0;
-}
-
-/*
  * Domains, from the arguments or a file: one a line, '#' to the end of
  * the line is a comment, blanks around are dropped.  Read in batches, so
  * that a long list needs no more memory than one batch.
@@ -930,7 +908,7 @@ main(int argc, char **argv)
 	}
 
 	if (!o.no_cache) {
-		if (o.cache_dir == NULL && default_cache_dir(dir,
+		if (o.cache_dir == NULL && mxk_mtasts_cache_default(dir,
 		    sizeof(dir)) == -1) {
 			(void)fprintf(stderr, "%s: error: no cache directory: "
 			    "set HOME or XDG_CACHE_HOME, or give --cache-dir\n",

@@ -30,6 +30,7 @@
 #include "err.h"
 #include "json.h"
 #include "log.h"
+#include "mtasts.h"
 #include "mx.h"
 #include "net.h"
 #include "reply.h"
@@ -69,6 +70,8 @@ struct opts {
 	socklen_t		 pxsalen;
 	int			 crlf;
 	int			 starttls, print_tlsa;
+	int			 no_mta_sts;
+	const char		*sts_cache;
 	int			 tls_policy;
 	const char		*tls_priority, *cafile, *certfile, *keyfile;
 	const char		*ehlo;
@@ -116,7 +119,10 @@ usage(FILE *f)
 "  -s, --starttls             EHLO, STARTTLS and verify the server (DANE,\n"
 "                             PKIX); the next MX when one fails\n"
 "      --tls-policy P         auto (DANE when secure TLSA, else may), may,\n"
-"                             encrypt, pkix, dane, none (default auto)\n"
+"                             encrypt, pkix, dane, none (default auto);\n"
+"                             auto also applies the domain's MTA-STS policy\n"
+"      --no-mta-sts           do not look up or apply MTA-STS (RFC 8461)\n"
+"      --mta-sts-cache DIR    the MTA-STS cache shared with mtasts-check\n"
 "      --tls-priority S       GnuTLS priority string\n"
 "      --cafile FILE          trust anchors for pkix (default SSL_CERT_FILE,\n"
 "                             else the system store)\n"
@@ -255,6 +261,7 @@ enum {
 	OPT_MX, OPT_NOSHUFFLE, OPT_RESOLVER, OPT_TRUSTAD, OPT_CTIMEOUT,
 	OPT_ADELAY, OPT_GTIMEOUT, OPT_DTIMEOUT, OPT_TIMEOUT, OPT_LOCAL,
 	OPT_LOCAL4, OPT_LOCAL6, OPT_PROXY, OPT_TLSPOLICY, OPT_TLSPRIO,
+	OPT_NOSTS, OPT_STSCACHE,
 	OPT_CAFILE, OPT_CERT, OPT_KEY, OPT_EHLO, OPT_PRINTTLSA
 };
 
@@ -285,6 +292,8 @@ static const struct option longopts[] = {
 	{ "proxy", required_argument, NULL, OPT_PROXY },
 	{ "starttls", no_argument, NULL, 's' },
 	{ "tls-policy", required_argument, NULL, OPT_TLSPOLICY },
+	{ "no-mta-sts", no_argument, NULL, OPT_NOSTS },
+	{ "mta-sts-cache", required_argument, NULL, OPT_STSCACHE },
 	{ "tls-priority", required_argument, NULL, OPT_TLSPRIO },
 	{ "cafile", required_argument, NULL, OPT_CAFILE },
 	{ "cert", required_argument, NULL, OPT_CERT },
@@ -350,6 +359,12 @@ parse_args(int argc, char **argv, struct opts *o, const char **target)
 			break;
 		case 's':
 			o->starttls = 1;
+			break;
+		case OPT_NOSTS:
+			o->no_mta_sts = 1;
+			break;
+		case OPT_STSCACHE:
+			o->sts_cache = optarg;
 			break;
 		case OPT_TLSPOLICY:
 			if ((o->tls_policy = mxk_tls_policy_parse(optarg)) ==
@@ -515,9 +530,14 @@ parse_args(int argc, char **argv, struct opts *o, const char **target)
 		die_usage("--crlf goes with --pipe%s", "");
 	if (!o->starttls && (o->print_tlsa || o->tls_policy !=
 	    MXK_TLSPOL_AUTO || o->tls_priority != NULL || o->cafile != NULL ||
-	    o->certfile != NULL || o->keyfile != NULL || o->ehlo != NULL))
+	    o->certfile != NULL || o->keyfile != NULL || o->ehlo != NULL ||
+	    o->no_mta_sts || o->sts_cache != NULL))
 		die_usage("--tls-policy, --tls-priority, --cafile, --cert, "
-		    "--key, --ehlo and --print-tlsa go with --starttls%s", "");
+		    "--key, --ehlo, --print-tlsa, --no-mta-sts and "
+		    "--mta-sts-cache go with --starttls%s", "");
+	if (o->no_mta_sts && o->sts_cache != NULL)
+		die_usage("--no-mta-sts and --mta-sts-cache exclude each "
+		    "other%s", "");
 	if (o->starttls && o->mode != MODE_REPORT)
 		die_usage("--starttls goes with the report mode, not with "
 		    "--plan, --pipe or --exec%s", "");
@@ -1140,6 +1160,10 @@ tls_report_cb(void *arg, const struct mxk_mx_host *h,
 			(void)printf("verdict %s %s %s level %s: %s\n",
 			    verdict_name(sr), h->name, winner_addr(rr),
 			    mxk_tls_level_name(sr->level), sr->why);
+		if (sr->sts != MXK_MTASTS_MODE_NONE)
+			(void)printf("mta-sts %s %s %s: %s\n", h->name,
+			    mxk_mtasts_mode_name(sr->sts), sr->stsv.report ?
+			    "fail" : "pass", sr->stsv.why);
 		if (err != NULL)
 			(void)printf("failed %s %s: %s\n", h->name,
 			    winner_addr(rr), err->msg);
@@ -1192,6 +1216,14 @@ tls_report_cb(void *arg, const struct mxk_mx_host *h,
 		}
 		if (sr->tls)
 			r |= json_peer(b, &f, tr, h, sr);
+		if (sr->sts != MXK_MTASTS_MODE_NONE) {
+			r |= mxk_json_kv_str(b, &f, "mta_sts",
+			    mxk_mtasts_mode_name(sr->sts));
+			r |= mxk_json_kv_bool(b, &f, "mta_sts_ok",
+			    !sr->stsv.report);
+			r |= mxk_json_kv_str(b, &f, "mta_sts_why",
+			    sr->stsv.why);
+		}
 	}
 	if (err != NULL) {
 		r |= mxk_json_kv_str(b, &f, "error", err->msg);
@@ -1203,16 +1235,67 @@ tls_report_cb(void *arg, const struct mxk_mx_host *h,
 		mxk_log(MXK_LOG_WARN, "JSON output truncated");
 }
 
+/*
+ * The MTA-STS policy of the domain (RFC 8461 §5.1) through the shared
+ * cache (none when it cannot be opened, unless --mta-sts-cache named it).
+ * 0, or -1 with e set (the named cache is unusable).
+ */
+static int
+sts_discover(const struct opts *o, struct mxk_dns *dns, const char *domain,
+    long long deadline, struct mxk_mtasts_result *sr, struct mxk_err *e)
+{
+	struct mxk_mtasts_cache		*cache = NULL;
+	struct mxk_mtasts_params	 mtp;
+	struct mxk_err			 de;
+	const char			*names[1];
+	char				 dir[PATH_MAX];
+
+	mxk_err_clear(&de);
+	if (o->sts_cache != NULL) {
+		if (mxk_mtasts_cache_open(o->sts_cache,
+		    MXK_MTASTS_CACHE_CREATE, &cache, e) == -1) {
+			mxk_err_prefix(e, "--mta-sts-cache");
+			e->class = MXK_ERR_CONFIG;
+			return -1;
+		}
+	} else if (mxk_mtasts_cache_default(dir, sizeof(dir)) == -1 ||
+	    mxk_mtasts_cache_open(dir, MXK_MTASTS_CACHE_CREATE, &cache,
+	    &de) == -1)
+		mxk_log(MXK_LOG_INFO, "MTA-STS: no policy cache: %s",
+		    de.msg[0] != '\0' ? de.msg : "no directory");
+	memset(&mtp, 0, sizeof(mtp));
+	mtp.cafile = o->cafile;
+	if (mtp.cafile == NULL && (mtp.cafile = getenv("SSL_CERT_FILE")) !=
+	    NULL && mtp.cafile[0] == '\0')
+		mtp.cafile = NULL;
+	mtp.connect_timeout_ms = (int)(o->connect_timeout > INT_MAX ?
+	    INT_MAX : o->connect_timeout);
+	mtp.fetch_timeout_ms = 60000;
+	names[0] = domain;
+	memset(sr, 0, sizeof(*sr));
+	if (mxk_mtasts_discover(dns, cache, &mtp, names, 1, deadline, sr,
+	    &de) == -1) {
+		mxk_log(MXK_LOG_WARN, "%s: MTA-STS discovery failed: %s "
+		    "(going on without a policy)", domain, de.msg);
+		mxk_mtasts_result_clear(sr);
+		memset(sr, 0, sizeof(*sr));
+	}
+	mxk_mtasts_cache_close(cache);
+	return 0;
+}
+
 static int
 run_starttls(const struct opts *o, const char *target, struct mxk_dns *dns,
-    const struct mxk_mx_plan *pl, const struct mxk_route_params *rp,
+    struct mxk_mx_plan *pl, const struct mxk_route_params *rp,
     struct mxk_net_attempt *att, size_t natt)
 {
 	struct mxk_starttls_params	 sp;
 	struct mxk_starttls_conn	 c;
+	struct mxk_mtasts_result	 sr;
 	struct tls_report		 tr;
 	struct mxk_err			 e;
 	char				 name[256];
+	size_t				 i;
 	int				 code, rc;
 
 	mxk_starttls_params_init(&sp);
@@ -1236,12 +1319,47 @@ run_starttls(const struct opts *o, const char *target, struct mxk_dns *dns,
 	tr.pl = pl;
 	mxk_buf_init(&tr.json, 1 << 20);
 	memset(&c, 0, sizeof(c));
+	memset(&sr, 0, sizeof(sr));
 	c.route.att = att;
 	c.route.natt = natt;
 	mxk_err_clear(&e);
 
-	rc = mxk_starttls_connect(pl, rp, dns, &sp, tls_report_cb, &tr, &c,
-	    &e);
+	/* MTA-STS (RFC 8461) under the auto policy, for a domain's MXes. */
+	rc = 0;
+	if (sp.policy == MXK_TLSPOL_AUTO && !o->no_mta_sts && !pl->literal) {
+		rc = sts_discover(o, dns, pl->domain, rp->net.deadline, &sr,
+		    &e);
+		sp.sts = sr.eff.policy;
+		sp.sts_domain = pl->domain;
+		if (rc == 0 && sp.sts != NULL && !o->quiet && !o->json)
+			(void)printf("mta-sts %s mode %s id %s max_age %lld "
+			    "source %s\n", pl->domain, mxk_mtasts_mode_name(
+			    mxk_mtasts_policy_mode(sp.sts)), sr.eff.id,
+			    mxk_mtasts_policy_max_age(sp.sts), sr.from_cache ?
+			    "cache" : "fetch");
+		if (rc == 0 && sp.sts != NULL && mxk_mtasts_policy_mode(sp.sts)
+		    == MXK_MTASTS_MODE_ENFORCE) {
+			size_t left = mxk_starttls_sts_filter(pl, dns, &sp,
+			    rp->net.deadline);
+
+			for (i = 0; i < pl->nhost && !o->quiet && !o->json;
+			    i++)
+				if (pl->host[i].skip == MXK_MX_SKIP_POLICY)
+					(void)printf("mta-sts skip %s: %s\n",
+					    pl->host[i].name,
+					    pl->host[i].why);
+			if (left == 0) {
+				(void)mxk_err_set(&e, MXK_ERR_TEMP,
+				    MXK_SRC_TLS, "4.7.5", "%s: no MX host "
+				    "matches the MTA-STS policy (mode "
+				    "enforce, id %s)", pl->domain, sr.eff.id);
+				rc = -1;
+			}
+		}
+	}
+	if (rc == 0)
+		rc = mxk_starttls_connect(pl, rp, dns, &sp, tls_report_cb, &tr,
+		    &c, &e);
 	code = rc == 0 ? 0 : exit_code(&e);
 	if (o->json) {
 		struct mxk_buf	b;
@@ -1256,6 +1374,21 @@ run_starttls(const struct opts *o, const char *target, struct mxk_dns *dns,
 		    mxk_dnssec_name(pl->mx_dnssec));
 		r |= mxk_json_kv_str(&b, &first, "tls_policy",
 		    mxk_tls_policy_name(sp.policy));
+		if (sp.sts != NULL) {
+			int f2 = 1;
+
+			r |= mxk_json_key(&b, &first, "mta_sts");
+			r |= mxk_buf_addch(&b, '{');
+			r |= mxk_json_kv_str(&b, &f2, "mode",
+			    mxk_mtasts_mode_name(mxk_mtasts_policy_mode(
+			    sp.sts)));
+			r |= mxk_json_kv_str(&b, &f2, "id", sr.eff.id);
+			r |= mxk_json_kv_int(&b, &f2, "max_age",
+			    mxk_mtasts_policy_max_age(sp.sts));
+			r |= mxk_json_kv_str(&b, &f2, "source",
+			    sr.from_cache ? "cache" : "fetch");
+			r |= mxk_buf_addch(&b, '}');
+		}
 		r |= mxk_json_key(&b, &first, "plan");
 		r |= json_plan(&b, pl);
 		r |= mxk_json_key(&b, &first, "tries");
@@ -1290,6 +1423,7 @@ run_starttls(const struct opts *o, const char *target, struct mxk_dns *dns,
 	}
 	mxk_buf_free(&tr.json);
 	mxk_starttls_conn_close(&c, 1);
+	mxk_mtasts_result_clear(&sr);
 	return code;
 }
 

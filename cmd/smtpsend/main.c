@@ -34,6 +34,7 @@
 #include "json.h"
 #include "log.h"
 #include "msg.h"
+#include "mtasts.h"
 #include "mx.h"
 #include "net.h"
 #include "reply.h"
@@ -74,6 +75,8 @@ struct opts {
 	const char	*spool, *flush;
 	int		 flush_all;
 	long long	 lifetime;
+	int		 no_mta_sts;
+	const char	*sts_cache;
 };
 
 static void
@@ -97,8 +100,11 @@ usage(FILE *f)
 "      --lmtp                 speak LMTP (RFC 2033)\n"
 "  -p, --port PORT            port (25, or 465 with --smtps)\n"
 "      --ehlo NAME            EHLO name (default: this host's name)\n"
-"      --tls POLICY           auto (DANE, else opportunistic), require (PKIX),\n"
-"                             none; or may, encrypt, pkix, dane\n"
+"      --tls POLICY           auto (DANE, else MTA-STS, else opportunistic),\n"
+"                             require (PKIX), none; or may, encrypt, pkix, dane\n"
+"      --no-mta-sts           do not look up or apply MTA-STS policies\n"
+"      --mta-sts-cache DIR    the MTA-STS policy cache (shared with\n"
+"                             mtasts-check; default ~/.cache/mxkit/mta-sts)\n"
 "      --cafile FILE          trust anchors for PKIX (default SSL_CERT_FILE)\n"
 "      --cert FILE, --key FILE  client certificate and key (PEM)\n"
 "      --tls-priority S       GnuTLS priority string\n"
@@ -204,7 +210,7 @@ enum {
 	OPT_NOCHUNK, OPT_NOPIPE, OPT_RESOLVER, OPT_TRUSTAD, OPT_CTIMEOUT,
 	OPT_CMDTIMEOUT, OPT_DATATIMEOUT, OPT_TIMEOUT, OPT_JSON, OPT_EACH,
 	OPT_TO, OPT_SPOOL, OPT_FLUSH, OPT_RETRYNOW, OPT_LIFETIME,
-	OPT_DSTIMEOUT, OPT_FINTIMEOUT
+	OPT_DSTIMEOUT, OPT_FINTIMEOUT, OPT_NOSTS, OPT_STSCACHE
 };
 
 static const struct option longopts[] = {
@@ -218,6 +224,8 @@ static const struct option longopts[] = {
 	{ "ehlo", required_argument, NULL, OPT_EHLO },
 	{ "tls", required_argument, NULL, OPT_TLS },
 	{ "cafile", required_argument, NULL, OPT_CAFILE },
+	{ "no-mta-sts", no_argument, NULL, OPT_NOSTS },
+	{ "mta-sts-cache", required_argument, NULL, OPT_STSCACHE },
 	{ "cert", required_argument, NULL, OPT_CERT },
 	{ "key", required_argument, NULL, OPT_KEY },
 	{ "tls-priority", required_argument, NULL, OPT_TLSPRIO },
@@ -396,6 +404,12 @@ parse_args(int argc, char **argv, struct opts *o, int *first)
 			break;
 		case OPT_CAFILE:
 			o->cafile = optarg;
+			break;
+		case OPT_NOSTS:
+			o->no_mta_sts = 1;
+			break;
+		case OPT_STSCACHE:
+			o->sts_cache = optarg;
 			break;
 		case OPT_CERT:
 			o->certfile = optarg;
@@ -589,6 +603,7 @@ struct rcpt {
 	size_t			 job;
 	size_t			 order;		/* for the output */
 	char			 host[MXK_DNS_NAMEMAX];
+	const char		*sts;		/* MTA-STS mode applied */
 };
 
 /* The outcome kinds that decide the exit status. */
@@ -603,6 +618,8 @@ struct ctx {
 	struct job		*jobs;
 	const char		*secret;
 	struct tally		 t;
+	struct mxk_mtasts_cache	*sts_cache;
+	int			 sts_opened;	/* tried to open it */
 };
 
 static const char *const state_names[] = {
@@ -636,6 +653,8 @@ print_rcpt(const struct ctx *c, const struct rcpt *rc)
 	r |= mxk_json_kv_str(&b, &first, "text", rc->r.text);
 	r |= mxk_json_kv_str(&b, &first, "host", rc->host[0] != '\0' ?
 	    rc->host : NULL);
+	if (rc->sts != NULL)
+		r |= mxk_json_kv_str(&b, &first, "mta_sts", rc->sts);
 	if (j->file != NULL)
 		r |= mxk_json_kv_str(&b, &first, "message", j->file);
 	if (j->spool != NULL)
@@ -934,6 +953,74 @@ plan_error(const struct mxk_mx_plan *pl, struct mxk_err *e)
 }
 
 /*
+ * The MTA-STS policy in force for a domain (RFC 8461 §5.1), through the
+ * cache every tool shares.  No cache (none can be named or opened, and
+ * none was asked for): the policy is fetched each time.  A discovery that
+ * cannot run at all leaves no policy, as a failed fetch does (§5.1).
+ * 0, or -1 when the cache the user named cannot be used.
+ */
+static int
+sts_discover(struct ctx *c, const char *domain, long long deadline,
+    struct mxk_mtasts_result *sr, struct mxk_err *e)
+{
+	const struct opts		*o = c->o;
+	struct mxk_mtasts_params	 mtp;
+	struct mxk_err			 de;
+	const char			*names[1];
+	char				 dir[PATH_MAX];
+
+	dir[0] = '\0';
+	mxk_err_clear(&de);
+	if (!c->sts_opened) {
+		c->sts_opened = 1;
+		if (o->sts_cache != NULL) {
+			if (mxk_mtasts_cache_open(o->sts_cache,
+			    MXK_MTASTS_CACHE_CREATE, &c->sts_cache, e) == -1) {
+				mxk_err_prefix(e, "--mta-sts-cache");
+				e->class = MXK_ERR_CONFIG;
+				return -1;
+			}
+		} else if (mxk_mtasts_cache_default(dir, sizeof(dir)) == -1 ||
+		    mxk_mtasts_cache_open(dir, MXK_MTASTS_CACHE_CREATE,
+		    &c->sts_cache, &de) == -1)
+			mxk_log(MXK_LOG_INFO, "MTA-STS: no policy cache (%s): "
+			    "policies are fetched each time", c->sts_cache ==
+			    NULL && dir[0] != '\0' ? de.msg : "no directory");
+	}
+	memset(&mtp, 0, sizeof(mtp));
+	mtp.cafile = o->cafile;
+	if (mtp.cafile == NULL && (mtp.cafile = getenv("SSL_CERT_FILE")) !=
+	    NULL && mtp.cafile[0] == '\0')
+		mtp.cafile = NULL;
+	mtp.connect_timeout_ms = (int)o->connect_timeout;
+	/* RFC 8461 §3.3 suggests a minute for the whole fetch. */
+	mtp.fetch_timeout_ms = (int)(o->command_timeout < 60000 ?
+	    o->command_timeout : 60000);
+	names[0] = domain;
+	memset(sr, 0, sizeof(*sr));
+	mxk_err_clear(&de);
+	if (mxk_mtasts_discover(c->dns, c->sts_cache, &mtp, names, 1,
+	    deadline, sr, &de) == -1) {
+		mxk_log(MXK_LOG_WARN, "%s: MTA-STS discovery failed: %s "
+		    "(going on without a policy)", domain, de.msg);
+		mxk_mtasts_result_clear(sr);
+		memset(sr, 0, sizeof(*sr));
+		return 0;
+	}
+	if (sr->eff.policy != NULL)
+		mxk_log(MXK_LOG_INFO, "%s: MTA-STS policy id %s, mode %s (%s)",
+		    domain, sr->eff.id, mxk_mtasts_mode_name(
+		    mxk_mtasts_policy_mode(sr->eff.policy)), sr->from_cache ?
+		    "cached" : "fetched");
+	else
+		mxk_log(MXK_LOG_DEBUG, "%s: no MTA-STS policy (%s)", domain,
+		    mxk_mtasts_status_name(sr->status));
+	if (sr->status == MXK_MTASTS_INVALID || sr->dec.warn)
+		mxk_log(MXK_LOG_WARN, "%s: MTA-STS: %s", domain, sr->reason);
+	return 0;
+}
+
+/*
  * One group of recipients (one domain, or everything for a relay), sorted
  * by job: one session, one transaction per job, RSET between.
  */
@@ -947,6 +1034,7 @@ deliver_group(struct ctx *c, const char *domain, struct rcpt *rc, size_t n)
 	struct mxk_starttls_params	 sp;
 	struct mxk_starttls_conn	 sc;
 	struct mxk_net_attempt		 att[MAXATT];
+	struct mxk_mtasts_result	 sr;
 	struct mxk_err			 e;
 	char				 myname[256];
 	const char			*host = NULL;
@@ -956,6 +1044,7 @@ deliver_group(struct ctx *c, const char *domain, struct rcpt *rc, size_t n)
 
 	mxk_err_clear(&e);
 	memset(&sc, 0, sizeof(sc));
+	memset(&sr, 0, sizeof(sr));
 	port = o->port > 0 ? o->port : o->smtps ? 465 : 25;
 
 	mxk_starttls_params_init(&sp);
@@ -1007,6 +1096,25 @@ deliver_group(struct ctx *c, const char *domain, struct rcpt *rc, size_t n)
 		    &e) == -1 || plan_error(pl, &e) == -1)
 			goto fail;
 		sp.port = mp.port;
+		/* MTA-STS (RFC 8461): direct delivery to a domain's MX
+		 * hosts under the auto policy only. */
+		if (o->host == NULL && !rc[0].literal && !o->no_mta_sts &&
+		    !o->smtps && sp.policy == MXK_TLSPOL_AUTO) {
+			if (sts_discover(c, domain, deadline, &sr, &e) == -1)
+				goto fail;
+			sp.sts = sr.eff.policy;
+			sp.sts_domain = domain;
+			if (sp.sts != NULL && mxk_mtasts_policy_mode(sp.sts) ==
+			    MXK_MTASTS_MODE_ENFORCE && mxk_starttls_sts_filter(
+			    pl, c->dns, &sp, deadline) == 0) {
+				(void)mxk_err_set(&e, MXK_ERR_TEMP,
+				    MXK_SRC_TLS, "4.7.5", "%s: no MX host "
+				    "matches the MTA-STS policy (mode "
+				    "enforce, id %s): not delivering", domain,
+				    sr.eff.id);
+				goto fail;
+			}
+		}
 		mxk_route_params_init(&rp);
 		rp.net.connect_timeout_ms = (int)o->connect_timeout;
 		rp.net.deadline = deadline;
@@ -1022,8 +1130,15 @@ deliver_group(struct ctx *c, const char *domain, struct rcpt *rc, size_t n)
 	mxk_log(MXK_LOG_INFO, "%s: connected to %s, TLS %s (level %s)", domain,
 	    host, sc.res.tls ? mxk_tls_trust_name(sc.res.trust) : "none",
 	    mxk_tls_level_name(sc.res.level));
-	for (i = 0; i < n; i++)
+	if (sc.res.sts == MXK_MTASTS_MODE_TESTING && sc.res.stsv.report)
+		mxk_log(MXK_LOG_WARN, "%s: MTA-STS policy (mode testing) "
+		    "not met: %s; delivering anyway (RFC 8461 §5)", domain,
+		    sc.res.stsv.why);
+	for (i = 0; i < n; i++) {
 		(void)snprintf(rc[i].host, sizeof(rc[i].host), "%s", host);
+		if (sc.res.sts != MXK_MTASTS_MODE_NONE)
+			rc[i].sts = mxk_mtasts_mode_name(sc.res.sts);
+	}
 
 	if (o->user != NULL) {
 		if (!sc.res.tls && !o->auth_plaintext) {
@@ -1048,11 +1163,13 @@ deliver_group(struct ctx *c, const char *domain, struct rcpt *rc, size_t n)
 	}
 	mxk_starttls_conn_close(&sc, 1);
 	mxk_mx_plan_free(pl);
+	mxk_mtasts_result_clear(&sr);
 	return;
 fail:
 	fail_rcpts(c, rc, n, &e);
 	mxk_starttls_conn_close(&sc, sc.conn != NULL && sc.res.have_greeting);
 	mxk_mx_plan_free(pl);
+	mxk_mtasts_result_clear(&sr);
 }
 
 static int
@@ -1540,6 +1657,7 @@ main(int argc, char **argv)
 	if (o.flush != NULL) {
 		code = flush(&c);
 		mxk_dns_close(c.dns);
+		mxk_mtasts_cache_close(c.sts_cache);
 		explicit_bzero(secret, sizeof(secret));
 		(void)fflush(stdout);
 		return ferror(stdout) ? EX_IOERR : code;
@@ -1606,6 +1724,7 @@ main(int argc, char **argv)
 	free(jobs);
 	free(r.v);
 	mxk_dns_close(c.dns);
+	mxk_mtasts_cache_close(c.sts_cache);
 	(void)fflush(stdout);
 	if (ferror(stdout))
 		return EX_IOERR;
