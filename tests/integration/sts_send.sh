@@ -44,6 +44,7 @@ cat >"$T_TMP/tab" <<EOT
 198.51.100.201 25 --cert $C/mx.sts-send.test.chain.pem --key $C/mx.sts-send.test.key --hostname mx.sts-send.test --dump $D
 198.51.100.203 25 --hostname mx.sts-sendtest.test --dump $D
 198.51.100.10 25 --cert $C/mx.sts-enforce.test.chain.pem --key $C/mx.sts-enforce.test.key --hostname mx.sts-enforce.test --dump $D
+198.51.100.205 25 --cert $C/mx.sts-dane.test.chain.pem --key $C/mx.sts-dane.test.key --hostname mx.sts-dane.test --dump $D
 198.51.100.44 25 --cert $C/mx.sts-tlsbad.test.chain.pem --key $C/mx.sts-tlsbad.test.key --hostname mx.sts-tlsbad.test --dump $D
 EOT
 nsenter --net="$WORLD_DIR/inet.ns" /usr/bin/python3 "$WORLD_SRC/smtpd.py" \
@@ -87,6 +88,15 @@ cm "enforce, wrong name: the reason" '^deferred a@sts-tlsbad\.test [0-9]+ 4\.7\.
     fail "enforce, wrong name: nothing delivered" "$(ndumps) messages, $n0 before"
 ce "enforce, wrong name, --no-mta-sts: sent (opportunistic)" 0 sh -c "msg seven | $S --no-mta-sts -f me@example.test a@sts-tlsbad.test"
 ce "enforce, good certificate: sent" 0 sh -c "msg eight | $SS a@sts-enforce.test"
+
+# DANE wins (RFC 8461 §2): the policy does not cover the MX, whose
+# self-signed certificate has DANE-EE TLSA records.
+ce "enforce and DANE: sent under DANE" 0 sh -c "msg dane | $SS -v a@sts-dane.test"
+cm "enforce and DANE: level dane" 'connected to mx\.sts-dane\.test, TLS Verified \(level dane\)' cat "$K"
+cm "enforce and DANE: the policy was found" 'policy id dane1, mode enforce' cat "$K"
+ce "enforce and DANE: mxconnect" 0 mxconnect --starttls --mta-sts-cache "$SC" sts-dane.test
+cm "enforce and DANE: mxconnect verdict" '^verdict Verified mx\.sts-dane\.test .* level dane' cat "$K"
+nomatch "enforce and DANE: not skipped" '^mta-sts skip' "$K"
 
 # The policy stays in force when DNS no longer shows it (RFC 8461 §10.2):
 # a cached enforce policy for plain.test, which has no _mta-sts record,
