@@ -9,8 +9,8 @@
 # BENCH_STS_DOMAINS (1000; 10..2000) policy domains dN.stsbench.test are
 # added to the world at run time: their records go into the zone
 # stsbench.test (reloaded in nsd), every policy host mta-sts.dN.stsbench.test
-# is served by one extra nginx on 198.51.100.250 with a certificate from the
-# world's CA naming them all, each with its own policy file.  The same list
+# is served by one extra nginx on 198.51.100.250 (certificates from the
+# world's CA, 100 names each), each with its own policy file.  The same list
 # is then checked by
 #   mtasts-check --no-cache --no-mx --jobs 32 -f LIST   (parallel)
 #   mtasts-check --no-cache --no-mx --jobs 1 -f LIST    (sequential)
@@ -68,7 +68,22 @@ for i in $(seq 1 "$N"); do
 	    >"$W/www/$d/.well-known/mta-sts.txt"
 done
 world_zone_reload stsbench.test || die "cannot reload stsbench.test"
-world_cert stsbench "${names[@]}" >/dev/null 2>&1 || die "cannot issue the certificate"
+# certtool puts at most 128 names in a certificate: one certificate and
+# one server block per 100 policy hosts.
+servers=
+for ((g = 0; g * 100 < N; g++)); do
+	chunk=("${names[@]:$((g * 100)):100}")
+	world_cert "stsbench$g" "${chunk[@]}" >/dev/null 2>&1 ||
+	    die "cannot issue certificate $g"
+	servers="$servers
+    server {
+        listen $POL:443 ssl;
+        server_name ${chunk[*]};
+        ssl_certificate $WORLD_DIR/certs/stsbench$g.chain.pem;
+        ssl_certificate_key $WORLD_DIR/certs/stsbench$g.key;
+        root $W/www/\$dom;
+    }"
+done
 world_inet ip addr add "$POL/32" dev lo 2>/dev/null
 cat >"$W/nginx/nginx.conf" <<EOT
 user root root;
@@ -88,13 +103,10 @@ http {
     types { text/plain txt; }
     default_type application/octet-stream;
     ssl_protocols TLSv1.2 TLSv1.3;
-    server {
-        listen $POL:443 ssl;
-        server_name ~^mta-sts\.(?<dom>d[0-9]+\.stsbench\.test)\$;
-        ssl_certificate $WORLD_DIR/certs/stsbench.chain.pem;
-        ssl_certificate_key $WORLD_DIR/certs/stsbench.key;
-        root $W/www/\$dom;
-    }
+    map \$host \$dom { ~^mta-sts\\.(?<d>.+)\$ \$d; }
+    server_names_hash_max_size 8192;
+    server_names_hash_bucket_size 128;
+$servers
 }
 EOT
 nsenter --net="$WORLD_DIR/inet.ns" /usr/sbin/nginx -p "$W/nginx" -e "$W/nginx/error.log" \
