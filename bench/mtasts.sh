@@ -42,7 +42,7 @@ case $R in ''|*[!0-9]*) R=3 ;; esac
 [ "$R" -gt 11 ] && R=11
 POL=198.51.100.250
 MXA=198.51.100.251
-MSQ=/usr/bin/mta-sts-query
+MSQ=${BENCH_STS_PEER:-/usr/bin/mta-sts-query}
 us() { echo "${EPOCHREALTIME/[.,]/}"; }
 die() { echo "bench: $*" >&2; exit 1; }
 
