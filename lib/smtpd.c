@@ -801,6 +801,8 @@ refused:
 	data_refused(s, more);
 }
 
+static void	bdat_done(struct mxk_smtpd *);
+
 static void
 cmd_bdat(struct mxk_smtpd *s, const char *arg, int more)
 {
@@ -849,8 +851,13 @@ cmd_bdat(struct mxk_smtpd *s, const char *arg, int more)
 		}
 	}
 	s->state = S_BDAT;
+	/*
+	 * An empty chunk is complete now: nothing more may come, so waiting
+	 * for input would stall a client that sent "BDAT 0 LAST" as its
+	 * last bytes (smtpsend does, for an empty message).
+	 */
 	if (n == 0)
-		s->bdat_left = 0;
+		bdat_done(s);
 }
 
 /* A BDAT chunk has been read. */

@@ -382,6 +382,24 @@ main(void)
 	HAS(&x, "250 2.0.0 Ok\r\n", "in step after the refused chunk");
 	sess_end(&x);
 
+	/*
+	 * An empty last chunk as the last bytes of a feed: answered at
+	 * once, with no more input (found by tests/integration/main_paths.sh:
+	 * smtpsend sends an empty message so, and smtpd-lite stalled).
+	 */
+	sess_start(&x, &p, 1);
+	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
+	    "BDAT 0 LAST\r\n");
+	HAS(&x, "250 2.0.0 stored 0\r\n", "BDAT 0 LAST answered");
+	T_EQ_STR(data_str(&x), "", "BDAT 0: no octets");
+	feed(&x, "MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nBDAT 0\r\n");
+	HAS(&x, "250 2.0.0 0 octets received\r\n", "BDAT 0 answered");
+	feed(&x, "BDAT 2 LAST\r\nok");
+	HAS(&x, "250 2.0.0 0 octets received\r\n250 2.0.0 stored 0\r\n",
+	    "then the last chunk");
+	T_EQ_STR(data_str(&x), "ok", "the second message");
+	sess_end(&x);
+
 	/* AUTH. */
 	q = p;
 	q.auth = 1;
