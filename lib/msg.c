@@ -334,10 +334,19 @@ spool_file(const char *dir, int *fdp, struct mxk_err *e)
 		dir = getenv("TMPDIR");
 	if (dir == NULL || *dir == '\0')
 		dir = "/tmp";
+	/* No name at all when the file system can (Linux O_TMPFILE). */
+#ifdef O_TMPFILE
+	if ((fd = open(dir, O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC,
+	    0600)) != -1) {
+		*fdp = fd;
+		return 0;
+	}
+#endif
 	if (snprintf(path, sizeof(path), "%s/mxkit-msg.XXXXXX", dir) >=
 	    (int)sizeof(path))
 		return mxk_err_set(e, MXK_ERR_CONFIG, MXK_SRC_LOCAL, NULL,
 		    "temporary directory name too long");
+	/* mkstemp(): O_EXCL, mode 0600; unlinked at once. */
 	if ((fd = mkstemp(path)) == -1)
 		return mxk_err_sys(e, MXK_ERR_IO, "cannot make a temporary "
 		    "file in %s", dir);

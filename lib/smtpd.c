@@ -115,7 +115,7 @@ reply(struct mxk_smtpd *s, int code, const char *status, const char *fmt,
     ...)
 {
 	char	line[MXK_SMTPD_TEXTMAX + 64];
-	int	n, m;
+	int	n, m, i;
 	va_list	ap;
 
 	n = snprintf(line, sizeof(line), "%d %s ", code, status);
@@ -126,6 +126,14 @@ reply(struct mxk_smtpd *s, int code, const char *status, const char *fmt,
 		m = 0;
 	if ((size_t)(n + m) > sizeof(line) - 3)
 		m = (int)(sizeof(line) - 3) - n;
+	/*
+	 * Replies quote the client ("MAIL parameter X not recognized"): a
+	 * CR, NUL or escape it sent must not come back inside a reply line
+	 * (found by fuzz_smtpd: tests/fuzz/regress/smtpd/echo-*).
+	 */
+	for (i = n; i < n + m; i++)
+		if ((unsigned char)line[i] < 32 || line[i] == 127)
+			line[i] = '?';
 	memcpy(line + n + m, "\r\n", 2);
 	out_add(s, line, (size_t)(n + m + 2));
 }
@@ -496,15 +504,22 @@ ehlo_reply(struct mxk_smtpd *s)
 	out_add(s, "250 ENHANCEDSTATUSCODES\r\n", 25);
 }
 
+/*
+ * The client's name, up to the first blank, with control characters made
+ * '?': it goes back in the EHLO reply and into logs and Received fields.
+ */
 static void
 helo_name(struct mxk_smtpd *s, const char *arg)
 {
-	size_t	n = strcspn(arg, " ");
+	size_t	n = strcspn(arg, " "), i;
 
 	if (n >= sizeof(s->helo))
 		n = sizeof(s->helo) - 1;
 	memcpy(s->helo, arg, n);
 	s->helo[n] = '\0';
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s->helo[i] < 32 || s->helo[i] == 127)
+			s->helo[i] = '?';
 }
 
 static void
@@ -974,7 +989,19 @@ b64dec(const char *in, unsigned char *out, size_t outlen)
 static void
 auth_check(struct mxk_smtpd *s, const char *user, const char *pass)
 {
-	int	ok = s->h.auth != NULL ? s->h.auth(s->h.arg, s, user, pass) : 0;
+	const unsigned char	*u;
+	int			 ok;
+
+	/*
+	 * A user name with control characters is no user of a passwd file
+	 * and would reach the logs as it is (a forged log line after a
+	 * LF): refused like wrong credentials, without asking the hook.
+	 */
+	for (u = (const unsigned char *)user; *u != '\0'; u++)
+		if (*u < 32 || *u == 127)
+			break;
+	ok = *u != '\0' ? 0 : s->h.auth != NULL ? s->h.auth(s->h.arg, s, user,
+	    pass) : 0;
 
 	s->state = S_READY;
 	if (ok == 1) {

@@ -17,7 +17,7 @@
  * MULTIPLE (STS) or INVALID (TLS-RPT), exactly one is FOUND or VALID
  * exactly when the record parser accepts that record's text on its own;
  * NXDOMAIN/NODATA are ABSENT and other failures TEMPFAIL; an id is 1-32
- * alphanumerics; rua URIs are NUL-terminated; every "why" is printable.
+ * alphanumerics; rua URIs and every "why" are printable.
  *
  * fuzz-args: -max_len=65535
  */
@@ -140,7 +140,7 @@ check_tlsrpt(const struct mxk_dns_answer *a)
 	check_why(r.why, sizeof(r.why));
 	CHECK(r.nrua <= MXK_MTASTS_RUAMAX);
 	for (i = 0; i < r.nrua; i++)
-		CHECK(strnlen(r.rua[i], sizeof(r.rua[i])) < sizeof(r.rua[i]));
+		check_why(r.rua[i], sizeof(r.rua[i]));
 	if (r.state != MXK_MTASTS_TLSRPT_VALID)
 		CHECK(r.nrua == 0);
 	switch (a->status) {

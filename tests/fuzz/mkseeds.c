@@ -512,6 +512,25 @@ static const struct seed smtpd_seeds[] = {
 	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\nNOOP\r\n") },
 };
 
+/* From tests/unit/test_store.c; byte 0 picks the template (fuzz_store.c). */
+static const struct seed store_seeds[] = {
+	{ "plain", L("\x00" "bob@example.test") },
+	{ "case", L("\x00" "Bob@Example.TEST") },
+	{ "quoted", L("\x01" "\"a b\\\"c\"@x.test") },
+	{ "quoted-at", L("\x00" "\"a@b\"@x.test") },
+	{ "utf8", L("\x03" "j\xc3\xb6rg@b\xc3\xbc" "cher.test") },
+	{ "slash", L("\x01" "a/b@x.test") },
+	{ "dotdot", L("\x01" "a..b@x.test") },
+	{ "dot-start", L("\x00" ".hidden@x.test") },
+	{ "traversal", L("\x00" "x@../../etc") },
+	{ "quoted-slash", L("\x04" "\"..\\/x\"@x.test") },
+	{ "control", L("\x00" "a\x01b@x.test") },
+	{ "empty-local", L("\x01" "@x.test") },
+	{ "no-at", L("\x02" "postmaster") },
+	{ "long", L("\x03" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@x.test") },
+};
+
 /* From tests/unit/test_smtpc.c; byte 0 options, byte 1 read seed and
  * BDAT chunk (fuzz_smtpc.c), then what the server sends. */
 #define GREET	"220 mx.test ESMTP\r\n"
@@ -797,6 +816,7 @@ main(int argc, char **argv)
 	PUT_ALL("smtpd", smtpd_seeds);
 	PUT_ALL("smtpc", smtpc_seeds);
 	PUT_ALL("mtasts", mtasts_seeds);
+	PUT_ALL("store", store_seeds);
 	for (i = 0; i < sizeof(txt_seeds) / sizeof(txt_seeds[0]); i++) {
 		w = build(&txt_seeds[i].pkt, &len);
 		put("txt", txt_seeds[i].name, w, len);

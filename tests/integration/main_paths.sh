@@ -149,6 +149,11 @@ else
 	ok "smtpd-lite: no secret in the log"
 fi
 
+ce "smtpd-lite --stdio honours -u (no such user: 78)" 78 bash -c \
+    "printf 'QUIT\r\n' | smtpd-lite --stdio -u no-such-user-mxkit --discard"
+cm "smtpd-lite --stdio: one session" "^221 " bash -c \
+    "printf 'EHLO c\r\nQUIT\r\n' | smtpd-lite --stdio --discard --hostname stdio.test"
+
 # SIGTERM: a clean exit, so that leak checkers report at exit.
 for p in "$LITE_mx" "$LITE_tls"; do
 	kill -TERM "$p" 2>/dev/null

@@ -75,10 +75,12 @@ h_abort(void *arg, struct mxk_smtpd *s)
 	((struct seen *)arg)->aborts++;
 }
 
+/* alice, and (to show that the engine never asks) any name with a LF. */
 static int
 h_auth(void *arg, struct mxk_smtpd *s, const char *u, const char *p)
 {
-	return strcmp(u, "alice") == 0 && strcmp(p, "s3cret") == 0;
+	return (strcmp(u, "alice") == 0 || strchr(u, '\n') != NULL) &&
+	    strcmp(p, "s3cret") == 0;
 }
 
 struct sess {
@@ -192,6 +194,19 @@ main(void)
 	HAS(&x, "214 2.0.0", "help");
 	T_EQ_INT(feed(&x, "QUIT\r\n"), MXK_SMTPD_CLOSE, "quit closes");
 	HAS(&x, "221 2.0.0 mx.test Bye\r\n", "221");
+	sess_end(&x);
+
+	/*
+	 * What the client sent comes back in replies only without control
+	 * characters (found by fuzz_smtpd: tests/fuzz/regress/smtpd/echo-*).
+	 */
+	sess_start(&x, &p, 1);
+	feed(&x, "EHLO c\rfake\x1b[31m\r\n");
+	HAS(&x, "250-mx.test Hello c?fake?[31m\r\n", "EHLO name sanitised");
+	T_EQ_STR(mxk_smtpd_helo(x.s), "c?fake?[31m", "stored name sanitised");
+	feed(&x, "MAIL FROM:<a@b.test> X\rY=1\r\n");
+	HAS(&x, "MAIL parameter X?Y not recognized\r\n",
+	    "echoed parameter sanitised");
 	sess_end(&x);
 
 	/* Pipelined: everything in one read, answered in order. */
@@ -415,6 +430,11 @@ main(void)
 	HAS(&x, "250-AUTH PLAIN LOGIN\r\n", "AUTH offered");
 	feed(&x, "AUTH PLAIN AGFsaWNlAHdyb25n\r\n");
 	HAS(&x, "535 5.7.8", "wrong secret");
+	/* "ali\nce": a control character in the name is never a user. */
+	x.out[0] = '\0';
+	feed(&x, "AUTH PLAIN AGFsaQpjZQBzM2NyZXQ=\r\n");
+	HAS(&x, "535 5.7.8", "user name with LF refused");
+	T_OK(mxk_smtpd_auth_user(x.s) == NULL, "not authenticated");
 	feed(&x, "AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n");
 	HAS(&x, "235 2.7.0", "PLAIN ok");
 	T_EQ_STR(mxk_smtpd_auth_user(x.s), "alice", "auth user");
