@@ -35,7 +35,8 @@ static const char *const state_names[S__COUNT] = {
 };
 
 /* The DATA scanner's position in a line. */
-enum dstate { D_BOL, D_MID, D_CR, D_DOT, D_DOTCR };
+/* D_BOLB: the start of a line after a bare LF or CR, where a '.' is data. */
+enum dstate { D_BOL, D_BOLB, D_MID, D_CR, D_DOT, D_DOTCR };
 
 struct mxk_smtpd {
 	struct mxk_smtpd_params	 p;
@@ -311,6 +312,17 @@ data_bytes(struct mxk_smtpd *s, const char *p, size_t len)
 			s->ds = D_MID;
 			s->linelen = 0;
 			break;
+		case D_BOLB:
+			/*
+			 * Only CR LF "." CR LF ends the message: after a bare
+			 * LF or CR a '.' is kept as data, not taken as the end
+			 * nor as stuffing.  "LF . CR LF" ending the message
+			 * let a message carry another one with its own
+			 * envelope (SMTP smuggling, CVE-2023-51764 class).
+			 */
+			s->ds = D_MID;
+			s->linelen = 0;
+			break;
 		case D_DOT:
 			if (c == '\r') {
 				s->ds = D_DOTCR;
@@ -319,7 +331,7 @@ data_bytes(struct mxk_smtpd *s, const char *p, size_t len)
 				/* "." and a bare LF is a line of data. */
 				emit(s, ".\r\n", 3);
 				s->bare = 1;
-				s->ds = D_BOL;
+				s->ds = D_BOLB;
 				i++;
 			} else {
 				s->ds = D_MID;
@@ -336,7 +348,7 @@ data_bytes(struct mxk_smtpd *s, const char *p, size_t len)
 			/* "." and a bare CR: data too. */
 			emit(s, ".\r\n", 3);
 			s->bare = 1;
-			s->ds = D_BOL;
+			s->ds = D_BOLB;
 			break;
 		case D_MID:
 			if (c == '\r') {
@@ -345,7 +357,7 @@ data_bytes(struct mxk_smtpd *s, const char *p, size_t len)
 			} else if (c == '\n') {
 				emit(s, "\r\n", 2);
 				s->bare = 1;
-				s->ds = D_BOL;
+				s->ds = D_BOLB;
 				i++;
 			} else {
 				for (j = i; j < len && p[j] != '\r' &&
@@ -360,11 +372,13 @@ data_bytes(struct mxk_smtpd *s, const char *p, size_t len)
 			break;
 		case D_CR:
 			emit(s, "\r\n", 2);
-			s->ds = D_BOL;
-			if (c == '\n')
+			if (c == '\n') {
+				s->ds = D_BOL;
 				i++;
-			else
+			} else {
+				s->ds = D_BOLB;
 				s->bare = 1;
+			}
 			break;
 		}
 	}

@@ -507,6 +507,9 @@ static const struct seed smtpd_seeds[] = {
 	{ "smuggling", L("\x00\x21" "EHLO c\r\nMAIL FROM:<a@b.test>\r\n"
 	    "RCPT TO:<c@d.test>\r\nDATA\r\nx\n.\nMAIL FROM:<x@y>\r\n"
 	    "x\r.\rRCPT TO:<z@y>\r\n.\r\n") },
+	{ "smuggling-lf-dot-crlf", L("\x00\x27" "EHLO c\r\nMAIL FROM:<a@b.test>\r\n"
+	    "RCPT TO:<c@d.test>\r\nDATA\r\nx\n.\r\nMAIL FROM:<e@y.test>\r\n"
+	    "RCPT TO:<c@d.test>\r\nDATA\r\ny\r.\r\n.\r\n") },
 	{ "bare-lf", L("\x10\x23" "EHLO c\nMAIL FROM:<a@b.test>\n") },
 	{ "long-line", L("\x20\x25" "NOOP xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\nNOOP\r\n") },

@@ -68,7 +68,7 @@ lite() {
 }
 lite mx 192.0.2.140 --maildir "$M/%d" --accept-domain lite.test
 lite tls 192.0.2.141 --maildir "$M/tls" --cert "$C/tls.lite.test.chain.pem" \
-    --key "$C/tls.lite.test.key" --passwd "$T_TMP/passwd" --require-tls
+    --key "$C/tls.lite.test.key" --passwd "$T_TMP/passwd" --require-tls -v
 
 msg() { printf 'From: a@example.test\nTo: %s\nSubject: %s\n\nhello\n.dot\n' "$1" "$2"; }
 export -f msg
@@ -143,10 +143,52 @@ for l in sys.stdin.buffer.read().split(b\"\r\n\")[:-1]:
     s.sendall(l + b\"\r\n\")
     sys.stdout.write(s.recv(4096).decode(\"latin-1\"))
 ' | grep -v '^2'"
-if grep -q 's3cret' "$WORLD_DIR"/peers/main-lite-*.log; then
+# The tls instance logs the transcript (-v): AUTH must be hidden there,
+# the secret and the base64 of "\0alice\0s3cret" alike.
+check_match "smtpd-lite -v: AUTH in the transcript" ">>> AUTH PLAIN$" \
+    cat "$WORLD_DIR/peers/main-lite-tls.log"
+if grep -Eq 's3cret|AGFsaWNlAHMzY3JldA|czNjcmV0' "$WORLD_DIR"/peers/main-lite-*.log; then
 	fail "smtpd-lite: no secret in the log" "the AUTH secret is in the log"
 else
 	ok "smtpd-lite: no secret in the log"
+fi
+check "smtpsend -v: no secret in the transcript" env SMTPSEND_PASSWORD=s3cret \
+    bash -c "msg a@lite.test auth2 | smtpsend -v --timeout 120 --host tls.lite.test --tls require --user alice --auth-mech LOGIN a@lite.test >'$T_TMP/v.out' 2>&1; grep -q 'AUTH LOGIN' '$T_TMP/v.out' && ! grep -Eq 's3cret|czNjcmV0' '$T_TMP/v.out'"
+
+# SMTP smuggling (CVE-2023-51764 class): "LF . CR LF" does not end the
+# message, so the MAIL after it is part of it, not a second transaction.
+n0=$(find "$M/lite.test" -path '*/new/*' -type f | wc -l)
+cat >"$T_TMP/smuggle.py" <<'EOF'
+import socket
+s = socket.create_connection(("192.0.2.140", 25), timeout=20)
+f = s.makefile("rb")
+def line():
+    while True:
+        l = f.readline()
+        if l[3:4] != b"-":
+            return l
+line()
+for c in [b"EHLO c\r\n", b"MAIL FROM:<a@b.test>\r\n",
+          b"RCPT TO:<postmaster@lite.test>\r\n", b"DATA\r\n"]:
+    s.sendall(c)
+    print(line().decode().strip())
+s.sendall(b"Subject: smuggle\r\n\r\nhello\n.\r\nMAIL FROM:<evil@x.test>\r\n"
+          b"RCPT TO:<postmaster@lite.test>\r\nDATA\r\nsmuggled\r\n.\r\n")
+print(line().decode().strip())
+s.sendall(b"QUIT\r\n")
+print(line().decode().strip())
+EOF
+cm "smtpd-lite: LF . CR LF is data (one reply at the end)" \
+    "^250 2\.0\.0 Ok: queued" \
+    nsenter --net="$WORLD_DIR/inet.ns" /usr/bin/python3 "$T_TMP/smuggle.py"
+check "smtpd-lite: LF . CR LF: QUIT answered next" grep -q "^221 " "$K"
+n1=$(find "$M/lite.test" -path '*/new/*' -type f | wc -l)
+if [ $((n1 - n0)) -eq 1 ] && grep -lq "MAIL FROM:<evil@x.test>" \
+    $(find "$M/lite.test" -path '*/new/*' -type f) 2>/dev/null; then
+	ok "smtpd-lite: one message, the smuggled MAIL inside it"
+else
+	fail "smtpd-lite: one message, the smuggled MAIL inside it" \
+	    "$((n1 - n0)) new messages"
 fi
 
 ce "smtpd-lite --stdio honours -u (no such user: 78)" 78 bash -c \

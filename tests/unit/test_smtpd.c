@@ -354,6 +354,24 @@ main(void)
 	    "two\r\n", "smuggled lines are data");
 	sess_end(&x);
 
+	/*
+	 * Nor LF . CR LF, nor CR . CR LF (CVE-2023-51764 class): the dot
+	 * after a bare line end is data, so the smuggled MAIL is too.
+	 * (Found in this review; the man page already said so.)
+	 */
+	sess_start(&x, &p, 1);
+	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
+	    "DATA\r\none\n.\r\nMAIL FROM:<evil@x.test>\r\nRCPT TO:<c@d.test>"
+	    "\r\nDATA\r\nx\r.\r\nRSET\r\n.\r\n");
+	T_EQ_INT(x.sn.ends, 1, "LF . CR LF: one message");
+	T_EQ_STR(data_str(&x), "one\r\n.\r\nMAIL FROM:<evil@x.test>\r\n"
+	    "RCPT TO:<c@d.test>\r\nDATA\r\nx\r\n.\r\nRSET\r\n",
+	    "LF . CR LF: the rest is data");
+	HASNT(&x, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 2.0.0 End data with "
+	    "<CR><LF>.<CR><LF>\r\n250 2.0.0 stored 0\r\n250 2.1.0",
+	    "no second transaction");
+	sess_end(&x);
+
 	/* strict: bare LF refuses the message. */
 	q = p;
 	q.strict = 1;
