@@ -2,6 +2,7 @@
 #
 #   make            build lib/libmxkit.a and the tools into bin/
 #   make check      install dependencies if missing, build, run every test
+#   make check-valgrind  each binary's main paths under valgrind (slow)
 #   make demo       install dependencies if missing, build, run the demo
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make bench      benchmarks against peers (never part of check)
@@ -48,8 +49,8 @@ UNIT_ASAN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 
 MANS	:= $(wildcard man/*.[1-8])
 
-.PHONY: all lib check unit unit-asan integration demo deps bench install \
-	uninstall clean lint asan
+.PHONY: all lib check check-valgrind unit unit-asan integration demo deps \
+	bench install uninstall clean lint asan
 
 all: build/libmxkit.a $(BINS)
 
@@ -107,15 +108,25 @@ deps:
 	@scripts/deps
 
 # The runner prints one "N passed, N failed" line per suite and a total last.
+# It also runs the fuzz targets (tests/fuzz/run check: the regression
+# inputs, then FUZZ_CHECK_SECONDS of fuzzing each; fuzz.mk) and the
+# integration tests, among them one pass of each binary under ASan+UBSan.
 check: deps
-	@$(MAKE) --no-print-directory all $(UNIT) $(UNIT_ASAN) $(ASAN_BINS)
-	@scripts/runtests $(UNIT) $(UNIT_ASAN)
+	@$(MAKE) --no-print-directory all $(UNIT) $(UNIT_ASAN) $(ASAN_BINS) \
+	    fuzz-build
+	@scripts/runtests --fuzz $(UNIT) $(UNIT_ASAN)
 
 unit: $(UNIT) $(UNIT_ASAN)
 	@scripts/runtests --unit-only $(UNIT) $(UNIT_ASAN)
 
 integration: all
 	@scripts/runtests --integration-only
+
+# Each binary's main paths (tests/integration/main_paths.sh) under valgrind:
+# no memcheck error, no definite leak.  Slow; not part of check.
+check-valgrind: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/run-integration --valgrind
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -213,6 +213,21 @@ check_alabel(const char *l, size_t n, struct mxk_err *e)
 		return derr(e, ST_DOMAIN,
 		    "invalid A-label \"%s\": decodes to ASCII", buf);
 	}
+	/*
+	 * RFC 5891 §4.2.3.1 hyphen restrictions on the U-label.  libidn2
+	 * checks them on U-label input (UTS #46 CheckHyphens) but not in
+	 * the IDNA2008-only lookup below, so without this an A-label would
+	 * be accepted whose U-label form the parser itself refuses (found
+	 * by fuzz_addr: tests/fuzz/regress/addr/alabel-ulabel-hyphen).
+	 */
+	i = strlen(u);
+	if (u[0] == '-' || u[i - 1] == '-' ||
+	    (i >= 4 && u[2] == '-' && u[3] == '-')) {
+		idn2_free(u);
+		return derr(e, ST_DOMAIN, "invalid A-label \"%s\": its U-label "
+		    "starts or ends with a hyphen, or has hyphens in positions "
+		    "3 and 4", buf);
+	}
 	r = idn2_lookup_u8((const uint8_t *)u, &back, IDN2_NO_TR46);
 	idn2_free(u);
 	if (r == IDN2_MALLOC)
@@ -447,7 +462,7 @@ parse_literal(struct mxk_addr *a, const char *s, size_t len,
 	}
 	memcpy(a->domain, s, len);
 	a->domain[len] = '\0';
-	memcpy(a->domain_utf8, s, len + 1);
+	memcpy(a->domain_utf8, a->domain, len + 1);
 	a->is_literal = 1;
 	return 0;
 }

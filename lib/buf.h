@@ -47,7 +47,7 @@ int	 mxk_buf_addch(struct mxk_buf *, char)
 int	 mxk_buf_printf(struct mxk_buf *, const char *, ...)
 	    __attribute__((format(printf, 2, 3), warn_unused_result));
 int	 mxk_buf_vprintf(struct mxk_buf *, const char *, va_list)
-	    __attribute__((warn_unused_result));
+	    __attribute__((format(printf, 2, 0), warn_unused_result));
 
 /* Make room for n more bytes; returns a pointer to write them or NULL.
  * Commit what was written with mxk_buf_commit(). */

@@ -72,7 +72,8 @@ int	 mxk_err_set(struct mxk_err *, enum mxk_err_class, enum mxk_err_source,
 	    const char *status, const char *fmt, ...)
 	    __attribute__((format(printf, 5, 6)));
 int	 mxk_err_vset(struct mxk_err *, enum mxk_err_class, enum mxk_err_source,
-	    const char *status, const char *fmt, va_list);
+	    const char *status, const char *fmt, va_list)
+	    __attribute__((format(printf, 5, 0)));
 
 /* As mxk_err_set(), appending ": strerror(errno)" and saving errno. */
 int	 mxk_err_sys(struct mxk_err *, enum mxk_err_class, const char *fmt, ...)

@@ -39,7 +39,8 @@ int	 mxk_log_enabled(enum mxk_log_level);
 
 void	 mxk_log(enum mxk_log_level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
-void	 mxk_vlog(enum mxk_log_level, const char *fmt, va_list);
+void	 mxk_vlog(enum mxk_log_level, const char *fmt, va_list)
+	    __attribute__((format(printf, 2, 0)));
 
 /* The stderr sink: "prog: level: text\n"; ctx is the program name. */
 void	 mxk_log_sink_stderr(void *ctx, enum mxk_log_level, const char *);

@@ -29,6 +29,8 @@ struct mxk_msg {
 	off_t			 base;		/* where the message starts */
 	int			 prev_cr, any, last_eol, eof;
 	char			*raw;		/* direct: read buffer */
+	unsigned long long	 given;		/* direct: octets handed out
+						 * since the last rewind */
 	unsigned long long	 size;
 	size_t			 lines;
 	int			 eightbit;
@@ -332,10 +334,19 @@ spool_file(const char *dir, int *fdp, struct mxk_err *e)
 		dir = getenv("TMPDIR");
 	if (dir == NULL || *dir == '\0')
 		dir = "/tmp";
+	/* No name at all when the file system can (Linux O_TMPFILE). */
+#ifdef O_TMPFILE
+	if ((fd = open(dir, O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC,
+	    0600)) != -1) {
+		*fdp = fd;
+		return 0;
+	}
+#endif
 	if (snprintf(path, sizeof(path), "%s/mxkit-msg.XXXXXX", dir) >=
 	    (int)sizeof(path))
 		return mxk_err_set(e, MXK_ERR_CONFIG, MXK_SRC_LOCAL, NULL,
 		    "temporary directory name too long");
+	/* mkstemp(): O_EXCL, mode 0600; unlinked at once. */
 	if ((fd = mkstemp(path)) == -1)
 		return mxk_err_sys(e, MXK_ERR_IO, "cannot make a temporary "
 		    "file in %s", dir);
@@ -554,6 +565,7 @@ mxk_msg_rewind(struct mxk_msg *m, struct mxk_err *e)
 		return mxk_err_sys(e, MXK_ERR_IO, "spool file");
 	m->prev_cr = m->any = m->eof = 0;
 	m->last_eol = 1;
+	m->given = 0;
 	return 0;
 }
 
@@ -642,6 +654,23 @@ mxk_msg_read_chunk(struct mxk_msg *m, char *buf, size_t len,
 		do {
 			n = read_direct(m, buf, len, e);
 		} while (n == 0 && !m->eof && len >= 4);
+		/*
+		 * The caller's file is read again here, after it was
+		 * scanned: if it changed size meanwhile, what goes out is
+		 * not the message whose SIZE, line lengths and BDAT counts
+		 * were announced (a BDAT sender would even wait forever
+		 * for octets that never come).  Refuse to go on.
+		 */
+		if (n > 0 && (unsigned long long)n > m->size - m->given)
+			return mxk_err_set(e, MXK_ERR_IO, MXK_SRC_LOCAL, NULL,
+			    "the message file grew while it was being sent "
+			    "(%llu octets expected)", m->size);
+		if (n == 0 && m->eof && m->given != m->size)
+			return mxk_err_set(e, MXK_ERR_IO, MXK_SRC_LOCAL, NULL,
+			    "the message file shrank while it was being sent "
+			    "(%llu of %llu octets)", m->given, m->size);
+		if (n > 0)
+			m->given += (unsigned long long)n;
 		return n;
 	}
 	return read_raw(m->fd, buf, len, e);

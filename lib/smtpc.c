@@ -518,6 +518,15 @@ rcpt_set(struct mxk_smtpc_rcpt *rc, const struct mxk_reply *r)
 	(void)mxk_reply_first_line(r, rc->text, sizeof(rc->text));
 	rc->state = r->code / 100 == 2 ? MXK_RCPT_SENT : r->code / 100 == 4 ?
 	    MXK_RCPT_DEFERRED : MXK_RCPT_BOUNCED;
+	/*
+	 * A 3xx where MAIL, RCPT or the end of data expect 2xx, 4xx or
+	 * 5xx is a protocol error; it bounces, as any non-4xx failure does
+	 * (Postfix: SMTP_SOFT() is 4xx only), but with 5.5.0 rather than
+	 * the "2.0.0" lib/reply gives a 3xx (found by fuzz_smtpc:
+	 * tests/fuzz/regress/smtpc/mail-334).
+	 */
+	if (r->code / 100 == 3)
+		(void)snprintf(rc->status, sizeof(rc->status), "5.5.0");
 }
 
 static void
@@ -723,6 +732,13 @@ send_bdat(struct mxk_smtpc_io *io, struct mxk_smtpc_txn *t,
 		}
 		if ((unsigned long long)have > left)
 			have = (size_t)left;
+		if (have == 0 && left > 0) {
+			/* A "BDAT 0" that is not LAST would repeat forever. */
+			(void)mxk_err_set(e, MXK_ERR_IO, MXK_SRC_LOCAL, NULL,
+			    "the message ended %llu octets before its size",
+			    left);
+			goto fail;
+		}
 		left -= have;
 		hl = (size_t)snprintf(hdr, sizeof(hdr), "BDAT %zu%s", have,
 		    left == 0 ? " LAST" : "");

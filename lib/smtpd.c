@@ -35,7 +35,8 @@ static const char *const state_names[S__COUNT] = {
 };
 
 /* The DATA scanner's position in a line. */
-enum dstate { D_BOL, D_MID, D_CR, D_DOT, D_DOTCR };
+/* D_BOLB: the start of a line after a bare LF or CR, where a '.' is data. */
+enum dstate { D_BOL, D_BOLB, D_MID, D_CR, D_DOT, D_DOTCR };
 
 struct mxk_smtpd {
 	struct mxk_smtpd_params	 p;
@@ -115,7 +116,7 @@ reply(struct mxk_smtpd *s, int code, const char *status, const char *fmt,
     ...)
 {
 	char	line[MXK_SMTPD_TEXTMAX + 64];
-	int	n, m;
+	int	n, m, i;
 	va_list	ap;
 
 	n = snprintf(line, sizeof(line), "%d %s ", code, status);
@@ -126,6 +127,14 @@ reply(struct mxk_smtpd *s, int code, const char *status, const char *fmt,
 		m = 0;
 	if ((size_t)(n + m) > sizeof(line) - 3)
 		m = (int)(sizeof(line) - 3) - n;
+	/*
+	 * Replies quote the client ("MAIL parameter X not recognized"): a
+	 * CR, NUL or escape it sent must not come back inside a reply line
+	 * (found by fuzz_smtpd: tests/fuzz/regress/smtpd/echo-*).
+	 */
+	for (i = n; i < n + m; i++)
+		if ((unsigned char)line[i] < 32 || line[i] == 127)
+			line[i] = '?';
 	memcpy(line + n + m, "\r\n", 2);
 	out_add(s, line, (size_t)(n + m + 2));
 }
@@ -303,6 +312,17 @@ data_bytes(struct mxk_smtpd *s, const char *p, size_t len)
 			s->ds = D_MID;
 			s->linelen = 0;
 			break;
+		case D_BOLB:
+			/*
+			 * Only CR LF "." CR LF ends the message: after a bare
+			 * LF or CR a '.' is kept as data, not taken as the end
+			 * nor as stuffing.  "LF . CR LF" ending the message
+			 * let a message carry another one with its own
+			 * envelope (SMTP smuggling, CVE-2023-51764 class).
+			 */
+			s->ds = D_MID;
+			s->linelen = 0;
+			break;
 		case D_DOT:
 			if (c == '\r') {
 				s->ds = D_DOTCR;
@@ -311,7 +331,7 @@ data_bytes(struct mxk_smtpd *s, const char *p, size_t len)
 				/* "." and a bare LF is a line of data. */
 				emit(s, ".\r\n", 3);
 				s->bare = 1;
-				s->ds = D_BOL;
+				s->ds = D_BOLB;
 				i++;
 			} else {
 				s->ds = D_MID;
@@ -328,7 +348,7 @@ data_bytes(struct mxk_smtpd *s, const char *p, size_t len)
 			/* "." and a bare CR: data too. */
 			emit(s, ".\r\n", 3);
 			s->bare = 1;
-			s->ds = D_BOL;
+			s->ds = D_BOLB;
 			break;
 		case D_MID:
 			if (c == '\r') {
@@ -337,7 +357,7 @@ data_bytes(struct mxk_smtpd *s, const char *p, size_t len)
 			} else if (c == '\n') {
 				emit(s, "\r\n", 2);
 				s->bare = 1;
-				s->ds = D_BOL;
+				s->ds = D_BOLB;
 				i++;
 			} else {
 				for (j = i; j < len && p[j] != '\r' &&
@@ -352,11 +372,13 @@ data_bytes(struct mxk_smtpd *s, const char *p, size_t len)
 			break;
 		case D_CR:
 			emit(s, "\r\n", 2);
-			s->ds = D_BOL;
-			if (c == '\n')
+			if (c == '\n') {
+				s->ds = D_BOL;
 				i++;
-			else
+			} else {
+				s->ds = D_BOLB;
 				s->bare = 1;
+			}
 			break;
 		}
 	}
@@ -496,15 +518,22 @@ ehlo_reply(struct mxk_smtpd *s)
 	out_add(s, "250 ENHANCEDSTATUSCODES\r\n", 25);
 }
 
+/*
+ * The client's name, up to the first blank, with control characters made
+ * '?': it goes back in the EHLO reply and into logs and Received fields.
+ */
 static void
 helo_name(struct mxk_smtpd *s, const char *arg)
 {
-	size_t	n = strcspn(arg, " ");
+	size_t	n = strcspn(arg, " "), i;
 
 	if (n >= sizeof(s->helo))
 		n = sizeof(s->helo) - 1;
 	memcpy(s->helo, arg, n);
 	s->helo[n] = '\0';
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s->helo[i] < 32 || s->helo[i] == 127)
+			s->helo[i] = '?';
 }
 
 static void
@@ -801,6 +830,8 @@ refused:
 	data_refused(s, more);
 }
 
+static void	bdat_done(struct mxk_smtpd *);
+
 static void
 cmd_bdat(struct mxk_smtpd *s, const char *arg, int more)
 {
@@ -849,8 +880,13 @@ cmd_bdat(struct mxk_smtpd *s, const char *arg, int more)
 		}
 	}
 	s->state = S_BDAT;
+	/*
+	 * An empty chunk is complete now: nothing more may come, so waiting
+	 * for input would stall a client that sent "BDAT 0 LAST" as its
+	 * last bytes (smtpsend does, for an empty message).
+	 */
 	if (n == 0)
-		s->bdat_left = 0;
+		bdat_done(s);
 }
 
 /* A BDAT chunk has been read. */
@@ -967,7 +1003,19 @@ b64dec(const char *in, unsigned char *out, size_t outlen)
 static void
 auth_check(struct mxk_smtpd *s, const char *user, const char *pass)
 {
-	int	ok = s->h.auth != NULL ? s->h.auth(s->h.arg, s, user, pass) : 0;
+	const unsigned char	*u;
+	int			 ok;
+
+	/*
+	 * A user name with control characters is no user of a passwd file
+	 * and would reach the logs as it is (a forged log line after a
+	 * LF): refused like wrong credentials, without asking the hook.
+	 */
+	for (u = (const unsigned char *)user; *u != '\0'; u++)
+		if (*u < 32 || *u == 127)
+			break;
+	ok = *u != '\0' ? 0 : s->h.auth != NULL ? s->h.auth(s->h.arg, s, user,
+	    pass) : 0;
 
 	s->state = S_READY;
 	if (ok == 1) {

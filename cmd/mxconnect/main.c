@@ -309,7 +309,7 @@ static void
 parse_args(int argc, char **argv, struct opts *o, const char **target)
 {
 	struct mxk_err	 e;
-	char		*end;
+	char		*end, *pw;
 	long		 v;
 	int		 c;
 
@@ -520,9 +520,30 @@ parse_args(int argc, char **argv, struct opts *o, const char **target)
 	if (o->proxy != NULL) {
 		if (mxk_net_parse_proxy(o->proxy, &o->px, &e) == -1)
 			die_usage("--proxy: %s", e.msg);
+		/*
+		 * Secrets stay out of argv, which every local user can read
+		 * (ps, /proc/PID/cmdline): the RFC 1929 password comes from
+		 * the environment, and is removed from it once read.
+		 */
+		if (o->px.pass[0] != '\0') {
+			explicit_bzero(o->px.pass, sizeof(o->px.pass));
+			die_usage("--proxy: no password in the URL (any user "
+			    "can read the command line); put it in "
+			    "MXCONNECT_PROXY_PASSWORD%s", "");
+		}
+		if (o->px.user[0] != '\0' &&
+		    (pw = getenv("MXCONNECT_PROXY_PASSWORD")) != NULL) {
+			if (strlen(pw) >= sizeof(o->px.pass))
+				die_usage("MXCONNECT_PROXY_PASSWORD: longer than "
+				    "255 octets%s", "");
+			(void)snprintf(o->px.pass, sizeof(o->px.pass), "%s",
+			    pw);
+			explicit_bzero(pw, strlen(pw));
+			(void)unsetenv("MXCONNECT_PROXY_PASSWORD");
+		}
 		if (parse_local(o->px.host, &o->pxsa, &o->pxsalen, 0) == -1)
 			die_usage("--proxy %s: give the proxy as an IP address",
-			    o->proxy);
+			    o->px.host);
 	}
 	if (o->json && o->quiet)
 		die_usage("--json and --quiet exclude each other%s", "");

@@ -441,12 +441,16 @@ logkv(struct server *srv, const char *fmt, ...)
 static void
 logkv(struct server *srv, const char *fmt, ...)
 {
-	char	line[2048];
+	char	line[2048], *p;
 	va_list	ap;
 
 	va_start(ap, fmt);
 	(void)vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	/* Values come from clients: one line, no escapes. */
+	for (p = line; *p != '\0'; p++)
+		if ((unsigned char)*p < 32 || *p == 127)
+			*p = '?';
 	if (srv->o->use_syslog)
 		syslog(LOG_MAIL | LOG_INFO, "%s", line);
 	else
@@ -1371,6 +1375,9 @@ main(int argc, char **argv)
 	(void)sigaction(SIGHUP, &sa, NULL);
 	(void)signal(SIGPIPE, SIG_IGN);
 
+	/* -u applies to --stdio too (inetd, tcpserver started as root). */
+	if (o.stdio && o.user != NULL && drop_privileges(o.user) == -1)
+		return EX_CONFIG;
 	if (o.stdio)
 		return run_stdio(&srv);
 

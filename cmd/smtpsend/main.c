@@ -698,12 +698,20 @@ fail_rcpts(struct ctx *c, struct rcpt *rc, size_t n, const struct mxk_err *e)
 	}
 }
 
+/*
+ * The AUTH secret, never from argv (every local user can read it).  The
+ * file is read unbuffered, so that no stdio buffer keeps a copy; the
+ * environment variable is wiped and removed once read, so that nothing
+ * smtpsend might start inherits it and /proc/PID/environ no longer
+ * shows it.
+ */
 static int
 read_secret(const struct opts *o, char *buf, size_t len)
 {
-	const char	*env;
+	char		*env;
 	FILE		*f;
 	size_t		 n;
+	struct stat	 st;
 
 	if (o->passfile != NULL) {
 		if ((f = fopen(o->passfile, "r")) == NULL) {
@@ -711,11 +719,18 @@ read_secret(const struct opts *o, char *buf, size_t len)
 			    PROG, o->passfile, strerror(errno));
 			return -1;
 		}
+		(void)setvbuf(f, NULL, _IONBF, 0);
+		if (fstat(fileno(f), &st) == 0 &&
+		    (st.st_mode & (S_IRGRP | S_IROTH)) != 0)
+			(void)fprintf(stderr, "%s: warning: --passfile %s is "
+			    "readable by other users\n", PROG, o->passfile);
 		if (fgets(buf, (int)len, f) == NULL)
 			buf[0] = '\0';
 		(void)fclose(f);
 	} else if ((env = getenv("SMTPSEND_PASSWORD")) != NULL) {
 		(void)snprintf(buf, len, "%s", env);
+		explicit_bzero(env, strlen(env));
+		(void)unsetenv("SMTPSEND_PASSWORD");
 	} else {
 		(void)fprintf(stderr, "%s: error: --user needs a secret: "
 		    "--passfile FILE or SMTPSEND_PASSWORD in the environment\n",

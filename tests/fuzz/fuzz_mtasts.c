@@ -119,9 +119,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (rc == 0) {
 			CHECK(r.state == MXK_MTASTS_TLSRPT_VALID);
 			CHECK(r.nrua >= 1 && r.nrua <= MXK_MTASTS_RUAMAX);
-			for (i = 0; i < r.nrua; i++)
-				CHECK(strnlen(r.rua[i], sizeof(r.rua[i])) <
+			for (i = 0; i < r.nrua; i++) {
+				size_t k, n = strnlen(r.rua[i],
 				    sizeof(r.rua[i]));
+
+				/* Printed by mtasts-check: printable. */
+				CHECK(n > 0 && n < sizeof(r.rua[i]));
+				for (k = 0; k < n; k++)
+					CHECK((unsigned char)r.rua[i][k] >=
+					    0x20 && r.rua[i][k] != 0x7f);
+			}
 		} else {
 			CHECK(r.state == MXK_MTASTS_TLSRPT_INVALID);
 			CHECK(r.nrua == 0);

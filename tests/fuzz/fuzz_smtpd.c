@@ -7,7 +7,8 @@
  * strict, small limits), byte 1 seeds the chunk sizes; the rest is what
  * the client sends, fed in random chunks as it would arrive from a socket.
  * When the engine asks for STARTTLS the "handshake" succeeds at once.
- * Invariants: the output is always whole reply lines with a valid code;
+ * Invariants: the output is always whole reply lines with a valid code
+ * and no control characters;
  * the message octets given to the hooks never exceed the size limit; a
  * CLOSE is final; nothing leaks (ASan).
  *
@@ -84,17 +85,23 @@ h_auth(void *arg, struct mxk_smtpd *s, const char *u, const char *p)
 	return strcmp(u, "u") == 0 ? 1 : 0;
 }
 
-/* Every line of out is "DDD[ -]..." ended by CRLF. */
+/*
+ * Every line of out is "DDD[ -]..." ended by CRLF, with no control
+ * character inside: what the client sent and the server echoes (the EHLO
+ * name, say) must not bring CR, NUL or escapes into replies.
+ */
 static void
 check_output(const char *o, size_t n)
 {
-	size_t	i = 0, j;
+	size_t	i = 0, j, k;
 
 	while (i < n) {
 		for (j = i; j < n && o[j] != '\n'; j++)
 			;
 		CHECK(j < n);
 		CHECK(j - i >= 5 && o[j - 1] == '\r');
+		for (k = i; k < j - 1; k++)
+			CHECK((unsigned char)o[k] >= 0x20 && o[k] != 0x7f);
 		CHECK(o[i] >= '2' && o[i] <= '5');
 		CHECK(o[i + 1] >= '0' && o[i + 1] <= '9');
 		CHECK(o[i + 2] >= '0' && o[i + 2] <= '9');

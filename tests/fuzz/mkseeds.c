@@ -5,8 +5,10 @@
  * DIR/<target>/<name> for every target (make fuzz-seeds).  The inputs are
  * the examples of the unit tests (tests/unit/test_*.c): addresses, SMTP
  * replies, EHLO responses, JSON strings, host:port and proxy URLs, --mx
- * routes, and DNS responses, which ldns builds here from presentation
- * format.  The output is the same on every run.
+ * routes, SMTP sessions of both sides, MTA-STS records and policies, and
+ * DNS responses (MX, A, TXT, TLSA), which ldns builds here from
+ * presentation format; TLSA data is computed by lib/dane from the
+ * certificates of dane_certs.h.  The output is the same on every run.
  */
 
 #include <errno.h>
@@ -16,6 +18,10 @@
 #include <sys/stat.h>
 
 #include <ldns/ldns.h>
+
+#include "dane.h"
+
+#include "dane_certs.h"
 
 #define L(s)	{ s, sizeof(s) - 1 }
 
@@ -455,6 +461,335 @@ mx_seed(size_t k)
 	free(out);
 }
 
+/* From tests/unit/test_smtpd.c; byte 0 options, byte 1 chunk seed
+ * (fuzz_smtpd.c): 0x02 STARTTLS, 0x04 AUTH, 0x08 AUTH in cleartext, 0x01
+ * LMTP, 0x20 small limits. */
+static const struct seed smtpd_seeds[] = {
+	{ "data", L("\x00\x05" "EHLO c.test\r\nMAIL FROM:<a@b.test> "
+	    "BODY=8BITMIME\r\nRCPT TO:<c@d.test>\r\nRCPT TO:<e@d.test>\r\n"
+	    "DATA\r\nSubject: x\r\n\r\nhello\r\n..dot\r\n.\r\nQUIT\r\n") },
+	{ "pipelined", L("\x00\x61" "EHLO c\r\nMAIL FROM:<a@b.test>\r\n"
+	    "RCPT TO:<c@d.test>\r\nRCPT TO:<e@d.test>\r\nDATA\r\nhello\r\n"
+	    ".\r\nQUIT\r\n") },
+	{ "params", L("\x00\x07" "EHLO c\r\nMAIL FROM: <a@b.test> RET=HDRS "
+	    "ENVID=x+2By SIZE=100\r\nRCPT TO:<c@d.test> NOTIFY=SUCCESS,FAILURE "
+	    "ORCPT=rfc822;c@d.test\r\nDATA\r\nx\r\n.\r\n") },
+	{ "errors", L("\x00\x09" "MAIL FROM:<a@b.test>\r\nEHLO c\r\n"
+	    "RCPT TO:<c@d.test>\r\nMAIL FROM:a@b.test\r\nMAIL FROM:<a@b.test> "
+	    "SIZE=99999999999\r\nMAIL FROM:<a@b.test> FOO=1\r\nVRFY x\r\n"
+	    "NOOP\r\nHELP\r\nRSET\r\nBOGUS\r\n") },
+	{ "smtputf8", L("\x00\x0b" "EHLO c\r\nMAIL FROM:<a@b.test> SMTPUTF8\r\n"
+	    "RCPT TO:<jos\xc3\xa9@d.test>\r\nDATA\r\n\xc3\xa9\r\n.\r\n") },
+	{ "bdat", L("\x00\x0d" "EHLO c\r\nMAIL FROM:<a@b.test>\r\n"
+	    "RCPT TO:<c@d.test>\r\nBDAT 5\r\nhello" "BDAT 4\r\n.ab\n"
+	    "BDAT 0 LAST\r\nBDAT 3 LAST\r\nxyz") },
+	{ "bdat-small", L("\x20\x0f" "EHLO c\r\nMAIL FROM:<a@b.test>\r\n"
+	    "RCPT TO:<c@d.test>\r\nBDAT 200 LAST\r\n0123456789") },
+	{ "starttls", L("\x02\x11" "EHLO c\r\nSTARTTLS\r\nMAIL FROM:<a@b.test>"
+	    "\r\nEHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
+	    "DATA\r\nx\r\n.\r\n") },
+	{ "starttls-injection", L("\x02\x13" "EHLO c\r\nSTARTTLS\r\n"
+	    "MAIL FROM:<evil@b.test>\r\n") },
+	{ "auth-plain", L("\x0c\x15" "EHLO c\r\nAUTH PLAIN AHUAd3Jvbmc=\r\n"
+	    "AUTH PLAIN AHUAcw==\r\nAUTH PLAIN AHUAcw==\r\nMAIL FROM:<a@b.test>"
+	    "\r\n") },
+	{ "auth-login", L("\x0c\x17" "EHLO c\r\nAUTH LOGIN\r\ndQ==\r\ncw==\r\n") },
+	{ "auth-cancel", L("\x0c\x19" "EHLO c\r\nAUTH PLAIN\r\n*\r\n"
+	    "AUTH PLAIN !!!\r\nAUTH LOGIN dQ==\r\ncw==\r\n") },
+	{ "auth-needs-tls", L("\x04\x1b" "EHLO c\r\nAUTH PLAIN AHUAcw==\r\n") },
+	{ "lmtp-bdat", L("\x01\x1d" "LHLO c\r\nMAIL FROM:<a@b.test>\r\n"
+	    "RCPT TO:<c@d.test>\r\nRCPT TO:<e@d.test>\r\nDATA\r\nx\r\n.\r\n"
+	    "MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nBDAT 2 LAST\r\nab") },
+	{ "limits", L("\x20\x1f" "EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<a@d.test>"
+	    "\r\nRCPT TO:<b@d.test>\r\nRCPT TO:<c@d.test>\r\nRCPT TO:<d@d.test>"
+	    "\r\nDATA\r\n0123456789012345678901234567890123456789012345678901"
+	    "234567890123456789012345678901234567890123456789\r\n.\r\n") },
+	{ "smuggling", L("\x00\x21" "EHLO c\r\nMAIL FROM:<a@b.test>\r\n"
+	    "RCPT TO:<c@d.test>\r\nDATA\r\nx\n.\nMAIL FROM:<x@y>\r\n"
+	    "x\r.\rRCPT TO:<z@y>\r\n.\r\n") },
+	{ "smuggling-lf-dot-crlf", L("\x00\x27" "EHLO c\r\nMAIL FROM:<a@b.test>\r\n"
+	    "RCPT TO:<c@d.test>\r\nDATA\r\nx\n.\r\nMAIL FROM:<e@y.test>\r\n"
+	    "RCPT TO:<c@d.test>\r\nDATA\r\ny\r.\r\n.\r\n") },
+	{ "bare-lf", L("\x10\x23" "EHLO c\nMAIL FROM:<a@b.test>\n") },
+	{ "long-line", L("\x20\x25" "NOOP xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\nNOOP\r\n") },
+};
+
+/* From tests/unit/test_store.c; byte 0 picks the template (fuzz_store.c). */
+static const struct seed store_seeds[] = {
+	{ "plain", L("\x00" "bob@example.test") },
+	{ "case", L("\x00" "Bob@Example.TEST") },
+	{ "quoted", L("\x01" "\"a b\\\"c\"@x.test") },
+	{ "quoted-at", L("\x00" "\"a@b\"@x.test") },
+	{ "utf8", L("\x03" "j\xc3\xb6rg@b\xc3\xbc" "cher.test") },
+	{ "slash", L("\x01" "a/b@x.test") },
+	{ "dotdot", L("\x01" "a..b@x.test") },
+	{ "dot-start", L("\x00" ".hidden@x.test") },
+	{ "traversal", L("\x00" "x@../../etc") },
+	{ "quoted-slash", L("\x04" "\"..\\/x\"@x.test") },
+	{ "control", L("\x00" "a\x01b@x.test") },
+	{ "empty-local", L("\x01" "@x.test") },
+	{ "no-at", L("\x02" "postmaster") },
+	{ "long", L("\x03" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@x.test") },
+};
+
+/* From tests/unit/test_smtpc.c; byte 0 options, byte 1 read seed and
+ * BDAT chunk (fuzz_smtpc.c), then what the server sends. */
+#define GREET	"220 mx.test ESMTP\r\n"
+static const struct seed smtpc_seeds[] = {
+	{ "plain", L("\x04\x3f" GREET "250 mx\r\n" "250 ok\r\n250 ok\r\n"
+	    "550 5.1.1 no\r\n450 4.2.0 busy\r\n354 go\r\n250 2.0.0 done\r\n"
+	    "250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n"
+	    "250 ok\r\n250 ok\r\n221 bye\r\n") },
+	{ "pipelined", L("\x00\x10" GREET "250-mx\r\n250-PIPELINING\r\n"
+	    "250-SIZE 100000\r\n250 ENHANCEDSTATUSCODES\r\n"
+	    "250 2.1.0 ok\r\n250 2.1.5 ok\r\n550 5.1.1 no\r\n250 ok\r\n"
+	    "354 go\r\n250 2.0.0 queued\r\n"
+	    "250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n"
+	    "250 ok\r\n250 ok\r\n") },
+	{ "pipelined-mail-refused", L("\x00\x11" GREET "250-mx\r\n"
+	    "250 PIPELINING\r\n550 5.7.1 no\r\n503 no\r\n503 no\r\n503 no\r\n"
+	    "503 no\r\n") },
+	{ "bdat", L("\x04\x10" GREET "250-mx\r\n250-CHUNKING\r\n250 SIZE\r\n"
+	    "250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n"
+	    "250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 2.0.0 all\r\n") },
+	{ "bdat-pipelined", L("\x00\x3f" GREET "250-mx\r\n250-CHUNKING\r\n"
+	    "250 PIPELINING\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n"
+	    "250 ok\r\n250 ok\r\n554 5.6.0 no\r\n") },
+	{ "lmtp", L("\x01\x12" "220 lmtp\r\n250-lmtp\r\n250 PIPELINING\r\n"
+	    "250 ok\r\n250 ok\r\n450 no\r\n250 ok\r\n354 go\r\n250 a ok\r\n"
+	    "452 4.2.2 full\r\n") },
+	{ "auth-plain", L("\x44\x13" GREET "250-mx\r\n250 AUTH PLAIN LOGIN\r\n"
+	    "235 2.7.0 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n"
+	    "354 go\r\n250 ok\r\n") },
+	{ "auth-login", L("\x64\x14" GREET "250-mx\r\n250 AUTH LOGIN\r\n"
+	    "334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n235 ok\r\n") },
+	{ "auth-cram", L("\x84\x15" GREET "250-mx\r\n250 AUTH CRAM-MD5\r\n"
+	    "334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+\r\n"
+	    "235 ok\r\n") },
+	{ "auth-cram-bad", L("\x84\x16" GREET "250-mx\r\n250 AUTH CRAM-MD5\r\n"
+	    "334 !!not base64\r\n501 cancelled\r\n") },
+	{ "auth-xoauth2", L("\xa4\x17" GREET "250-mx\r\n250 AUTH XOAUTH2\r\n"
+	    "334 eyJzdGF0dXMiOiI0MDEifQ==\r\n535 5.7.8 no\r\n") },
+	{ "auth-auto", L("\x24\x18" GREET "250-mx\r\n250 AUTH=LOGIN PLAIN\r\n"
+	    "535 5.7.8 bad\r\n") },
+	{ "helo-fallback", L("\x04\x19" GREET "500 what\r\n250 old\r\n"
+	    "250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n") },
+	{ "smtputf8", L("\x0c\x1a" GREET "250-mx\r\n250-SMTPUTF8\r\n"
+	    "250 8BITMIME\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n"
+	    "354 go\r\n250 ok\r\n") },
+	{ "smtputf8-missing", L("\x08\x1b" GREET "250 mx\r\n250 ok\r\n") },
+	{ "dsn", L("\x14\x1c" GREET "250-mx\r\n250 DSN\r\n250 ok\r\n"
+	    "250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n") },
+	{ "size-limit", L("\x04\x1d" GREET "250-mx\r\n250 SIZE 10\r\n"
+	    "250 ok\r\n") },
+	{ "data-refused", L("\x04\x1e" GREET "250 mx\r\n250 ok\r\n250 ok\r\n"
+	    "250 ok\r\n250 ok\r\n554 5.3.0 no data\r\n") },
+	{ "greeting-421", L("\x00\x1f" "421 4.3.2 go away\r\n") },
+	{ "garbage", L("\x00\x20" GREET "250 mx\r\nwhat?\r\n") },
+	{ "multiline", L("\x00\x21" "220-mx.test\r\n220 ready\r\n"
+	    "250-mx\r\n250-PIPELINING\r\n250 SIZE\r\n"
+	    "250-2.1.0 a\r\n250 2.1.0 b\r\n") },
+};
+
+/* From tests/unit/test_mtasts.c; byte 0 picks the parser (fuzz_mtasts.c). */
+static const struct seed mtasts_seeds[] = {
+	{ "txt-blanks", L("\x00" "v=STSv1;id=abc ; ") },
+	{ "txt-tabs", L("\x00" "v=STSv1\t;\tid=x1") },
+	{ "txt-ext", L("\x00" "v=STSv1; id=A1; x-y.z_=v:/") },
+	{ "txt-32", L("\x00" "v=STSv1; id=abcdefghijklmnopqrstuvwxyz012345") },
+	{ "txt-two-ids", L("\x00" "v=STSv1; id=a; id=b") },
+	{ "txt-v10", L("\x00" "v=STSv10; id=a") },
+	{ "txt-empty-field", L("\x00" "v=STSv1;; id=a") },
+	{ "txt-nul", L("\x00" "v=STSv1; id=a\0b") },
+	{ "tlsrpt-two", L("\x01" "v=TLSRPTv1; rua=mailto:a@example.test,"
+	    "https://r.example.test/v1") },
+	{ "tlsrpt-blanks", L("\x01" "v=TLSRPTv1; rua=mailto:a@b.test , "
+	    "mailto:c@d.test") },
+	{ "tlsrpt-ext", L("\x01" "v=TLSRPTv1; x=1; rua=MAILTO:a@b.test") },
+	{ "tlsrpt-norua", L("\x01" "v=TLSRPTv1;") },
+	{ "policy-many", L("\x02" "version: STSv1\nmode: testing\n"
+	    "mx: mx1.example.test\nmx: *.example.test\nmx: MX2.Example.Test.\n"
+	    "max_age: 31557600\nx-key: value \xc3\xa9\n\n") },
+	{ "policy-dup-mode", L("\x02" "version: STSv1\nmode: enforce\n"
+	    "mode: none\nmx: a.test\nmax_age: 1\n") },
+	{ "policy-bad-age", L("\x02" "version: STSv1\nmode: enforce\n"
+	    "mx: a.test\nmax_age: 31557601\n") },
+	{ "policy-bad-mx", L("\x02" "version: STSv1\nmode: enforce\n"
+	    "mx: *.*.test\nmx: a..test\nmax_age: 60\n") },
+	{ "policy-no-version", L("\x02" "mode: enforce\nversion: STSv1\n") },
+};
+
+/* TXT answers for fuzz_txt.c: ID bit 0 asks "_smtp._tls", bit 1 trusts
+ * AD. */
+#define STS_Q	"_mta-sts.example.test."
+#define RPT_Q	"_smtp._tls.example.test."
+static const struct {
+	const char	*name;
+	struct pkt	 pkt;
+} txt_seeds[] = {
+	{ "sts", { 0x0000, STS_Q, 16, 0, 0, 0,
+	    { STS_Q " 300 IN TXT \"v=STSv1; id=20240101T000000\"" },
+	    { NULL } } },
+	{ "sts-split", { 0x0002, STS_Q, 16, 0, 1, 0,
+	    { STS_Q " 300 IN TXT \"v=STSv1; \" \"id=abc\"" }, { NULL } } },
+	{ "sts-other", { 0x0000, STS_Q, 16, 0, 0, 0,
+	    { STS_Q " 300 IN TXT \"google-site-verification=x\"",
+	    STS_Q " 300 IN TXT \"v=STSv1; id=abc\"" }, { NULL } } },
+	{ "sts-two", { 0x0000, STS_Q, 16, 0, 0, 0,
+	    { STS_Q " 300 IN TXT \"v=STSv1; id=abc\"",
+	    STS_Q " 300 IN TXT \"v=STSv1; id=def\"" }, { NULL } } },
+	{ "sts-bad", { 0x0000, STS_Q, 16, 0, 0, 0,
+	    { STS_Q " 300 IN TXT \"v=STSv1; id=a-b\"" }, { NULL } } },
+	{ "sts-v10", { 0x0000, STS_Q, 16, 0, 0, 0,
+	    { STS_Q " 300 IN TXT \"v=STSv10; id=a\"",
+	    STS_Q " 300 IN TXT \"v=STSv1;id=ok1\"" }, { NULL } } },
+	{ "sts-cname", { 0x0000, STS_Q, 16, 0, 0, 0,
+	    { STS_Q " 300 IN CNAME sts.example.net.",
+	    "sts.example.net. 300 IN TXT \"v=STSv1; id=viaCNAME\"" },
+	    { NULL } } },
+	{ "sts-nxdomain", { 0x0000, STS_Q, 16, LDNS_RCODE_NXDOMAIN, 0, 0,
+	    { NULL }, { SOA_E } } },
+	{ "sts-servfail", { 0x0000, STS_Q, 16, LDNS_RCODE_SERVFAIL, 0, 0,
+	    { NULL }, { NULL } } },
+	{ "rpt", { 0x0001, RPT_Q, 16, 0, 0, 0,
+	    { RPT_Q " 300 IN TXT \"v=TLSRPTv1; rua=mailto:tls@example.test,"
+	    "https://r.example.test/x\"" }, { NULL } } },
+	{ "rpt-two", { 0x0001, RPT_Q, 16, 0, 0, 0,
+	    { RPT_Q " 300 IN TXT \"v=TLSRPTv1; rua=mailto:a@example.test\"",
+	    RPT_Q " 300 IN TXT \"v=TLSRPTv1; rua=mailto:b@example.test\"" },
+	    { NULL } } },
+	{ "rpt-bad", { 0x0003, RPT_Q, 16, 0, 1, 0,
+	    { RPT_Q " 300 IN TXT \"v=TLSRPTv1; rua=ftp://x\"" }, { NULL } } },
+	{ "rpt-nodata", { 0x0001, RPT_Q, 16, 0, 0, 0, { NULL },
+	    { SOA_E } } },
+};
+
+/*
+ * DANE: TLSA answers for "_25._tcp.mx.dane.test" built from the
+ * certificates of dane_certs.h (fuzz_dane.c: ID bit 0 trusts AD, bit 1
+ * insecure address records, bit 2 port 465, bit 3 base alias.dane.test,
+ * bits 4-5 the built-in chain: 0 leaf+intermediate, 1 with the root, 2
+ * leaf alone, 3 an unrelated certificate).
+ */
+enum { C_LEAF, C_INTER, C_ROOT, C_OTHER };
+
+static const struct {
+	const unsigned char	*der;
+	size_t			 len;
+} certs[] = {
+	{ cert_leaf, sizeof(cert_leaf) },
+	{ cert_inter, sizeof(cert_inter) },
+	{ cert_root, sizeof(cert_root) },
+	{ cert_other, sizeof(cert_other) },
+};
+
+struct tlsa_rec {
+	int	u, s, m, c;	/* c < 0: a digest of nothing we have */
+};
+
+static const struct {
+	const char		*name;
+	uint16_t		 id;
+	int			 ad, rcode;
+	const char		*qname;
+	struct tlsa_rec		 r[4];
+	size_t			 nr;
+	int			 chain;	/* add the chain as segments */
+} dane_seeds[] = {
+	{ "ee-spki", 0x0001, 1, 0, NULL, { { 3, 1, 1, C_LEAF } }, 1, 0 },
+	{ "ee-cert-sha512", 0x0001, 1, 0, NULL, { { 3, 0, 2, C_LEAF } }, 1, 0 },
+	{ "ee-full", 0x0021, 1, 0, NULL, { { 3, 0, 0, C_LEAF } }, 1, 0 },
+	{ "ta-inter", 0x0001, 1, 0, NULL, { { 2, 0, 1, C_INTER } }, 1, 0 },
+	{ "ta-root-spki", 0x0011, 1, 0, NULL, { { 2, 1, 1, C_ROOT } }, 1, 0 },
+	{ "ta-root-full-absent", 0x0001, 1, 0, NULL, { { 2, 0, 0, C_ROOT } },
+	    1, 0 },
+	{ "ta-digest-absent", 0x0001, 1, 0, NULL, { { 2, 0, 1, C_ROOT } },
+	    1, 0 },
+	{ "mixed", 0x0011, 1, 0, NULL, { { 0, 0, 1, C_ROOT },
+	    { 1, 1, 1, C_LEAF }, { 3, 1, 1, -1 }, { 2, 1, 2, C_INTER } }, 4,
+	    0 },
+	{ "unusable-only", 0x0001, 1, 0, NULL, { { 1, 1, 1, C_LEAF },
+	    { 3, 2, 1, C_LEAF } }, 2, 0 },
+	{ "no-match", 0x0031, 1, 0, NULL, { { 3, 1, 1, C_LEAF },
+	    { 2, 0, 1, C_INTER } }, 2, 0 },
+	{ "insecure", 0x0000, 0, 0, NULL, { { 3, 1, 1, C_LEAF } }, 1, 0 },
+	{ "insecure-addr", 0x0003, 1, 0, NULL, { { 3, 1, 1, C_LEAF } }, 1,
+	    0 },
+	{ "port-465", 0x0005, 1, 0, NULL, { { 3, 1, 1, C_LEAF } }, 1, 0 },
+	{ "alias-base", 0x0009, 1, 0, NULL, { { 2, 0, 1, C_INTER } }, 1, 0 },
+	{ "nxdomain", 0x0001, 1, LDNS_RCODE_NXDOMAIN, NULL, { { 0 } }, 0, 0 },
+	{ "servfail", 0x0001, 0, LDNS_RCODE_SERVFAIL, NULL, { { 0 } }, 0, 0 },
+	{ "chain-given", 0x0001, 1, 0, NULL, { { 2, 1, 1, C_INTER },
+	    { 3, 1, 1, C_LEAF } }, 2, 1 },
+	{ "chain-given-ta", 0x0001, 1, 0, NULL, { { 2, 0, 2, C_ROOT } }, 1,
+	    1 },
+};
+
+static void
+dane_seed(size_t k)
+{
+	struct pkt	 p;
+	unsigned char	 d[1024];
+	char		 rr[4][2400], hex[2100], qn[128];
+	uint8_t		*w, *out;
+	size_t		 i, n, len, olen;
+	int		 port = (dane_seeds[k].id & 4) ? 465 : 25;
+
+	(void)snprintf(qn, sizeof(qn), "_%d._tcp.%s.", port,
+	    (dane_seeds[k].id & 8) ? "alias.dane.test" : "mx.dane.test");
+	memset(&p, 0, sizeof(p));
+	p.id = dane_seeds[k].id;
+	p.qname = qn;
+	p.qtype = 52;
+	p.rcode = dane_seeds[k].rcode;
+	p.ad = dane_seeds[k].ad;
+	for (i = 0; i < dane_seeds[k].nr; i++) {
+		const struct tlsa_rec *t = &dane_seeds[k].r[i];
+
+		n = sizeof(d);
+		if (t->c < 0) {
+			memset(d, 0xab, 32);
+			n = 32;
+		} else if (mxk_dane_tlsa_data(certs[t->c].der, certs[t->c].len,
+		    t->s > 1 ? 0 : t->s, t->m, d, &n) == -1) {
+			(void)fprintf(stderr, "mkseeds: tlsa data\n");
+			exit(1);
+		}
+		if (mxk_dane_hex(d, n, hex, sizeof(hex)) == -1) {
+			(void)fprintf(stderr, "mkseeds: hex\n");
+			exit(1);
+		}
+		(void)snprintf(rr[i], sizeof(rr[i]), "%s 300 IN TLSA %d %d %d %s",
+		    qn, t->u, t->s, t->m, hex);
+		p.ans[i] = rr[i];
+	}
+	if (dane_seeds[k].rcode == LDNS_RCODE_NXDOMAIN)
+		p.auth[0] = "dane.test. 600 IN SOA ns.dane.test. h.dane.test. "
+		    "1 3600 600 86400 300";
+	w = build(&p, &len);
+	olen = 2 + len;
+	if (dane_seeds[k].chain)
+		olen += 4 + certs[C_LEAF].len + certs[C_INTER].len;
+	if ((out = malloc(olen)) == NULL)
+		die("malloc");
+	out[0] = (uint8_t)(len >> 8);
+	out[1] = (uint8_t)len;
+	memcpy(out + 2, w, len);
+	n = 2 + len;
+	if (dane_seeds[k].chain)
+		for (i = C_LEAF; i <= C_INTER; i++) {
+			out[n] = (uint8_t)(certs[i].len >> 8);
+			out[n + 1] = (uint8_t)certs[i].len;
+			memcpy(out + n + 2, certs[i].der, certs[i].len);
+			n += 2 + certs[i].len;
+		}
+	put("dane", dane_seeds[k].name, out, n);
+	free(out);
+	free(w);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -481,5 +816,16 @@ main(int argc, char **argv)
 	}
 	for (i = 0; i < sizeof(mx_seeds) / sizeof(mx_seeds[0]); i++)
 		mx_seed(i);
+	PUT_ALL("smtpd", smtpd_seeds);
+	PUT_ALL("smtpc", smtpc_seeds);
+	PUT_ALL("mtasts", mtasts_seeds);
+	PUT_ALL("store", store_seeds);
+	for (i = 0; i < sizeof(txt_seeds) / sizeof(txt_seeds[0]); i++) {
+		w = build(&txt_seeds[i].pkt, &len);
+		put("txt", txt_seeds[i].name, w, len);
+		free(w);
+	}
+	for (i = 0; i < sizeof(dane_seeds) / sizeof(dane_seeds[0]); i++)
+		dane_seed(i);
 	return 0;
 }

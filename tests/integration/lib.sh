@@ -38,9 +38,12 @@ if [ -z "${WORLD_DIR:-}" ] || [ -z "${WORLD_SRC:-}" ]; then
 fi
 
 T_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
+# The binaries under test: bin/, or MXKIT_BINDIR (scripts/run-integration
+# --asan and --valgrind put the sanitizer builds or wrappers there).
+T_BIN=${MXKIT_BINDIR:-$T_ROOT/bin}
 case :$PATH: in
-"$T_ROOT/bin":*) ;;
-*) PATH=$T_ROOT/bin:$PATH ;;
+"$T_BIN":*) ;;
+*) PATH=$T_BIN:$PATH ;;
 esac
 export PATH
 

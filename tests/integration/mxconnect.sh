@@ -36,6 +36,9 @@ cm "--version" "^mxconnect [0-9]" mxconnect --version
 ce "conflicting modes: usage" 64 mxconnect -n signed.test -- cat
 ce "zero timeout: usage" 64 mxconnect --timeout 0 signed.test
 ce "bad proxy URL checked first: usage" 64 mxconnect --proxy http://x nosuch.test
+ce "proxy password in argv refused: usage" 64 mxconnect --proxy socks5h://u:secret@127.0.0.1:1080 nosuch.test
+cm "proxy password: the reason, not the secret" "MXCONNECT_PROXY_PASSWORD" cat "$K"
+check "proxy password: not echoed" bash -c "! grep -q secret '$K'"
 cm "getopt errors in our format" "^mxconnect: error: unknown option --bogus" mxconnect --bogus x.test
 ce "invalid target: 65" 65 mxconnect 'a@@b.test'
 cm "invalid target message" "invalid target" mxconnect 'bad..name.test'

@@ -228,6 +228,9 @@ static const struct mcase mailbox_cases[] = {
 	    NULL, 0, 0, "disallowed code point", "5.1.2" },
 	{ "bad punycode", L("a@xn--zz.example"), 0, NULL, NULL, NULL, 0, 0,
 	    "invalid A-label \"xn--zz\"", "5.1.2" },
+	/* Found by fuzz_addr: the U-label ends with '-' (RFC 5891 §4.2.3.1). */
+	{ "A-label, U-label hyphen", L("a@xn--ls8hs8x--ls8hs8a"), 0, NULL, NULL,
+	    NULL, 0, 0, "its U-label starts or ends with a hyphen", "5.1.2" },
 	{ "A-label of capitals", L("a@xn--bogus.example"), 0, NULL, NULL, NULL,
 	    0, 0, "invalid A-label \"xn--bogus\"", "5.1.2" },
 	{ "A-label of emoji", L("a@xn--ls8h.example"), 0, NULL, NULL, NULL, 0,
@@ -326,6 +329,16 @@ test_literal_values(void)
 	T_EQ_INT(mxk_addr_parse_mailbox(&a, L("u@example.org"), 0, &e), 0,
 	    "domain");
 	T_EQ_INT(a.family, 0, "no family for a domain");
+	/*
+	 * The input is s[0..len), not a C string: the octet after it is
+	 * not part of the literal (fuzz_addr found the U-label copy taking
+	 * it; tests/fuzz/regress/addr/literal-*).
+	 */
+	T_EQ_INT(mxk_addr_parse_mailbox(&a, "u@[192.0.2.1]X", 13, 0, &e), 0,
+	    "literal with an octet after the input");
+	T_EQ_STR(a.domain, "[192.0.2.1]", "literal domain ends with the input");
+	T_EQ_STR(a.domain_utf8, "[192.0.2.1]",
+	    "literal U-label form ends with the input");
 }
 
 /* Length limits, built at run time. */

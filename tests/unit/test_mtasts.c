@@ -874,8 +874,8 @@ test_decide(void)
  */
 static const char *const texts[] = {
 	"version: STSv1\nmode: enforce\nmx: mx.example.test\nmax_age: 86400\n",
-	"version: STSv1\r\nmode: testing\r\nmx: *.example.test\r\n"
-	    "max_age: 600\r\n",
+	("version: STSv1\r\nmode: testing\r\nmx: *.example.test\r\n"
+	    "max_age: 600\r\n"),
 	"version: STSv1\nmode: none\nmax_age: 0\n",
 };
 

@@ -546,6 +546,11 @@ test_hostport(void)
 		{ "bare v6", "2001:db8::1", 1, "2001:db8::1", 25 },
 		{ "bare ::1", "::1", 1, "::1", 25 },
 		{ "v6 scope", "[fe80::1%lo]:25", 1, "fe80::1%lo", 25 },
+		{ "v6 v4 tail", "[::ffff:192.0.2.1]", 1, "::ffff:192.0.2.1", 25 },
+		/* Found by fuzz_net (tests/fuzz/regress/net/zone-brackets). */
+		{ "v6 zone junk", "[fe80::1%lo::[/~]", 0, NULL, 0 },
+		{ "v6 empty zone", "[fe80::1%]", 0, NULL, 0 },
+		{ "bare v6 zone junk", "fe80::1%a b", 0, NULL, 0 },
 		{ "empty", "", 0, NULL, 0 },
 		{ "empty host", ":25", 0, NULL, 0 },
 		{ "empty port", "host:", 0, NULL, 0 },

@@ -1,6 +1,7 @@
 /* ISC license. */
 
 #include <sys/socket.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -220,6 +221,8 @@ test_txn(void)
 		{ "8bit, DSN", "250-mx\r\n250-8BITMIME\r\n250 DSN\r\n", 0,
 		    "250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n", 0,
 		    "ss", NULL },
+		{ "MAIL 334", "250 mx\r\n", 0, "334 VXNlcm5hbWU6\r\n", 0, "bb",
+		    "MAIL FROM:<s@x.test>\r\n" },
 		{ "garbage", "250 mx\r\n", 0, "what?\r\n", -1, "pp", NULL },
 		{ "closed", "250 mx\r\n", 0, "", -1, "pp", NULL },
 	};
@@ -284,6 +287,11 @@ test_txn(void)
 		}
 		if (strcmp(cases[i].name, "garbage") == 0)
 			T_EQ_INT(e.class, MXK_ERR_PROTO, "garbage class");
+		if (strcmp(cases[i].name, "MAIL 334") == 0) {
+			/* A 3xx out of place: a protocol error, not "2.0.0". */
+			T_EQ_INT(rc[0].code, 334, "334 code");
+			T_EQ_STR(rc[0].status, "5.5.0", "334 status");
+		}
 		if (strcmp(cases[i].name, "size over the limit") == 0)
 			T_EQ_INT(rc[0].code, 552, "size 552");
 		if (strcmp(cases[i].name, "LMTP") == 0) {
@@ -374,6 +382,104 @@ test_xtext(void)
 	T_EQ_INT(mxk_smtpc_xtext("++++", buf, 8), -1, "xtext too long");
 }
 
+/*
+ * The message file is the caller's regular file, read again as it is sent
+ * (lib/msg "direct"): if it shrinks or grows in between, the transaction
+ * must fail before the end of data, not send "BDAT 0" for ever nor a
+ * message other than the one announced.
+ */
+static void
+test_changed_file(void)
+{
+	static const struct {
+		const char	*name;
+		const char	*caps;
+		int		 grow;
+	} cases[] = {
+		{ "BDAT, file shrank", "250-mx\r\n250 CHUNKING\r\n", 0 },
+		{ "DATA, file shrank", "250 mx\r\n", 0 },
+		{ "BDAT, file grew", "250-mx\r\n250 CHUNKING\r\n", 1 },
+		{ "DATA, file grew", "250 mx\r\n", 1 },
+	};
+	char	body[4096], replies[40 * 8 + 16];
+	size_t	i, k;
+
+	for (i = 0, k = 0; i < 100; i++)
+		k += (size_t)snprintf(body + k, sizeof(body) - k,
+		    "line %zu of the message\n", i);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char			 path[] = "/tmp/mxkit-test-smtpc.XXXXXX";
+		char			 got[65536];
+		struct mxk_smtpc_io	 io;
+		struct mxk_conn		*conn;
+		struct mxk_ehlo		 caps;
+		struct mxk_smtpc_txn	 t;
+		struct mxk_smtpc_rcpt	 rc[1];
+		struct mxk_msg		*m = NULL;
+		struct mxk_err		 e;
+		ssize_t			 n;
+		size_t			 off = 0;
+		int			 fd, sv[2], res, bdat;
+
+		/* MAIL, RCPT, then DATA and the end, or every BDAT. */
+		bdat = strstr(cases[i].caps, "CHUNKING") != NULL;
+		for (k = 0, off = 0; k < 40; k++)
+			off += (size_t)snprintf(replies + off,
+			    sizeof(replies) - off, k == 2 && !bdat ?
+			    "354 go\r\n" : "250 ok\r\n");
+		off = 0;
+		if ((fd = mkstemp(path)) == -1)
+			continue;
+		(void)unlink(path);
+		if (write(fd, body, strlen(body)) != (ssize_t)strlen(body) ||
+		    lseek(fd, 0, SEEK_SET) != 0 ||
+		    mxk_msg_read(fd, NULL, &m, &e) == -1) {
+			T_OK(0, "%s: message", cases[i].name);
+			(void)close(fd);
+			continue;
+		}
+		if (cases[i].grow)
+			(void)pwrite(fd, "more\n", 5, (off_t)strlen(body));
+		else if (ftruncate(fd, 100) == -1)
+			T_OK(0, "ftruncate");
+		(void)close(fd);
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
+			continue;
+		(void)write(sv[1], replies, strlen(replies));
+		parse_caps(cases[i].caps, &caps);
+		conn = mxk_conn_new_fd(sv[0]);
+		mxk_smtpc_io_init(&io, conn, NULL);
+		memset(&t, 0, sizeof(t));
+		memset(rc, 0, sizeof(rc));
+		t.from = "s@x.test";
+		t.msg = m;
+		t.chunk = 256;
+		rc[0].addr = "a@x.test";
+		res = mxk_smtpc_transaction(&io, &caps, &t, rc, 1,
+		    mxk_deadline_in(2000), &e);
+		T_EQ_INT(res, -1, cases[i].name);
+		T_OK(e.class == MXK_ERR_IO, "%s: class %d (%s)", cases[i].name,
+		    e.class, e.msg);
+		T_OK(rc[0].state == MXK_RCPT_PENDING, "%s: not sent",
+		    cases[i].name);
+		(void)shutdown(sv[0], SHUT_WR);
+		while (off < sizeof(got) - 1 && (n = read(sv[1], got + off,
+		    sizeof(got) - 1 - off)) > 0)
+			off += (size_t)n;
+		got[off] = '\0';
+		T_OK(strstr(got, "BDAT 0") == NULL, "%s: no BDAT 0",
+		    cases[i].name);
+		T_OK(strstr(got, "\r\n.\r\n") == NULL, "%s: no end of data",
+		    cases[i].name);
+		T_OK(strstr(got, " LAST\r\n") == NULL, "%s: no last chunk",
+		    cases[i].name);
+		mxk_smtpc_io_free(&io);
+		mxk_conn_free(conn);
+		(void)close(sv[1]);
+		mxk_msg_free(m);
+	}
+}
+
 int
 main(void)
 {
@@ -383,5 +489,6 @@ main(void)
 	test_txn();
 	test_auth();
 	test_xtext();
+	test_changed_file();
 	return t_done("smtpc");
 }

@@ -75,10 +75,12 @@ h_abort(void *arg, struct mxk_smtpd *s)
 	((struct seen *)arg)->aborts++;
 }
 
+/* alice, and (to show that the engine never asks) any name with a LF. */
 static int
 h_auth(void *arg, struct mxk_smtpd *s, const char *u, const char *p)
 {
-	return strcmp(u, "alice") == 0 && strcmp(p, "s3cret") == 0;
+	return (strcmp(u, "alice") == 0 || strchr(u, '\n') != NULL) &&
+	    strcmp(p, "s3cret") == 0;
 }
 
 struct sess {
@@ -192,6 +194,19 @@ main(void)
 	HAS(&x, "214 2.0.0", "help");
 	T_EQ_INT(feed(&x, "QUIT\r\n"), MXK_SMTPD_CLOSE, "quit closes");
 	HAS(&x, "221 2.0.0 mx.test Bye\r\n", "221");
+	sess_end(&x);
+
+	/*
+	 * What the client sent comes back in replies only without control
+	 * characters (found by fuzz_smtpd: tests/fuzz/regress/smtpd/echo-*).
+	 */
+	sess_start(&x, &p, 1);
+	feed(&x, "EHLO c\rfake\x1b[31m\r\n");
+	HAS(&x, "250-mx.test Hello c?fake?[31m\r\n", "EHLO name sanitised");
+	T_EQ_STR(mxk_smtpd_helo(x.s), "c?fake?[31m", "stored name sanitised");
+	feed(&x, "MAIL FROM:<a@b.test> X\rY=1\r\n");
+	HAS(&x, "MAIL parameter X?Y not recognized\r\n",
+	    "echoed parameter sanitised");
 	sess_end(&x);
 
 	/* Pipelined: everything in one read, answered in order. */
@@ -339,6 +354,24 @@ main(void)
 	    "two\r\n", "smuggled lines are data");
 	sess_end(&x);
 
+	/*
+	 * Nor LF . CR LF, nor CR . CR LF (CVE-2023-51764 class): the dot
+	 * after a bare line end is data, so the smuggled MAIL is too.
+	 * (Found in this review; the man page already said so.)
+	 */
+	sess_start(&x, &p, 1);
+	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
+	    "DATA\r\none\n.\r\nMAIL FROM:<evil@x.test>\r\nRCPT TO:<c@d.test>"
+	    "\r\nDATA\r\nx\r.\r\nRSET\r\n.\r\n");
+	T_EQ_INT(x.sn.ends, 1, "LF . CR LF: one message");
+	T_EQ_STR(data_str(&x), "one\r\n.\r\nMAIL FROM:<evil@x.test>\r\n"
+	    "RCPT TO:<c@d.test>\r\nDATA\r\nx\r\n.\r\nRSET\r\n",
+	    "LF . CR LF: the rest is data");
+	HASNT(&x, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 2.0.0 End data with "
+	    "<CR><LF>.<CR><LF>\r\n250 2.0.0 stored 0\r\n250 2.1.0",
+	    "no second transaction");
+	sess_end(&x);
+
 	/* strict: bare LF refuses the message. */
 	q = p;
 	q.strict = 1;
@@ -382,6 +415,24 @@ main(void)
 	HAS(&x, "250 2.0.0 Ok\r\n", "in step after the refused chunk");
 	sess_end(&x);
 
+	/*
+	 * An empty last chunk as the last bytes of a feed: answered at
+	 * once, with no more input (found by tests/integration/main_paths.sh:
+	 * smtpsend sends an empty message so, and smtpd-lite stalled).
+	 */
+	sess_start(&x, &p, 1);
+	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
+	    "BDAT 0 LAST\r\n");
+	HAS(&x, "250 2.0.0 stored 0\r\n", "BDAT 0 LAST answered");
+	T_EQ_STR(data_str(&x), "", "BDAT 0: no octets");
+	feed(&x, "MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nBDAT 0\r\n");
+	HAS(&x, "250 2.0.0 0 octets received\r\n", "BDAT 0 answered");
+	feed(&x, "BDAT 2 LAST\r\nok");
+	HAS(&x, "250 2.0.0 0 octets received\r\n250 2.0.0 stored 0\r\n",
+	    "then the last chunk");
+	T_EQ_STR(data_str(&x), "ok", "the second message");
+	sess_end(&x);
+
 	/* AUTH. */
 	q = p;
 	q.auth = 1;
@@ -397,6 +448,11 @@ main(void)
 	HAS(&x, "250-AUTH PLAIN LOGIN\r\n", "AUTH offered");
 	feed(&x, "AUTH PLAIN AGFsaWNlAHdyb25n\r\n");
 	HAS(&x, "535 5.7.8", "wrong secret");
+	/* "ali\nce": a control character in the name is never a user. */
+	x.out[0] = '\0';
+	feed(&x, "AUTH PLAIN AGFsaQpjZQBzM2NyZXQ=\r\n");
+	HAS(&x, "535 5.7.8", "user name with LF refused");
+	T_OK(mxk_smtpd_auth_user(x.s) == NULL, "not authenticated");
 	feed(&x, "AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n");
 	HAS(&x, "235 2.7.0", "PLAIN ok");
 	T_EQ_STR(mxk_smtpd_auth_user(x.s), "alice", "auth user");
