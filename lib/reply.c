@@ -39,6 +39,20 @@ text_add(struct mxk_reply *r, const char *s, size_t n)
 	r->text[have] = '\0';
 }
 
+/* At most len - 1 octets of a line, non-printables (and non-ASCII) as '?'. */
+static void
+shown_line(const char *s, size_t n, char *out, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < n && i + 1 < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		out[i] = (c < 0x20 || c > 0x7e) ? '?' : (char)c;
+	}
+	out[i] = '\0';
+}
+
 /* Length of an enhanced status "C.S.D" at s (followed by space or end). */
 static size_t
 status_len(const char *s, size_t n)
@@ -90,10 +104,14 @@ mxk_reply_parse(const char *p, size_t len, const struct mxk_reply_params *rp,
 			    "5.5.0", "reply longer than %zu octets", max);
 		if (n < 3 || line[0] < '2' || line[0] > '5' ||
 		    !isdigit_c(line[1]) || !isdigit_c(line[2]) ||
-		    (n > 3 && line[3] != ' ' && line[3] != '-'))
+		    (n > 3 && line[3] != ' ' && line[3] != '-')) {
+			char	shown[81];
+
+			/* The line is hostile: shown as text_add() would. */
+			shown_line(line, n, shown, sizeof(shown));
 			return mxk_err_set(e, MXK_ERR_PROTO, MXK_SRC_SMTP,
-			    "5.5.0", "malformed reply line \"%.*s\"",
-			    (int)(n > 80 ? 80 : n), line);
+			    "5.5.0", "malformed reply line \"%s\"", shown);
+		}
 		c = (line[0] - '0') * 100 + (line[1] - '0') * 10 +
 		    (line[2] - '0');
 		if (code != -1 && c != code)

@@ -99,6 +99,8 @@ check_greeting(struct hook_ctx *hc, int fd, long long deadline,
 	hc->last_code = 0;
 	if (mxk_route_peek_reply(fd, gd, &res->greeting, e) == -1) {
 		res->ntemp++;
+		if (e->class == MXK_ERR_PROTO)
+			res->nproto++;
 		return -1;
 	}
 	hc->last_code = res->greeting.code;
@@ -184,6 +186,15 @@ finish_error(struct mxk_route_result *res, size_t ntried, struct mxk_err *e)
 	if (res->nperm > 0 && res->nperm == ntried) {
 		e->class = MXK_ERR_PERM;
 		(void)snprintf(e->status, sizeof(e->status), "5.0.0");
+	}
+	/*
+	 * Every server reached answered something that is not SMTP (a
+	 * binary stream, an HTTP response): a protocol error, as a
+	 * malformed reply later in the session is, not "unreachable".
+	 */
+	if (res->nproto > 0 && res->nproto == ntried) {
+		e->class = MXK_ERR_PROTO;
+		(void)snprintf(e->status, sizeof(e->status), "5.5.0");
 	}
 }
 
@@ -305,7 +316,7 @@ mxk_route_connect(const struct mxk_mx_plan *pl,
 
 	res->fd = -1;
 	res->have_greeting = 0;
-	res->nperm = res->ntemp = 0;
+	res->nperm = res->ntemp = res->nproto = 0;
 	if (rp->proxy != NULL)
 		return connect_proxy(pl, rp, res, e);
 	if (pl->ntarget == 0) {

@@ -54,6 +54,7 @@ struct mxk_route_result {
 	struct mxk_reply	 greeting;
 	size_t			 nperm;		/* attempts refused with 5xx */
 	size_t			 ntemp;		/* other failures */
+	size_t			 nproto;	/* of which malformed greetings */
 };
 
 void	 mxk_route_params_init(struct mxk_route_params *);

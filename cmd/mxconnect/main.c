@@ -136,7 +136,7 @@ usage(FILE *f)
 "Exit: 0 connected, 64 usage, 65 invalid target, 68 no such domain or null\n"
 "MX, 69 refused permanently or all filtered, 75 nothing reachable now (or,\n"
 "with --starttls, TLS failed or was not as authenticated as the policy\n"
-"requires).\n",
+"requires), 76 the server does not speak SMTP.\n",
 	    PROG, PROG, PROG);
 }
 

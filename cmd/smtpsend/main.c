@@ -691,6 +691,13 @@ fail_rcpts(struct ctx *c, struct rcpt *rc, size_t n, const struct mxk_err *e)
 		(void)snprintf(rc[i].r.status, sizeof(rc[i].r.status), "%s",
 		    e->status[0] != '\0' ? e->status : perm ? "5.0.0" :
 		    "4.0.0");
+		/*
+		 * RFC 3463 §2: the class of the status is that of the
+		 * reply.  A local failure of another class (5.5.0 for a
+		 * malformed reply, which defers) takes the code's class.
+		 */
+		if (rc[i].r.status[0] != '0' + code / 100)
+			rc[i].r.status[0] = (char)('0' + code / 100);
 		(void)snprintf(rc[i].r.text, sizeof(rc[i].r.text), "%s",
 		    e->msg);
 		rc[i].r.state = perm && e->class != MXK_ERR_AUTH ?
@@ -1039,6 +1046,19 @@ sts_discover(struct ctx *c, const char *domain, long long deadline,
  * One group of recipients (one domain, or everything for a relay), sorted
  * by job: one session, one transaction per job, RSET between.
  */
+/* -v: say why an MX was left for the next one. */
+static void
+mx_report(void *arg, const struct mxk_mx_host *h,
+    const struct mxk_route_result *rr, const struct mxk_starttls_result *sr,
+    const struct mxk_err *err)
+{
+	(void)arg;
+	(void)rr;
+	(void)sr;
+	if (h != NULL && err != NULL)
+		mxk_log(MXK_LOG_INFO, "MX %s failed: %s", h->name, err->msg);
+}
+
 static void
 deliver_group(struct ctx *c, const char *domain, struct rcpt *rc, size_t n)
 {
@@ -1137,8 +1157,8 @@ deliver_group(struct ctx *c, const char *domain, struct rcpt *rc, size_t n)
 		rp.port = mp.port;
 		sc.route.att = att;
 		sc.route.natt = MAXATT;
-		if (mxk_starttls_connect(pl, &rp, c->dns, &sp, NULL, NULL, &sc,
-		    &e) == -1)
+		if (mxk_starttls_connect(pl, &rp, c->dns, &sp, mx_report, NULL,
+		    &sc, &e) == -1)
 			goto fail;
 		host = sc.host->name;
 	}

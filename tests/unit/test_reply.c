@@ -50,6 +50,7 @@ main(void)
 	struct mxk_err			e;
 	struct mxk_reply_params		rp = { .linemax = 64, .max = 256 };
 	char				big[1024], first[16];
+	const char			*bin = "\xff\x9b" "31m\x1b[0m\xc3\xa9\r\n";
 	size_t				i, used;
 	int				got;
 
@@ -82,6 +83,12 @@ main(void)
 	    "reply over max");
 	T_OK(strstr(e.msg, "longer than 256") != NULL, "max message: %s",
 	    e.msg);
+	/* A malformed line is quoted in the error, but never raw: no
+	 * control, C1 (0x9b is a CSI) or other non-ASCII octet gets out. */
+	T_EQ_INT(mxk_reply_parse(bin, strlen(bin), NULL, &r, &used, &e), -1,
+	    "binary reply line");
+	T_EQ_STR(e.msg, "malformed reply line \"??31m?[0m??\"",
+	    "binary reply line shown sanitised");
 	(void)mxk_reply_parse("250-abc\r\n250 d\r\n", 16, NULL, &r, &used, &e);
 	T_EQ_STR(mxk_reply_first_line(&r, first, sizeof(first)), "abc",
 	    "first line");
