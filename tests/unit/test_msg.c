@@ -146,6 +146,35 @@ main(void)
 				T_EQ_INT(tot, strlen(norm[i].want),
 				    norm[i].name);
 			}
+			/* In small pieces (BDAT asks for exact counts): a
+			 * piece is filled whole until the end, and a CRLF
+			 * may be split across two. */
+			{
+				static const size_t	pieces[] = { 1, 2, 3, 5 };
+				size_t			k, tot;
+				ssize_t			r;
+				int			short_piece;
+
+				for (k = 0; k < 4; k++) {
+					(void)mxk_msg_rewind(m, &e);
+					tot = 0;
+					short_piece = 0;
+					while (tot + pieces[k] < sizeof(buf) &&
+					    (r = mxk_msg_read_chunk(m, buf + tot,
+					    pieces[k], &e)) > 0) {
+						if (short_piece)
+							short_piece = 2;
+						else if ((size_t)r < pieces[k])
+							short_piece = 1;
+						tot += (size_t)r;
+					}
+					buf[tot] = '\0';
+					T_EQ_STR(buf, norm[i].want, norm[i].name);
+					T_OK(short_piece < 2, "%s: piece %zu: "
+					    "a short read before the end",
+					    norm[i].name, pieces[k]);
+				}
+			}
 			mxk_msg_free(m);
 		}
 		if (use_pipe)
