@@ -28,6 +28,8 @@
 struct mxk_msg {
 	int			 fd;		/* the unlinked spool file */
 	int			 inmem;		/* fd is a memfd (small so far) */
+	int			 crlf;		/* direct, and already in SMTP form:
+						 * every line ends with CR LF */
 	int			 direct;	/* fd is the caller's regular file,
 						 * normalised as it is read */
 	off_t			 base;		/* where the message starts */
@@ -430,7 +432,7 @@ mxk_msg_read(int fd, const struct mxk_msg_params *p, struct mxk_msg **out,
 	char			 in[IOBUF];
 	struct stat		 st;
 	ssize_t			 n, i;
-	int			 prev_cr = 0, rc = -1;
+	int			 prev_cr = 0, bare = 0, rc = -1;
 
 	*out = NULL;
 	if (p == NULL) {
@@ -495,6 +497,7 @@ mxk_msg_read(int fd, const struct mxk_msg_params *p, struct mxk_msg **out,
 					i++;
 					continue;
 				}
+				bare = 1;	/* a CR alone */
 				if (r->done)
 					break;
 			}
@@ -521,6 +524,7 @@ mxk_msg_read(int fd, const struct mxk_msg_params *p, struct mxk_msg **out,
 			if (c == '\r')
 				prev_cr = 1;
 			else if (c == '\n') {
+				bare = 1;	/* an LF alone */
 				if (line_end(r) == -1)
 					goto out;
 			} else if (add_octet(r, c) == -1)
@@ -528,9 +532,12 @@ mxk_msg_read(int fd, const struct mxk_msg_params *p, struct mxk_msg **out,
 		}
 	}
 	/* A last line without its end gets one (RFC 5321 §4.1.1.4). */
-	if (!r->done && (prev_cr || r->line.len > 0 || r->blen > 0) &&
-	    line_end(r) == -1)
-		goto out;
+	if (!r->done && (prev_cr || r->line.len > 0 || r->blen > 0)) {
+		bare = 1;
+		if (line_end(r) == -1)
+			goto out;
+	}
+	m->crlf = m->direct && !bare;
 	if (r->in_header && end_header(r) == -1)
 		goto out;
 	if (flush_out(r) == -1)
@@ -708,10 +715,61 @@ read_direct(struct mxk_msg *m, char *buf, size_t len, struct mxk_err *e)
 	return (ssize_t)o;
 }
 
+/*
+ * The direct case for a file the scan found in SMTP form already (every
+ * line ended by CR LF, the last one too): read straight into buf, and
+ * check that it still is.  A file changed since the scan fails the read,
+ * so that it can never put a bare CR or LF on the wire (RFC 5321 §2.3.8;
+ * "SMTP smuggling" needs them).
+ */
+static ssize_t
+read_crlf(struct mxk_msg *m, char *buf, size_t len, struct mxk_err *e)
+{
+	size_t	 i = 0, j, n;
+	ssize_t	 got;
+
+	if (m->eof || len == 0)
+		return 0;
+	if ((got = read_raw(m->fd, buf, len, e)) < 0)
+		return -1;
+	if (got == 0) {
+		m->eof = 1;
+		if (m->prev_cr || (m->any && !m->last_eol))
+			goto changed;
+		return 0;
+	}
+	n = (size_t)got;
+	m->any = 1;
+	if (m->prev_cr) {
+		if (buf[0] != '\n')
+			goto changed;
+		m->prev_cr = 0;
+		i = 1;
+	}
+	while ((j = find_eol(buf, i, n, NULL)) < n) {
+		if (buf[j] == '\n')
+			goto changed;		/* the LF after a CR is skipped */
+		if (j + 1 == n) {
+			m->prev_cr = 1;
+			break;
+		}
+		if (buf[j + 1] != '\n')
+			goto changed;
+		i = j + 2;
+	}
+	m->last_eol = buf[n - 1] == '\n';
+	return got;
+changed:
+	return mxk_err_set(e, MXK_ERR_IO, MXK_SRC_LOCAL, NULL,
+	    "the message file changed while being sent");
+}
+
 ssize_t
 mxk_msg_read_chunk(struct mxk_msg *m, char *buf, size_t len,
     struct mxk_err *e)
 {
+	if (m->crlf)
+		return read_crlf(m, buf, len, e);
 	if (m->direct)
 		return read_direct(m, buf, len, e);
 	return read_raw(m->fd, buf, len, e);

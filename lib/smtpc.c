@@ -1537,8 +1537,10 @@ send_message(struct mxk_smtpc_io *io, struct mxk_msg *msg, int block_ms,
 
 	if (mxk_msg_rewind(msg, e) == -1)
 		return -1;
-	/* A small message gets a small buffer. */
-	bs = size < MSG_BLOCK ? (size_t)size + 1 : MSG_BLOCK;
+	/* A small message gets a buffer of its size: one read, one write. */
+	bs = size < MSG_BLOCK ? (size_t)size : MSG_BLOCK;
+	if (bs == 0)
+		bs = 1;
 	if ((in = malloc(3 * bs + 16)) == NULL)
 		return mxk_err_set(e, MXK_ERR_INTERNAL, MXK_SRC_LOCAL, NULL,
 		    "out of memory");

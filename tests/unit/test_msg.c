@@ -304,5 +304,58 @@ main(void)
 			mxk_msg_free(m);
 		}
 	}
+	/*
+	 * A file already in CR LF form is sent as read, and checked as it
+	 * is read: changed since the scan to hold a bare LF, it fails
+	 * rather than put the bare LF on the wire.
+	 */
+	{
+		static const char	 crlf[] = "Subject: t\r\n\r\na\r\n.b\r\n";
+		char			 path[] = "/tmp/mxkit-test-msg.XXXXXX";
+		char			 rb[64];
+		ssize_t			 k;
+		size_t			 tot = 0;
+		int			 fd;
+
+		if ((fd = mkstemp(path)) != -1) {
+			(void)unlink(path);
+			m = NULL;
+			if (write(fd, crlf, sizeof(crlf) - 1) ==
+			    (ssize_t)(sizeof(crlf) - 1) &&
+			    lseek(fd, 0, SEEK_SET) == 0)
+				(void)mxk_msg_read(fd, NULL, &m, &e);
+			T_OK(m != NULL, "CR LF file read");
+			if (m != NULL) {
+				T_EQ_INT(mxk_msg_size(m), sizeof(crlf) - 1,
+				    "CR LF file: size");
+				while ((k = mxk_msg_read_chunk(m, rb + tot,
+				    sizeof(rb) - 1 - tot, &e)) > 0)
+					tot += (size_t)k;
+				rb[tot] = '\0';
+				T_EQ_STR(rb, crlf, "CR LF file: as is");
+				T_EQ_INT(pwrite(fd, "x\n", 2, 16), 2,
+				    "change the file");
+				(void)mxk_msg_rewind(m, &e);
+				mxk_err_clear(&e);
+				while ((k = mxk_msg_read_chunk(m, rb, 5,
+				    &e)) > 0)
+					;
+				T_EQ_INT(k, -1, "changed file: refused");
+				T_EQ_INT(e.class, MXK_ERR_IO,
+				    "changed file: I/O error");
+				/* As it was, but cut in its last line. */
+				T_EQ_INT(pwrite(fd, "\n.", 2, 16), 2,
+				    "change it back");
+				T_EQ_INT(ftruncate(fd, 19), 0, "truncate");
+				(void)mxk_msg_rewind(m, &e);
+				while ((k = mxk_msg_read_chunk(m, rb,
+				    sizeof(rb), &e)) > 0)
+					;
+				T_EQ_INT(k, -1, "truncated file: refused");
+				mxk_msg_free(m);
+			}
+			(void)close(fd);
+		}
+	}
 	return t_done("test_msg");
 }
