@@ -38,6 +38,9 @@ struct mxk_msg {
 	size_t			 rpos, rlen;	/* direct: raw[rpos..rlen) unused */
 	int			 owe_lf;	/* direct: the LF of a CRLF that
 						 * did not fit */
+	int			 bol;		/* direct: a line starts next */
+	int			 dots;		/* the last read may have a line
+						 * that starts with '.' */
 	unsigned long long	 size;
 	size_t			 lines;
 	int			 eightbit;
@@ -546,6 +549,7 @@ mxk_msg_read(int fd, const struct mxk_msg_params *p, struct mxk_msg **out,
 		(void)mxk_err_sys(e, MXK_ERR_IO, "spool file");
 		goto out;
 	}
+	m->last_eol = m->bol = 1;
 	*out = m;
 	m = NULL;
 	rc = 0;
@@ -620,7 +624,7 @@ mxk_msg_rewind(struct mxk_msg *m, struct mxk_err *e)
 	if (lseek(m->fd, m->direct ? m->base : 0, SEEK_SET) == -1)
 		return mxk_err_sys(e, MXK_ERR_IO, "spool file");
 	m->prev_cr = m->any = m->eof = m->owe_lf = 0;
-	m->last_eol = 1;
+	m->last_eol = m->bol = 1;
 	m->rpos = m->rlen = 0;
 	return 0;
 }
@@ -667,6 +671,7 @@ read_direct(struct mxk_msg *m, char *buf, size_t len, struct mxk_err *e)
 	if (m->raw == NULL && (m->raw = malloc(IOBUF)) == NULL)
 		return mxk_err_set(e, MXK_ERR_INTERNAL, MXK_SRC_LOCAL, NULL,
 		    "out of memory");
+	m->dots = 0;
 	if (m->owe_lf && len > 0) {
 		buf[o++] = '\n';
 		m->owe_lf = 0;
@@ -699,10 +704,13 @@ read_direct(struct mxk_msg *m, char *buf, size_t len, struct mxk_err *e)
 		if (c == '\r' || c == '\n') {
 			m->rpos++;
 			m->prev_cr = c == '\r';
-			m->last_eol = 1;
+			m->last_eol = m->bol = 1;
 			put_crlf(m, buf, len, &o);
 			continue;
 		}
+		if (m->bol && c == '.')
+			m->dots = 1;
+		m->bol = 0;
 		end = find_eol(m->raw, m->rpos, m->rlen, NULL);
 		k = end - m->rpos;
 		if (k > len - o)
@@ -713,6 +721,16 @@ read_direct(struct mxk_msg *m, char *buf, size_t len, struct mxk_err *e)
 		m->prev_cr = m->last_eol = 0;
 	}
 	return (ssize_t)o;
+}
+
+/* A line starts at buf[i]: in this read, or the next one when i is n. */
+static void
+line_start(struct mxk_msg *m, const char *buf, size_t i, size_t n)
+{
+	if (i == n)
+		m->bol = 1;
+	else if (buf[i] == '.')
+		m->dots = 1;
 }
 
 /*
@@ -740,11 +758,13 @@ read_crlf(struct mxk_msg *m, char *buf, size_t len, struct mxk_err *e)
 	}
 	n = (size_t)got;
 	m->any = 1;
+	m->dots = m->bol && buf[0] == '.';
+	m->bol = 0;
 	if (m->prev_cr) {
 		if (buf[0] != '\n')
 			goto changed;
 		m->prev_cr = 0;
-		i = 1;
+		line_start(m, buf, i = 1, n);
 	}
 	while ((j = find_eol(buf, i, n, NULL)) < n) {
 		if (buf[j] == '\n')
@@ -755,7 +775,7 @@ read_crlf(struct mxk_msg *m, char *buf, size_t len, struct mxk_err *e)
 		}
 		if (buf[j + 1] != '\n')
 			goto changed;
-		i = j + 2;
+		line_start(m, buf, i = j + 2, n);
 	}
 	m->last_eol = buf[n - 1] == '\n';
 	return got;
@@ -772,7 +792,14 @@ mxk_msg_read_chunk(struct mxk_msg *m, char *buf, size_t len,
 		return read_crlf(m, buf, len, e);
 	if (m->direct)
 		return read_direct(m, buf, len, e);
+	m->dots = 1;		/* not looked at */
 	return read_raw(m->fd, buf, len, e);
+}
+
+int
+mxk_msg_dots(const struct mxk_msg *m)
+{
+	return m->dots;
 }
 
 size_t

@@ -74,6 +74,12 @@ const char	*mxk_msg_rcpt(const struct mxk_msg *, size_t);
 int	 mxk_msg_rewind(struct mxk_msg *, struct mxk_err *);
 ssize_t	 mxk_msg_read_chunk(struct mxk_msg *, char *buf, size_t len,
 	    struct mxk_err *);
+/*
+ * After a read: 0 when no line in the octets it gave starts with '.' (a
+ * regular file is looked at as it is read), so that DATA can send them
+ * without a copy; 1 when one may (mxk_msg_dotstuff() decides).
+ */
+int	 mxk_msg_dots(const struct mxk_msg *);
 
 /*
  * Dot-stuffing (RFC 5321 §4.5.2), streamed: copy in[0..len) to out

@@ -1554,7 +1554,8 @@ send_message(struct mxk_smtpc_io *io, struct mxk_msg *msg, int block_ms,
 		done = got == 0 || total == size;
 		if (got > 0)
 			last_lf = in[got - 1] == '\n';
-		if (needs_stuffing(in, (size_t)got, bol)) {
+		if (mxk_msg_dots(msg) && needs_stuffing(in, (size_t)got,
+		    bol)) {
 			o = mxk_msg_dotstuff(in, (size_t)got, out, &bol);
 			p = out;
 		} else {

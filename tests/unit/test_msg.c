@@ -92,6 +92,11 @@ main(void)
 		{ "cr cr lf", "a\r\r\nb", "a\r\n\r\nb\r\n", 0 },
 		{ "8bit", "caf\xc3\xa9\n", "caf\xc3\xa9\r\n", 1 },
 		{ "dots untouched", ".\n..x\n", ".\r\n..x\r\n", 0 },
+		{ "crlf, dots", ".a\r\n.\r\nb\r\nc.\r\n..\r\n",
+		    ".a\r\n.\r\nb\r\nc.\r\n..\r\n", 0 },
+		{ "dot after a bare cr", "a\r.b\n", "a\r\n.b\r\n", 0 },
+		{ "no dot at a line start", "a.\r\nb. c\r\n",
+		    "a.\r\nb. c\r\n", 0 },
 		{ "empty body", "Subject: x\n\n", "Subject: x\r\n\r\n", 0 },
 	};
 	static const struct {
@@ -151,14 +156,19 @@ main(void)
 			 * may be split across two. */
 			{
 				static const size_t	pieces[] = { 1, 2, 3, 5 };
-				size_t			k, tot;
+				size_t			k, tot, q;
 				ssize_t			r;
-				int			short_piece;
+				int			short_piece, pbol, dots;
+				int			has_dot;
+
+				has_dot = norm[i].want[0] == '.' ||
+				    strstr(norm[i].want, "\n.") != NULL;
 
 				for (k = 0; k < 4; k++) {
 					(void)mxk_msg_rewind(m, &e);
 					tot = 0;
-					short_piece = 0;
+					short_piece = dots = 0;
+					pbol = 1;
 					while (tot + pieces[k] < sizeof(buf) &&
 					    (r = mxk_msg_read_chunk(m, buf + tot,
 					    pieces[k], &e)) > 0) {
@@ -166,8 +176,23 @@ main(void)
 							short_piece = 2;
 						else if ((size_t)r < pieces[k])
 							short_piece = 1;
+						/* No dot said: none at a line
+						 * start in this piece. */
+						for (q = 0; !mxk_msg_dots(m) &&
+						    q < (size_t)r; q++)
+							T_OK(!((q == 0 ? pbol :
+							    buf[tot + q - 1] ==
+							    '\n') && buf[tot + q] ==
+							    '.'), "%s: piece %zu: "
+							    "a dot not told",
+							    norm[i].name,
+							    pieces[k]);
+						dots |= mxk_msg_dots(m);
 						tot += (size_t)r;
+						pbol = buf[tot - 1] == '\n';
 					}
+					T_OK(!has_dot || dots, "%s: dots",
+					    norm[i].name);
 					buf[tot] = '\0';
 					T_EQ_STR(buf, norm[i].want, norm[i].name);
 					T_OK(short_piece < 2, "%s: piece %zu: "
