@@ -551,6 +551,11 @@ reset(struct mxk_smtpc *s)
 	s->t = NULL;
 	s->rc = NULL;
 	s->n = s->i = s->naccepted = s->drain = 0;
+	s->pipe = s->bdat = s->data_sent = 0;
+	s->size = s->off = 0;
+	s->chunk = s->clen = 0;
+	s->clast = 0;
+	s->lmtp = 0;
 	s->qhead = s->qtail = 0;
 	s->last.code = 0;
 	s->last.status[0] = s->last.text[0] = '\0';

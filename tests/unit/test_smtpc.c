@@ -701,6 +701,50 @@ test_engine_txn(void)
 	mxk_msg_free(m);
 }
 
+/* One engine, several operations: nothing of one leaks into the next. */
+static void
+test_engine_reuse(void)
+{
+	struct mxk_msg		*m = mkmsg("Subject: t\n\n.dot\n");
+	struct mxk_smtpc	*s = mxk_smtpc_new(NULL);
+	struct mxk_ehlo		 caps;
+	struct mxk_smtpc_txn	 t;
+	struct mxk_smtpc_rcpt	 rc[3];
+	struct mxk_err		 e;
+	struct run		 r;
+	size_t			 i, k;
+	/* BDAT, pipelined DATA, one at a time, LMTP, pipelined again. */
+	static const size_t	 order[] = { 6, 0, 1, 5, 3, 7, 2 };
+
+	if (m == NULL || s == NULL) {
+		mxk_smtpc_free(s);
+		mxk_msg_free(m);
+		return;
+	}
+	for (k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
+		const struct etxn *c = &etxns[order[k]];
+
+		parse_caps(c->caps, &caps);
+		memset(&t, 0, sizeof(t));
+		memset(rc, 0, sizeof(rc));
+		t.from = "s@x.test";
+		t.msg = m;
+		t.rset = (c->flags & EF_RSET) != 0;
+		t.no_pipelining = (c->flags & EF_NOPIPE) != 0;
+		t.lmtp = (c->flags & EF_LMTP) != 0;
+		t.chunk = (c->flags & EF_CHUNK8) ? 8 : 0;
+		for (i = 0; i < 3; i++)
+			rc[i].addr = i == 0 ? "a@x.test" : i == 1 ?
+			    "b@x.test" : "c@x.test";
+		T_EQ_INT(mxk_smtpc_start_txn(s, &caps, &t, rc, 3, &e), 0,
+		    c->name);
+		drive_engine(s, c->server, FEED_ALL, 0, 0, &r);
+		check_etxn(c, &t, rc, &r, "the same engine again");
+	}
+	mxk_smtpc_free(s);
+	mxk_msg_free(m);
+}
+
 /* The limit each wait gets (RFC 5321 §4.5.3.2, or the transaction's). */
 static void
 test_engine_timeouts(void)
@@ -1013,6 +1057,7 @@ main(void)
 	test_auth();
 	test_xtext();
 	test_engine_txn();
+	test_engine_reuse();
 	test_engine_timeouts();
 	test_engine_ehlo();
 	test_engine_auth();
