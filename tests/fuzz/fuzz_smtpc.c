@@ -13,7 +13,8 @@
  * CR, LF or NUL; every recipient is told once, and a finished transaction
  * has an outcome for each; BDAT chunks cover the message exactly, in
  * order; an error carries a class and a message; the engine always makes
- * progress; nothing leaks (ASan).
+ * progress; nothing leaks (ASan).  When the first operation is done and
+ * input is left, a transaction follows on the same engine.
  *
  * fuzz-args: -max_len=8192
  */
@@ -98,7 +99,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t			 n, pos = 0, plen = 0, k, used, i, steps;
 	unsigned		 seed;
 	int			 op, parsed, told[NRCPT], rcvd_done = 0;
-	int			 starved = 0;
+	int			 starved = 0, round = 0;
 
 	if (size < 2)
 		return 0;
@@ -157,6 +158,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	}
 
+again:
 	for (steps = 0; ; steps++) {
 		/* Every step moves: at most a few per input octet. */
 		CHECK(steps < 64 + 8 * size);
@@ -231,6 +233,18 @@ end:
 			CHECK(rc[i].state != MXK_RCPT_PENDING && told[i]);
 	if (rcvd_done && op == 2)
 		CHECK(strnlen(out.name, sizeof(out.name)) < sizeof(out.name));
+	/* The session goes on: a transaction on the same engine, with what
+	 * the server has still to say. */
+	if (round++ == 0 && rcvd_done && pos + plen < size) {
+		memset(told, 0, sizeof(told));
+		off = 0;
+		rcvd_done = starved = 0;
+		op = 0;
+		t.rset = 1;
+		t.no_pipelining = !t.no_pipelining;
+		CHECK(mxk_smtpc_start_txn(s, &caps, &t, rc, n, &e) == 0);
+		goto again;
+	}
 	mxk_smtpc_free(s);
 	return 0;
 }
