@@ -5,6 +5,10 @@
 #include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +28,8 @@
 struct mxk_msg {
 	int			 fd;		/* the unlinked spool file */
 	int			 inmem;		/* fd is a memfd (small so far) */
+	int			 crlf;		/* direct, and already in SMTP form:
+						 * every line ends with CR LF */
 	int			 direct;	/* fd is the caller's regular file,
 						 * normalised as it is read */
 	off_t			 base;		/* where the message starts */
@@ -31,6 +37,12 @@ struct mxk_msg {
 	char			*raw;		/* direct: read buffer */
 	unsigned long long	 given;		/* direct: octets handed out
 						 * since the last rewind */
+	size_t			 rpos, rlen;	/* direct: raw[rpos..rlen) unused */
+	int			 owe_lf;	/* direct: the LF of a CRLF that
+						 * did not fit */
+	int			 bol;		/* direct: a line starts next */
+	int			 dots;		/* the last read may have a line
+						 * that starts with '.' */
 	unsigned long long	 size;
 	size_t			 lines;
 	int			 eightbit;
@@ -140,6 +152,8 @@ emit(struct rd *r, const char *p, size_t len)
 		return mxk_err_set(r->e, MXK_ERR_DATA, MXK_SRC_LOCAL, "5.3.4",
 		    "message larger than %llu octets", r->p->max_size);
 	r->m->size += len;
+	if (r->count_only)
+		return 0;	/* direct: the octets are read again to send */
 	while (len > 0) {
 		if (r->outlen == sizeof(r->out) && flush_out(r) == -1)
 			return -1;
@@ -367,6 +381,61 @@ line_end(struct rd *r)
 	return emit(r, "\r\n", 2);
 }
 
+/*
+ * The first CR or LF of p[from..n) (n when none); *eight is set when an
+ * octet before it is over 127 (eight NULL: not wanted).  Sixteen octets a
+ * step with SSE2 (every x86-64), eight otherwise (the "has a zero byte"
+ * word trick): a line costs a few instructions, not a loop per octet.
+ */
+static size_t
+find_eol(const char *p, size_t from, size_t n, int *eight)
+{
+	size_t		i = from;
+	unsigned char	c;
+#if defined(__SSE2__)
+	const __m128i	cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
+	__m128i		v;
+	unsigned	hit, hi;
+
+	for (; i + 16 <= n; i += 16) {
+		v = _mm_loadu_si128((const void *)(p + i));
+		hit = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+		    _mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)));
+		hi = (unsigned)_mm_movemask_epi8(v);
+		if (hit != 0) {
+			/* The octets below the first hit. */
+			if (eight != NULL && (hi & ((hit & -hit) - 1)) != 0)
+				*eight = 1;
+			return i + (size_t)__builtin_ctz(hit);
+		}
+		if (eight != NULL && hi != 0)
+			*eight = 1;
+	}
+#else
+	const uint64_t	ones = 0x0101010101010101ULL;
+	const uint64_t	highs = 0x8080808080808080ULL;
+	uint64_t	w, x, y;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		x = w ^ (ones * '\r');
+		y = w ^ (ones * '\n');
+		if ((((x - ones) & ~x) | ((y - ones) & ~y)) & highs)
+			break;		/* a CR or LF in these eight */
+		if (eight != NULL && (w & highs) != 0)
+			*eight = 1;
+	}
+#endif
+	for (; i < n; i++) {
+		c = (unsigned char)p[i];
+		if (c == '\r' || c == '\n')
+			return i;
+		if (eight != NULL && c > 127)
+			*eight = 1;
+	}
+	return n;
+}
+
 int
 mxk_msg_read(int fd, const struct mxk_msg_params *p, struct mxk_msg **out,
     struct mxk_err *e)
@@ -377,7 +446,7 @@ mxk_msg_read(int fd, const struct mxk_msg_params *p, struct mxk_msg **out,
 	char			 in[IOBUF];
 	struct stat		 st;
 	ssize_t			 n, i;
-	int			 prev_cr = 0, rc = -1;
+	int			 prev_cr = 0, bare = 0, rc = -1;
 
 	*out = NULL;
 	if (p == NULL) {
@@ -442,16 +511,15 @@ mxk_msg_read(int fd, const struct mxk_msg_params *p, struct mxk_msg **out,
 					i++;
 					continue;
 				}
+				bare = 1;	/* a CR alone */
 				if (r->done)
 					break;
 			}
 			if (!r->in_header && !p->dot_ends) {
 				/* The body, a span at a time. */
-				ssize_t		j = i;
-				unsigned char	acc = 0;
+				ssize_t	j = (ssize_t)find_eol(in, (size_t)i,
+					    (size_t)n, &m->eightbit);
 
-				while (j < n && in[j] != '\r' && in[j] != '\n')
-					acc |= (unsigned char)in[j++];
 				if (j > i) {
 					if (r->blen + (size_t)(j - i) >
 					    r->max_line) {
@@ -462,8 +530,6 @@ mxk_msg_read(int fd, const struct mxk_msg_params *p, struct mxk_msg **out,
 					    -1)
 						goto out;
 					r->blen += (size_t)(j - i);
-					if (acc & 0x80)
-						m->eightbit = 1;
 				}
 				if ((i = j) == n)
 					break;
@@ -472,6 +538,7 @@ mxk_msg_read(int fd, const struct mxk_msg_params *p, struct mxk_msg **out,
 			if (c == '\r')
 				prev_cr = 1;
 			else if (c == '\n') {
+				bare = 1;	/* an LF alone */
 				if (line_end(r) == -1)
 					goto out;
 			} else if (add_octet(r, c) == -1)
@@ -479,9 +546,12 @@ mxk_msg_read(int fd, const struct mxk_msg_params *p, struct mxk_msg **out,
 		}
 	}
 	/* A last line without its end gets one (RFC 5321 §4.1.1.4). */
-	if (!r->done && (prev_cr || r->line.len > 0 || r->blen > 0) &&
-	    line_end(r) == -1)
-		goto out;
+	if (!r->done && (prev_cr || r->line.len > 0 || r->blen > 0)) {
+		bare = 1;
+		if (line_end(r) == -1)
+			goto out;
+	}
+	m->crlf = m->direct && !bare;
 	if (r->in_header && end_header(r) == -1)
 		goto out;
 	if (flush_out(r) == -1)
@@ -490,6 +560,7 @@ mxk_msg_read(int fd, const struct mxk_msg_params *p, struct mxk_msg **out,
 		(void)mxk_err_sys(e, MXK_ERR_IO, "spool file");
 		goto out;
 	}
+	m->last_eol = m->bol = 1;
 	*out = m;
 	m = NULL;
 	rc = 0;
@@ -563,8 +634,9 @@ mxk_msg_rewind(struct mxk_msg *m, struct mxk_err *e)
 {
 	if (lseek(m->fd, m->direct ? m->base : 0, SEEK_SET) == -1)
 		return mxk_err_sys(e, MXK_ERR_IO, "spool file");
-	m->prev_cr = m->any = m->eof = 0;
-	m->last_eol = 1;
+	m->prev_cr = m->any = m->eof = m->owe_lf = 0;
+	m->last_eol = m->bol = 1;
+	m->rpos = m->rlen = 0;
 	m->given = 0;
 	return 0;
 }
@@ -583,64 +655,145 @@ read_raw(int fd, char *buf, size_t len, struct mxk_err *e)
 	}
 }
 
+/* CR LF into buf[*o..len); the LF waits for the next call when full. */
+static void
+put_crlf(struct mxk_msg *m, char *buf, size_t len, size_t *o)
+{
+	buf[(*o)++] = '\r';
+	if (*o < len)
+		buf[(*o)++] = '\n';
+	else
+		m->owe_lf = 1;
+}
+
 /*
  * The direct case: the same normalisation as mxk_msg_read() (CR LF, bare
  * CR and bare LF end a line; a last line gets its CRLF), applied while
- * reading.  At most (len - 2) / 2 raw octets are read so that the output
- * fits.
+ * reading.  buf is filled up to len (the LF of a CRLF that does not fit
+ * comes first next time), so a caller gets exactly what it asks for until
+ * the end; 0 only at the end.  Spans between line ends are copied whole.
  */
 static ssize_t
 read_direct(struct mxk_msg *m, char *buf, size_t len, struct mxk_err *e)
 {
-	size_t	 want, o = 0, i, j;
+	size_t	 o = 0, k, end;
 	ssize_t	 n;
+	char	 c;
 
-	if (m->eof || len < 4)
-		return 0;
 	if (m->raw == NULL && (m->raw = malloc(IOBUF)) == NULL)
 		return mxk_err_set(e, MXK_ERR_INTERNAL, MXK_SRC_LOCAL, NULL,
 		    "out of memory");
-	want = (len - 2) / 2;
-	if (want > IOBUF)
-		want = IOBUF;
-	if ((n = read_raw(m->fd, m->raw, want, e)) < 0)
-		return -1;
-	if (n == 0) {
-		m->eof = 1;
-		if (m->any && !m->last_eol) {
-			buf[o++] = '\r';
-			buf[o++] = '\n';
-		}
-		return (ssize_t)o;
+	m->dots = 0;
+	if (m->owe_lf && len > 0) {
+		buf[o++] = '\n';
+		m->owe_lf = 0;
 	}
-	m->any = 1;
-	for (i = 0; i < (size_t)n; ) {
-		char c = m->raw[i];
-
-		if (c == '\r') {
-			buf[o++] = '\r';
-			buf[o++] = '\n';
-			m->prev_cr = m->last_eol = 1;
-			i++;
-		} else if (c == '\n') {
-			if (!m->prev_cr) {
-				buf[o++] = '\r';
-				buf[o++] = '\n';
+	while (o < len) {
+		if (m->rpos == m->rlen) {
+			if (m->eof)
+				break;
+			if ((n = read_raw(m->fd, m->raw, IOBUF, e)) < 0)
+				return -1;
+			if (n == 0) {
+				m->eof = 1;
+				if (m->any && !m->last_eol) {
+					m->last_eol = 1;
+					put_crlf(m, buf, len, &o);
+				}
+				break;
 			}
-			m->prev_cr = 0;
-			m->last_eol = 1;
-			i++;
-		} else {
-			for (j = i; j < (size_t)n && m->raw[j] != '\r' &&
-			    m->raw[j] != '\n'; j++)
-				;
-			memcpy(buf + o, m->raw + i, j - i);
-			o += j - i;
-			i = j;
-			m->prev_cr = m->last_eol = 0;
+			m->rpos = 0;
+			m->rlen = (size_t)n;
+			m->any = 1;
 		}
+		c = m->raw[m->rpos];
+		if (c == '\n' && m->prev_cr) {
+			/* The LF of a CR LF: the line end is out already. */
+			m->rpos++;
+			m->prev_cr = 0;
+			continue;
+		}
+		if (c == '\r' || c == '\n') {
+			m->rpos++;
+			m->prev_cr = c == '\r';
+			m->last_eol = m->bol = 1;
+			put_crlf(m, buf, len, &o);
+			continue;
+		}
+		if (m->bol && c == '.')
+			m->dots = 1;
+		m->bol = 0;
+		end = find_eol(m->raw, m->rpos, m->rlen, NULL);
+		k = end - m->rpos;
+		if (k > len - o)
+			k = len - o;
+		memcpy(buf + o, m->raw + m->rpos, k);
+		o += k;
+		m->rpos += k;
+		m->prev_cr = m->last_eol = 0;
 	}
 	return (ssize_t)o;
+}
+
+/* A line starts at buf[i]: in this read, or the next one when i is n. */
+static void
+line_start(struct mxk_msg *m, const char *buf, size_t i, size_t n)
+{
+	if (i == n)
+		m->bol = 1;
+	else if (buf[i] == '.')
+		m->dots = 1;
+}
+
+/*
+ * The direct case for a file the scan found in SMTP form already (every
+ * line ended by CR LF, the last one too): read straight into buf, and
+ * check that it still is.  A file changed since the scan fails the read,
+ * so that it can never put a bare CR or LF on the wire (RFC 5321 §2.3.8;
+ * "SMTP smuggling" needs them).
+ */
+static ssize_t
+read_crlf(struct mxk_msg *m, char *buf, size_t len, struct mxk_err *e)
+{
+	size_t	 i = 0, j, n;
+	ssize_t	 got;
+
+	if (m->eof || len == 0)
+		return 0;
+	if ((got = read_raw(m->fd, buf, len, e)) < 0)
+		return -1;
+	if (got == 0) {
+		m->eof = 1;
+		if (m->prev_cr || (m->any && !m->last_eol))
+			goto changed;
+		return 0;
+	}
+	n = (size_t)got;
+	m->any = 1;
+	m->dots = m->bol && buf[0] == '.';
+	m->bol = 0;
+	if (m->prev_cr) {
+		if (buf[0] != '\n')
+			goto changed;
+		m->prev_cr = 0;
+		line_start(m, buf, i = 1, n);
+	}
+	while ((j = find_eol(buf, i, n, NULL)) < n) {
+		if (buf[j] == '\n')
+			goto changed;		/* the LF after a CR is skipped */
+		if (j + 1 == n) {
+			m->prev_cr = 1;
+			break;
+		}
+		if (buf[j + 1] != '\n')
+			goto changed;
+		line_start(m, buf, i = j + 2, n);
+	}
+	m->last_eol = buf[n - 1] == '\n';
+	return got;
+changed:
+	return mxk_err_set(e, MXK_ERR_IO, MXK_SRC_LOCAL, NULL,
+	    "the message file changed while being sent");
 }
 
 ssize_t
@@ -649,31 +802,39 @@ mxk_msg_read_chunk(struct mxk_msg *m, char *buf, size_t len,
 {
 	ssize_t	n;
 
-	if (m->direct) {
-		/* Never 0 before the end: a chunk of CRs could fill it. */
-		do {
-			n = read_direct(m, buf, len, e);
-		} while (n == 0 && !m->eof && len >= 4);
-		/*
-		 * The caller's file is read again here, after it was
-		 * scanned: if it changed size meanwhile, what goes out is
-		 * not the message whose SIZE, line lengths and BDAT counts
-		 * were announced (a BDAT sender would even wait forever
-		 * for octets that never come).  Refuse to go on.
-		 */
-		if (n > 0 && (unsigned long long)n > m->size - m->given)
-			return mxk_err_set(e, MXK_ERR_IO, MXK_SRC_LOCAL, NULL,
-			    "the message file grew while it was being sent "
-			    "(%llu octets expected)", m->size);
-		if (n == 0 && m->eof && m->given != m->size)
-			return mxk_err_set(e, MXK_ERR_IO, MXK_SRC_LOCAL, NULL,
-			    "the message file shrank while it was being sent "
-			    "(%llu of %llu octets)", m->given, m->size);
-		if (n > 0)
-			m->given += (unsigned long long)n;
-		return n;
+	if (m->crlf)
+		n = read_crlf(m, buf, len, e);
+	else if (m->direct)
+		n = read_direct(m, buf, len, e);
+	else {
+		m->dots = 1;		/* not looked at */
+		return read_raw(m->fd, buf, len, e);
 	}
-	return read_raw(m->fd, buf, len, e);
+	if (n < 0)
+		return n;
+	/*
+	 * The caller's file is read again here, after it was scanned: if
+	 * it changed size meanwhile, what goes out is not the message whose
+	 * SIZE, line lengths and BDAT counts were announced (a BDAT sender
+	 * would even wait forever for octets that never come).  Refuse to
+	 * go on.
+	 */
+	if ((unsigned long long)n > m->size - m->given)
+		return mxk_err_set(e, MXK_ERR_IO, MXK_SRC_LOCAL, NULL,
+		    "the message file grew while it was being sent "
+		    "(%llu octets expected)", m->size);
+	if (n == 0 && m->eof && m->given != m->size)
+		return mxk_err_set(e, MXK_ERR_IO, MXK_SRC_LOCAL, NULL,
+		    "the message file shrank while it was being sent "
+		    "(%llu of %llu octets)", m->given, m->size);
+	m->given += (unsigned long long)n;
+	return n;
+}
+
+int
+mxk_msg_dots(const struct mxk_msg *m)
+{
+	return m->dots;
 }
 
 size_t

@@ -63,10 +63,23 @@ int	 mxk_msg_has_header(const struct mxk_msg *, const char *name);
 size_t		 mxk_msg_nrcpts(const struct mxk_msg *);
 const char	*mxk_msg_rcpt(const struct mxk_msg *, size_t);
 
-/* Start again at the first octet; then read up to len octets (0: end). */
+/*
+ * Start again at the first octet; then read up to len octets (0: end).
+ * A read returns less than len only at the end of the message, so that a
+ * caller can ask for exact counts (BDAT).  A regular file given to
+ * mxk_msg_read() is read in place; when it was already in CR LF form it
+ * is sent as read, and a read fails (MXK_ERR_IO) if it changed since into
+ * something with a bare CR or LF, or no longer ends with CR LF.
+ */
 int	 mxk_msg_rewind(struct mxk_msg *, struct mxk_err *);
 ssize_t	 mxk_msg_read_chunk(struct mxk_msg *, char *buf, size_t len,
 	    struct mxk_err *);
+/*
+ * After a read: 0 when no line in the octets it gave starts with '.' (a
+ * regular file is looked at as it is read), so that DATA can send them
+ * without a copy; 1 when one may (mxk_msg_dotstuff() decides).
+ */
+int	 mxk_msg_dots(const struct mxk_msg *);
 
 /*
  * Dot-stuffing (RFC 5321 §4.5.2), streamed: copy in[0..len) to out

@@ -1,14 +1,24 @@
 /* ISC license. */
 
 /*
- * smtpc: SMTP client pieces.
+ * smtpc: the SMTP (and LMTP) client.
  *
- * This first part holds what every SMTP client here needs: reading one
- * reply from a transport under a deadline (lib/reply does the parsing),
- * sending one command line (refused when it holds CR or LF, so data can
- * never smuggle a second command), and the EHLO capabilities (RFC 5321
- * §4.1.1.1 and the extension RFCs).  The message-transaction engine
- * (MAIL/RCPT/DATA/BDAT, pipelining) builds on these.
+ * Two layers.  The engine (struct mxk_smtpc, below) is the dialogue as a
+ * state machine with no I/O inside: it is given the replies the server
+ * sent, as bytes (mxk_smtpc_feed) or parsed (mxk_smtpc_reply), and says
+ * what to do next: send the commands it queued, wait for a reply, send
+ * the message (DATA) or a BDAT chunk, or that the operation is over, with
+ * each recipient's outcome reported on the way.  It covers EHLO (HELO
+ * fallback), AUTH and the mail transaction; the message itself never goes
+ * through it, so its memory does not depend on the message size.
+ *
+ * Over the engine, blocking drivers on a struct mxk_smtpc_io (a transport
+ * with deadlines): mxk_smtpc_ehlo(), mxk_smtpc_auth() and
+ * mxk_smtpc_transaction(); with them the small helpers every client here
+ * needs: reading one reply (lib/reply does the parsing), sending one
+ * command line (refused when it holds CR or LF, so data can never smuggle
+ * a second command), and the EHLO capabilities (RFC 5321 §4.1.1.1 and the
+ * extension RFCs).
  *
  * Replies and capabilities are bounded (lib/reply limits, fixed fields);
  * the transport is a struct mxk_conn (plain or TLS).  Every protocol line
@@ -127,8 +137,11 @@ int	 mxk_smtpc_auth(struct mxk_smtpc_io *, const struct mxk_ehlo *,
  * DEFERRED (4xx at RCPT, MAIL or after the message), BOUNCED (5xx).  The
  * call returns 0 when the dialogue went to its end (whatever the
  * outcomes), -1 with e set when the session broke (timeout, connection
- * lost, malformed reply): recipients still PENDING then have not been
- * sent.  Timeouts are RFC 5321 §4.5.3.2's unless set.
+ * lost, a malformed reply, or one that the command cannot have, such as a
+ * 3xx to RCPT or a 2xx to DATA: MXK_ERR_PROTO 5.5.0): recipients still
+ * PENDING then have not been sent.  Timeouts are RFC 5321 §4.5.3.2's
+ * unless set.  The dialogue is the engine's (below); this call drives it
+ * over io, streaming the message in blocks (constant memory).
  */
 enum mxk_rcpt_state {
 	MXK_RCPT_PENDING = 0,
@@ -183,5 +196,106 @@ int	 mxk_smtpc_xtext(const char *s, char *out, size_t outlen);
 /* RSET (between transactions); 0 on 250. */
 int	 mxk_smtpc_rset(struct mxk_smtpc_io *, long long deadline,
 	    struct mxk_err *);
+
+/*
+ * The engine.
+ *
+ * One engine serves one operation at a time on one session: start it with
+ * mxk_smtpc_start_ehlo(), _auth() or _txn(), then loop on mxk_smtpc_next()
+ * and do what the event says:
+ *
+ *   SEND     write the bytes of mxk_smtpc_output() (whole CRLF-ended
+ *            command lines; a pipelined group is one output) and report
+ *            them with mxk_smtpc_sent();
+ *   READ     a reply is awaited: give the octets received with
+ *            mxk_smtpc_feed() (it takes the complete replies at their
+ *            start and says how many octets it used; keep the rest and
+ *            add to it), or a parsed reply with mxk_smtpc_reply();
+ *   RCPT     rcpt[ev.rcpt] has its final outcome (nothing to do; every
+ *            outcome is reported once, before DONE or ERROR);
+ *   MESSAGE  the server said 354: send the message dot-stuffed (RFC 5321
+ *            §4.5.2) and ended by ".\r\n", then mxk_smtpc_message_sent();
+ *   CHUNK    BDAT (RFC 3030): write the output (the BDAT command), then
+ *            ev.len octets of the message from offset ev.off, unstuffed,
+ *            then mxk_smtpc_message_sent();
+ *   DONE     the operation is over (a transaction: whatever the outcomes);
+ *   ERROR    it failed, *ev.err says why: EHLO or AUTH refused, a broken
+ *            dialogue (a malformed reply, one no command can have, such as
+ *            a 2xx to DATA: MXK_ERR_PROTO 5.5.0).  After a failed
+ *            transaction the session is unusable.
+ *
+ * ev.timeout_ms is RFC 5321 §4.5.3.2's limit for the wait the event asks
+ * for (the transaction's own settings, or 0: no limit of its own); the
+ * caller turns it into a deadline.  Nothing is read from or written to a
+ * file descriptor, and nothing depends on time: the same replies give the
+ * same output and events, however they are split across feeds.
+ *
+ * The engine keeps pointers to what is given to the start functions (the
+ * capabilities, the transaction, the recipients, the user and secret):
+ * they must stay valid until DONE or ERROR.  Output that carried AUTH
+ * credentials is wiped once sent.  Limits: replies as struct
+ * mxk_reply_params says; the output (a pipelined group) 4 MiB.
+ */
+struct mxk_smtpc;
+
+enum mxk_smtpc_evtype {
+	MXK_SMTPC_EV_SEND = 1,
+	MXK_SMTPC_EV_READ,
+	MXK_SMTPC_EV_RCPT,
+	MXK_SMTPC_EV_MESSAGE,
+	MXK_SMTPC_EV_CHUNK,
+	MXK_SMTPC_EV_DONE,
+	MXK_SMTPC_EV_ERROR
+};
+
+struct mxk_smtpc_event {
+	enum mxk_smtpc_evtype	 type;
+	int			 timeout_ms;	/* 0: the caller's deadline */
+	size_t			 rcpt;		/* RCPT: the index */
+	unsigned long long	 off;		/* CHUNK: from this octet */
+	size_t			 len;		/* CHUNK: this many */
+	int			 last;		/* CHUNK: BDAT ... LAST */
+	const struct mxk_err	*err;		/* ERROR */
+};
+
+/* NULL: out of memory.  rp NULL: lib/reply's defaults. */
+struct mxk_smtpc	*mxk_smtpc_new(const struct mxk_reply_params *rp);
+void			 mxk_smtpc_free(struct mxk_smtpc *);
+
+/*
+ * Start an operation (abandoning any in progress).  -1 with e when it
+ * cannot start (nothing queued): a name or credentials too long, no
+ * common AUTH mechanism, a MAIL or RCPT command that cannot be built.
+ * A transaction that is refused before MAIL (SIZE, SMTPUTF8; see
+ * mxk_smtpc_transaction) starts and is DONE at once, with its outcomes.
+ */
+int	 mxk_smtpc_start_ehlo(struct mxk_smtpc *, const char *name, int lmtp,
+	    struct mxk_ehlo *caps, struct mxk_err *);
+int	 mxk_smtpc_start_auth(struct mxk_smtpc *, const struct mxk_ehlo *,
+	    const char *mech, const char *user, const char *secret,
+	    struct mxk_err *);
+int	 mxk_smtpc_start_txn(struct mxk_smtpc *, const struct mxk_ehlo *,
+	    struct mxk_smtpc_txn *, struct mxk_smtpc_rcpt *, size_t n,
+	    struct mxk_err *);
+
+void	 mxk_smtpc_next(struct mxk_smtpc *, struct mxk_smtpc_event *);
+const char *mxk_smtpc_output(const struct mxk_smtpc *, size_t *len);
+void	 mxk_smtpc_sent(struct mxk_smtpc *, size_t len);
+/*
+ * Take the complete replies at the start of p[0..len) while one is
+ * awaited; *used is the octets taken.  1: at least one reply taken; 0:
+ * more octets are needed (or no reply is awaited); -1: the reply was
+ * malformed or broke the dialogue (ERROR follows).
+ */
+int	 mxk_smtpc_feed(struct mxk_smtpc *, const char *p, size_t len,
+	    size_t *used);
+/* One parsed reply: 0 taken, -1 not awaited or breaking (ERROR). */
+int	 mxk_smtpc_reply(struct mxk_smtpc *, const struct mxk_reply *);
+void	 mxk_smtpc_message_sent(struct mxk_smtpc *);
+
+/* The last reply taken (EHLO's, or the one that ended the operation). */
+const struct mxk_reply	*mxk_smtpc_last(const struct mxk_smtpc *);
+const char		*mxk_smtpc_state_name(const struct mxk_smtpc *);
+const char		*mxk_smtpc_evtype_name(enum mxk_smtpc_evtype);
 
 #endif

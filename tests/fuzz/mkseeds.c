@@ -158,6 +158,37 @@ static const struct seed ehlo_seeds[] = {
 	{ "auth-spaces", L("250-mx\r\n250 AUTH   PLAIN  XOAUTH2 \r\n") },
 };
 
+/* From tests/unit/test_smtpc.c; two octets of options first (fuzz_smtpc_engine.c). */
+static const struct seed smtpc_engine_seeds[] = {
+	{ "pipelined", L("\x24\x02" "250 flushed\r\n250 ok\r\n250 ok\r\n"
+	    "450 4.2.1 busy\r\n550 5.1.1 no\r\n354 go\r\n250 queued\r\n") },
+	{ "one-at-a-time", L("\x00\x01" "250 ok\r\n250 ok\r\n550 no\r\n"
+	    "354 go\r\n250 ok\r\n") },
+	{ "lmtp", L("\x14\x02" "250 ok\r\n250 ok\r\n550 no\r\n250 ok\r\n"
+	    "354 go\r\n250 a\r\n452 4.2.2 full\r\n") },
+	{ "bdat", L("\x0c\x07" "250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n"
+	    "250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 done\r\n") },
+	{ "mail-refused", L("\x04\x01" "550 no\r\n503 x\r\n503 x\r\n"
+	    "503 x\r\n") },
+	{ "no-rcpt-354", L("\x04\x00" "250 ok\r\n550 no\r\n354 go\r\n"
+	    "554 no\r\n") },
+	{ "multiline", L("\x04\x01" "250-a\r\n250 b\r\n550-x\r\n550 y\r\n"
+	    "250 ok\r\n354-go\r\n354 on\r\n250-2.0.0 a\r\n250 2.0.0 b\r\n") },
+	{ "garbage", L("\x00\x00" "what?\r\n") },
+	{ "parsed", L("\x04\x81" "250 ok\r\n250 ok\r\n550 no\r\n"
+	    "354 go\r\n250 ok\r\n") },
+	{ "ehlo", L("\x02\x00" "250-mx.test\r\n250-PIPELINING\r\n"
+	    "250 SIZE 10\r\n") },
+	{ "helo", L("\x02\x00" "500 what\r\n250 mx\r\n") },
+	{ "auth-login", L("\x03\x02" "334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n"
+	    "235 ok\r\n") },
+	{ "auth-cram", L("\x03\x03" "334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2Uu"
+	    "cmVzdG9uLm1jaS5uZXQ+\r\n235 ok\r\n") },
+	{ "auth-xoauth2", L("\x03\x04" "334 eyJzdGF0dXMiOiI0MDEifQ==\r\n"
+	    "535 5.7.8 no\r\n") },
+	{ "size-limit", L("\x40\x20" "") },
+};
+
 /* From tests/unit/test_json.c. */
 static const struct seed json_seeds[] = {
 	{ "plain", L("abc") },
@@ -806,6 +837,7 @@ main(int argc, char **argv)
 	PUT_ALL("addr", addr_seeds);
 	PUT_ALL("reply", reply_seeds);
 	PUT_ALL("ehlo", ehlo_seeds);
+	PUT_ALL("smtpc_engine", smtpc_engine_seeds);
 	PUT_ALL("json", json_seeds);
 	PUT_ALL("net", net_seeds);
 	PUT_ALL("mx_static", mx_static_seeds);

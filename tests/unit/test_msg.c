@@ -92,6 +92,11 @@ main(void)
 		{ "cr cr lf", "a\r\r\nb", "a\r\n\r\nb\r\n", 0 },
 		{ "8bit", "caf\xc3\xa9\n", "caf\xc3\xa9\r\n", 1 },
 		{ "dots untouched", ".\n..x\n", ".\r\n..x\r\n", 0 },
+		{ "crlf, dots", ".a\r\n.\r\nb\r\nc.\r\n..\r\n",
+		    ".a\r\n.\r\nb\r\nc.\r\n..\r\n", 0 },
+		{ "dot after a bare cr", "a\r.b\n", "a\r\n.b\r\n", 0 },
+		{ "no dot at a line start", "a.\r\nb. c\r\n",
+		    "a.\r\nb. c\r\n", 0 },
 		{ "empty body", "Subject: x\n\n", "Subject: x\r\n\r\n", 0 },
 	};
 	static const struct {
@@ -145,6 +150,55 @@ main(void)
 					tot += (size_t)k;
 				T_EQ_INT(tot, strlen(norm[i].want),
 				    norm[i].name);
+			}
+			/* In small pieces (BDAT asks for exact counts): a
+			 * piece is filled whole until the end, and a CRLF
+			 * may be split across two. */
+			{
+				static const size_t	pieces[] = { 1, 2, 3, 5 };
+				size_t			k, tot, q;
+				ssize_t			r;
+				int			short_piece, pbol, dots;
+				int			has_dot;
+
+				has_dot = norm[i].want[0] == '.' ||
+				    strstr(norm[i].want, "\n.") != NULL;
+
+				for (k = 0; k < 4; k++) {
+					(void)mxk_msg_rewind(m, &e);
+					tot = 0;
+					short_piece = dots = 0;
+					pbol = 1;
+					while (tot + pieces[k] < sizeof(buf) &&
+					    (r = mxk_msg_read_chunk(m, buf + tot,
+					    pieces[k], &e)) > 0) {
+						if (short_piece)
+							short_piece = 2;
+						else if ((size_t)r < pieces[k])
+							short_piece = 1;
+						/* No dot said: none at a line
+						 * start in this piece. */
+						for (q = 0; !mxk_msg_dots(m) &&
+						    q < (size_t)r; q++)
+							T_OK(!((q == 0 ? pbol :
+							    buf[tot + q - 1] ==
+							    '\n') && buf[tot + q] ==
+							    '.'), "%s: piece %zu: "
+							    "a dot not told",
+							    norm[i].name,
+							    pieces[k]);
+						dots |= mxk_msg_dots(m);
+						tot += (size_t)r;
+						pbol = buf[tot - 1] == '\n';
+					}
+					T_OK(!has_dot || dots, "%s: dots",
+					    norm[i].name);
+					buf[tot] = '\0';
+					T_EQ_STR(buf, norm[i].want, norm[i].name);
+					T_OK(short_piece < 2, "%s: piece %zu: "
+					    "a short read before the end",
+					    norm[i].name, pieces[k]);
+				}
 			}
 			mxk_msg_free(m);
 		}
@@ -273,6 +327,59 @@ main(void)
 			T_EQ_INT(tot, len / 21 * 22, "3 MiB read back");
 			T_EQ_INT(same, 1, "3 MiB content");
 			mxk_msg_free(m);
+		}
+	}
+	/*
+	 * A file already in CR LF form is sent as read, and checked as it
+	 * is read: changed since the scan to hold a bare LF, it fails
+	 * rather than put the bare LF on the wire.
+	 */
+	{
+		static const char	 crlf[] = "Subject: t\r\n\r\na\r\n.b\r\n";
+		char			 path[] = "/tmp/mxkit-test-msg.XXXXXX";
+		char			 rb[64];
+		ssize_t			 k;
+		size_t			 tot = 0;
+		int			 fd;
+
+		if ((fd = mkstemp(path)) != -1) {
+			(void)unlink(path);
+			m = NULL;
+			if (write(fd, crlf, sizeof(crlf) - 1) ==
+			    (ssize_t)(sizeof(crlf) - 1) &&
+			    lseek(fd, 0, SEEK_SET) == 0)
+				(void)mxk_msg_read(fd, NULL, &m, &e);
+			T_OK(m != NULL, "CR LF file read");
+			if (m != NULL) {
+				T_EQ_INT(mxk_msg_size(m), sizeof(crlf) - 1,
+				    "CR LF file: size");
+				while ((k = mxk_msg_read_chunk(m, rb + tot,
+				    sizeof(rb) - 1 - tot, &e)) > 0)
+					tot += (size_t)k;
+				rb[tot] = '\0';
+				T_EQ_STR(rb, crlf, "CR LF file: as is");
+				T_EQ_INT(pwrite(fd, "x\n", 2, 16), 2,
+				    "change the file");
+				(void)mxk_msg_rewind(m, &e);
+				mxk_err_clear(&e);
+				while ((k = mxk_msg_read_chunk(m, rb, 5,
+				    &e)) > 0)
+					;
+				T_EQ_INT(k, -1, "changed file: refused");
+				T_EQ_INT(e.class, MXK_ERR_IO,
+				    "changed file: I/O error");
+				/* As it was, but cut in its last line. */
+				T_EQ_INT(pwrite(fd, "\n.", 2, 16), 2,
+				    "change it back");
+				T_EQ_INT(ftruncate(fd, 19), 0, "truncate");
+				(void)mxk_msg_rewind(m, &e);
+				while ((k = mxk_msg_read_chunk(m, rb,
+				    sizeof(rb), &e)) > 0)
+					;
+				T_EQ_INT(k, -1, "truncated file: refused");
+				mxk_msg_free(m);
+			}
+			(void)close(fd);
 		}
 	}
 	return t_done("test_msg");
