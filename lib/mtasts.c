@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -1279,6 +1280,48 @@ mkdirs(const char *dir, struct mxk_err *e)
 	return 0;
 }
 
+/*
+ * A writer killed between mkstemp() and rename() leaves ".DOMAIN.XXXXXX"
+ * behind.  Readers never look at dot files, but nothing else would ever
+ * remove them: writers sweep those older than an hour (a live writer's
+ * file is seconds old) when they open the cache.  Bounded in entries.
+ */
+#define STALE_TMP_SECONDS	3600
+#define SWEEP_MAX		100000
+
+static void
+sweep_stale(int dfd)
+{
+	DIR		*d;
+	struct dirent	*de;
+	struct stat	 st;
+	time_t		 now = time(NULL);
+	size_t		 seen = 0, len;
+	int		 fd;
+
+	if ((fd = dup(dfd)) == -1)
+		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		(void)close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL && seen++ < SWEEP_MAX) {
+		len = strlen(de->d_name);
+		/* "." + at least one character + "." + 6 of mkstemp's. */
+		if (de->d_name[0] != '.' || len < 9 ||
+		    de->d_name[len - 7] != '.')
+			continue;
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    !S_ISREG(st.st_mode) || st.st_mtime > now -
+		    STALE_TMP_SECONDS)
+			continue;
+		if (unlinkat(dfd, de->d_name, 0) == 0)
+			mxk_log(MXK_LOG_INFO, "cache: removed a stale "
+			    "temporary file %s", de->d_name);
+	}
+	(void)closedir(d);
+}
+
 int
 mxk_mtasts_cache_open(const char *dir, int flags,
     struct mxk_mtasts_cache **out, struct mxk_err *e)
@@ -1320,6 +1363,8 @@ mxk_mtasts_cache_open(const char *dir, int flags,
 		    "out of memory");
 	}
 	c->dfd = fd;
+	if (flags & MXK_MTASTS_CACHE_CREATE)
+		sweep_stale(fd);
 	*out = c;
 	return 0;
 }

@@ -257,7 +257,9 @@ int	 mxk_mtasts_entry_parse(const char *, size_t, size_t max_mx,
  * not parse (the caller goes on as if there were none).  put: atomic
  * replacement; a concurrent reader sees the old file or the new one,
  * never a mix, and concurrent writers leave one of their files whole.
- * The file name is the domain (checked: LDH labels only).
+ * The file name is the domain (checked: LDH labels only).  With CREATE
+ * (a writer), temporary files a killed writer left (".DOMAIN.XXXXXX",
+ * older than an hour) are removed.
  */
 struct mxk_mtasts_cache;
 

@@ -404,6 +404,17 @@ left=$(find "$PAR" -name '.*' -type f | wc -l)
 [ "$left" -eq 0 ] && ok "parallel: no temporary file left" || fail "parallel: temporary files" "$left"
 cm "parallel: final file" '^length: 2161$' cat "$PAR/sts-zero.test"
 
+# A writer killed before its rename leaves .DOMAIN.XXXXXX: the next writer
+# removes those older than an hour, and leaves a fresh one alone.
+echo junk >"$PAR/.sts-zero.test.Ab12Cd"
+echo junk >"$PAR/.sts-zero.test.Fresh1"
+touch -d '-2 hours' "$PAR/.sts-zero.test.Ab12Cd"
+ce "stale temp files: a run" 0 $MC --cache-dir "$PAR" sts-zero.test
+[ ! -e "$PAR/.sts-zero.test.Ab12Cd" ] && ok "stale temp file removed" ||
+    fail "stale temp file removed" "still there"
+[ -e "$PAR/.sts-zero.test.Fresh1" ] && ok "fresh temp file kept" ||
+    fail "fresh temp file kept" "removed"
+
 # ------------------------------------------------------------ mta-sts-query
 # postfix-mta-sts-resolver (Python, aiohttp: OpenSSL's default store, which
 # honours SSL_CERT_FILE, here the world's CA) on the same domains.  Both
