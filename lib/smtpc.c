@@ -1349,8 +1349,9 @@ mxk_smtpc_io_free(struct mxk_smtpc_io *io)
 	mxk_buf_free(&io->in);
 }
 
+/* The -v transcript: each line of p, sent by who (MXK_PROTO_*). */
 static void
-log_reply_lines(struct mxk_smtpc_io *io, const char *p, size_t len)
+log_lines(struct mxk_smtpc_io *io, int who, const char *p, size_t len)
 {
 	const char	*lf;
 	size_t		 n;
@@ -1360,7 +1361,7 @@ log_reply_lines(struct mxk_smtpc_io *io, const char *p, size_t len)
 	while (len > 0) {
 		lf = memchr(p, '\n', len);
 		n = lf != NULL ? (size_t)(lf - p) + 1 : len;
-		mxk_log_proto(&io->ts, MXK_PROTO_SERVER, p, n, NULL, 0);
+		mxk_log_proto(&io->ts, who, p, n, NULL, 0);
 		p += n;
 		len -= n;
 	}
@@ -1379,7 +1380,7 @@ mxk_smtpc_read(struct mxk_smtpc_io *io, struct mxk_reply *r,
 		got = mxk_reply_parse(io->in.p != NULL ? io->in.p : "",
 		    io->in.len, &io->rp, r, &used, e);
 		if (got == 1) {
-			log_reply_lines(io, io->in.p, used);
+			log_lines(io, MXK_PROTO_SERVER, io->in.p, used);
 			mxk_buf_consume(&io->in, used);
 			return 1;
 		}
@@ -1457,23 +1458,6 @@ deadline_of(int ms_, long long deadline)
 	return d < deadline ? d : deadline;
 }
 
-static void
-log_client_lines(struct mxk_smtpc_io *io, const char *p, size_t len)
-{
-	const char	*lf;
-	size_t		 n;
-
-	if (!mxk_log_enabled(MXK_LOG_INFO))
-		return;
-	while (len > 0) {
-		lf = memchr(p, '\n', len);
-		n = lf != NULL ? (size_t)(lf - p) + 1 : len;
-		mxk_log_proto(&io->ts, MXK_PROTO_CLIENT, p, n, NULL, 0);
-		p += n;
-		len -= n;
-	}
-}
-
 /* Feed what was read until the engine takes a reply. */
 static int
 drive_read(struct mxk_smtpc_io *io, struct mxk_smtpc *s, long long deadline,
@@ -1487,7 +1471,7 @@ drive_read(struct mxk_smtpc_io *io, struct mxk_smtpc *s, long long deadline,
 	for (;;) {
 		got = mxk_smtpc_feed(s, io->in.p, io->in.len, &used);
 		if (used > 0) {
-			log_reply_lines(io, io->in.p, used);
+			log_lines(io, MXK_PROTO_SERVER, io->in.p, used);
 			mxk_buf_consume(&io->in, used);
 		}
 		if (got != 0)
@@ -1604,7 +1588,7 @@ send_chunk(struct mxk_smtpc_io *io, struct mxk_smtpc *s, struct mxk_msg *msg,
 	char		*nb;
 
 	cmd = mxk_smtpc_output(s, &cl);
-	log_client_lines(io, cmd, cl);
+	log_lines(io, MXK_PROTO_CLIENT, cmd, cl);
 	need = cl + ev->len + 1;
 	if (need > *cap) {
 		if ((nb = realloc(*buf, need)) == NULL)
@@ -1652,7 +1636,7 @@ drive(struct mxk_smtpc_io *io, struct mxk_smtpc *s, struct mxk_msg *msg,
 		switch (ev.type) {
 		case MXK_SMTPC_EV_SEND:
 			p = mxk_smtpc_output(s, &len);
-			log_client_lines(io, p, len);
+			log_lines(io, MXK_PROTO_CLIENT, p, len);
 			if (mxk_conn_write_all(io->conn, p, len, dl, e) == -1)
 				goto out;
 			mxk_smtpc_sent(s, len);

@@ -30,10 +30,6 @@ D=$T_TMP/dump
 PY=/usr/bin/python3
 mkdir -p "$P" "$D"
 
-K=$T_TMP/kept
-keep() { cp "$T_OUT" "$K"; }
-ce() { check_exit "$@"; local r=$?; keep; return $r; }
-cm() { check_match "$@"; local r=$?; keep; return $r; }
 # no NAME ERE FILE: FILE must not match ERE (octet by octet: in a UTF-8
 # locale a bracket expression does not match an invalid octet).
 no() {

@@ -210,3 +210,19 @@ stop_peers() {
 }
 
 trap 'stop_peers' EXIT
+
+# ce / cm: check_exit / check_match that keep the output in $K, for the
+# checks that follow on the same run (cm "..." RE cat "$K").
+K=$T_TMP/kept
+keep() { cp "$T_OUT" "$K"; }
+ce() { check_exit "$@"; local r=$?; keep; return $r; }
+cm() { check_match "$@"; local r=$?; keep; return $r; }
+# nomatch NAME ERE FILE: FILE must not match ERE.
+nomatch() {
+	if grep -Eq -- "$2" "$3"; then
+		fail "$1" "output matches /$2/"
+		sed 's/^/    | /' "$3" | tail -n 5 >&2
+	else
+		ok "$1"
+	fi
+}

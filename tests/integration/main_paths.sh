@@ -23,10 +23,6 @@ C=$WORLD_DIR/certs
 D=$T_TMP/dump
 M=$T_TMP/maildir
 mkdir -p "$WORLD_DIR/peers" "$D" "$M"
-K=$T_TMP/kept
-keep() { cp "$T_OUT" "$K"; }
-ce() { check_exit "$@"; local r=$?; keep; return $r; }
-cm() { check_match "$@"; local r=$?; keep; return $r; }
 # Under valgrind everything is ~20 times slower.
 MXC="mxconnect --connect-timeout 10 --greeting-timeout 20 --timeout 60"
 

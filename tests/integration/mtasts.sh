@@ -11,19 +11,6 @@
 . "$(dirname "$0")/lib.sh"
 
 MC="mtasts-check --timeout 20"
-K=$T_TMP/kept
-keep() { cp "$T_OUT" "$K"; }
-ce() { check_exit "$@"; local r=$?; keep; return $r; }
-cm() { check_match "$@"; local r=$?; keep; return $r; }
-# nomatch NAME ERE FILE: FILE must not match ERE.
-nomatch() {
-	if grep -Eq -- "$2" "$3"; then
-		fail "$1" "output matches /$2/"
-		sed 's/^/    | /' "$3" | tail -n 5 >&2
-	else
-		ok "$1"
-	fi
-}
 # fetches LOG: requests for the policy in a host's own access log.
 fetches() {
 	grep -c 'GET /.well-known/mta-sts.txt' "$WORLD_DIR/nginx/$1" 2>/dev/null ||

@@ -8,10 +8,6 @@
 
 MXC="mxconnect --connect-timeout 3 --greeting-timeout 5 --timeout 30"
 # check_* overwrite $T_OUT: later checks of the same output read a copy.
-K=$T_TMP/kept
-keep() { cp "$T_OUT" "$K"; }
-ce() { check_exit "$@"; local r=$?; keep; return $r; }
-cm() { check_match "$@"; local r=$?; keep; return $r; }
 
 start_sink 192.0.2.20 25 || fail setup "smtp-sink on 192.0.2.20"
 start_sink 192.0.2.10 25 || fail setup "smtp-sink on 192.0.2.10"

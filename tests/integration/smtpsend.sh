@@ -42,10 +42,6 @@ start_sink 192.0.2.36 25 || fail setup "smtp-sink on 192.0.2.36"
 start_greeter 192.0.2.35 25 "421 4.3.2 mx1 is busy, try another" ||
 	fail setup "greeter on 192.0.2.35"
 
-K=$T_TMP/kept
-keep() { cp "$T_OUT" "$K"; }
-ce() { check_exit "$@"; local r=$?; keep; return $r; }
-cm() { check_match "$@"; local r=$?; keep; return $r; }
 msg() { printf 'From: me@example.test\nSubject: %s\n\nhello\n' "$1"; }
 export -f msg
 export U=$'jos\303\251@send.test'	# a UTF-8 local part

@@ -16,19 +16,6 @@ S=$T_ROOT/bin/smtpsend
 D=$T_TMP/dump
 LOG=$WORLD_DIR/peers/sts-smtpd.log
 mkdir -p "$D" "$WORLD_DIR/peers"
-K=$T_TMP/kept
-keep() { cp "$T_OUT" "$K"; }
-ce() { check_exit "$@"; local r=$?; keep; return $r; }
-cm() { check_match "$@"; local r=$?; keep; return $r; }
-# nomatch NAME ERE FILE: FILE must not match ERE.
-nomatch() {
-	if grep -Eq -- "$2" "$3"; then
-		fail "$1" "output matches /$2/"
-		sed 's/^/    | /' "$3" | tail -n 5 >&2
-	else
-		ok "$1"
-	fi
-}
 # connects ADDR: sessions smtpd.py saw on ADDR:25 so far.
 connects() { grep -c "^[^ ]* *$1:25 .* connect" "$LOG" 2>/dev/null || true; }
 msg() { printf 'From: me@example.test\nSubject: %s\n\nhello\n' "$1"; }
