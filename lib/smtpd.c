@@ -14,6 +14,7 @@
 #define DATA_LINEMAX	998		/* RFC 5321 §4.5.3.1.6, no CRLF */
 #define STAGE		(16 * 1024)
 #define OUTMAX		(1024 * 1024)	/* replies not yet written */
+#define HELDMAX		(256 * 1024)	/* input kept while paused */
 
 enum state {
 	S_INIT = 0,	/* before the greeting */
@@ -45,7 +46,16 @@ struct mxk_smtpd {
 	int			 skipping;	/* over-long line: to LF */
 	struct mxk_buf		 out;
 	int			 closing;
+	int			 dropped;	/* mxk_smtpd_drop(): no output */
+	int			 noservice;	/* a 5xx greeting: QUIT only */
 	int			 tls_pending;
+	/* A RCPT waiting for mxk_smtpd_resume(), and the input after it. */
+	int			 paused;
+	struct mxk_smtpd_rcpt	 pend;
+	struct mxk_buf		 held;
+	/* A BDAT refused by the command hook: its chunk is read, then r. */
+	int			 bdat_forced;
+	struct mxk_smtpd_reply	 forced;
 	int			 errors;
 	char			 helo[256];
 	int			 esmtp;
@@ -91,6 +101,7 @@ struct cmd {
 
 static void	reply(struct mxk_smtpd *, int, const char *, const char *,
 		    ...) __attribute__((format(printf, 4, 5)));
+static void	bdat_done(struct mxk_smtpd *);
 
 static void
 trace(struct mxk_smtpd *s, int client, const char *p, size_t n)
@@ -102,6 +113,8 @@ trace(struct mxk_smtpd *s, int client, const char *p, size_t n)
 static void
 out_add(struct mxk_smtpd *s, const char *p, size_t n)
 {
+	if (s->dropped)
+		return;
 	trace(s, 0, p, n);
 	if (mxk_buf_add(&s->out, p, n) == -1) {
 		/* A client that never reads its replies: drop it. */
@@ -143,6 +156,9 @@ reply_r(struct mxk_smtpd *s, const struct mxk_smtpd_reply *r)
 			text[i] = '?';
 	reply(s, r->code >= 200 && r->code < 600 ? r->code : 451,
 	    r->status[0] != '\0' ? r->status : "4.0.0", "%s", text);
+	/* RFC 5321 §3.8: 421 means the server closes the channel. */
+	if (r->code == 421)
+		s->closing = 1;
 }
 
 static void
@@ -649,11 +665,41 @@ fail:
 	free(envid);
 }
 
+/* Take the recipient rc (its strings are ours now), or refuse it: r. */
+static void
+rcpt_add(struct mxk_smtpd *s, struct mxk_smtpd_rcpt *rc,
+    const struct mxk_smtpd_reply *r)
+{
+	struct mxk_smtpd_rcpt	*nv;
+
+	if (r != NULL) {
+		reply_r(s, r);
+		goto drop;
+	}
+	if (s->nrcpt == s->rcptcap) {
+		size_t cap = s->rcptcap > 0 ? 2 * s->rcptcap : 8;
+
+		if ((nv = realloc(s->rcpt, cap * sizeof(*nv))) == NULL) {
+			reply(s, 451, "4.3.0", "Error: out of memory");
+			goto drop;
+		}
+		s->rcpt = nv;
+		s->rcptcap = cap;
+	}
+	s->rcpt[s->nrcpt++] = *rc;
+	reply(s, 250, "2.1.5", "Ok");
+	return;
+drop:
+	free(rc->addr);
+	free(rc->notify);
+	free(rc->orcpt);
+}
+
 static void
 cmd_rcpt(struct mxk_smtpd *s, const char *arg, int more)
 {
 	struct mxk_smtpd_reply	 r;
-	struct mxk_smtpd_rcpt	*nv, rc;
+	struct mxk_smtpd_rcpt	 rc;
 	char			 addr[MXK_ADDR_INPUTMAX], key[32], val[512];
 	const char		*rest;
 	int			 hv, utf8 = 0, pr;
@@ -707,27 +753,24 @@ cmd_rcpt(struct mxk_smtpd *s, const char *arg, int more)
 		reply(s, 452, "4.5.3", "Error: too many recipients");
 		goto fail;
 	}
-	if (s->h.rcpt != NULL && s->h.rcpt(s->h.arg, s, addr, &r) == -1) {
-		reply_r(s, &r);
-		goto fail;
-	}
-	if (s->nrcpt == s->rcptcap) {
-		size_t cap = s->rcptcap > 0 ? 2 * s->rcptcap : 8;
-
-		if ((nv = realloc(s->rcpt, cap * sizeof(*nv))) == NULL) {
-			reply(s, 451, "4.3.0", "Error: out of memory");
-			goto fail;
-		}
-		s->rcpt = nv;
-		s->rcptcap = cap;
-	}
 	if ((rc.addr = strdup(addr)) == NULL) {
 		reply(s, 451, "4.3.0", "Error: out of memory");
 		goto fail;
 	}
-	s->rcpt[s->nrcpt++] = rc;
-	reply(s, 250, "2.1.5", "Ok");
-	return;
+	memset(&r, 0, sizeof(r));
+	switch (s->h.rcpt != NULL ? s->h.rcpt(s->h.arg, s, addr, &r) : 0) {
+	case 0:
+		rcpt_add(s, &rc, NULL);
+		return;
+	case MXK_SMTPD_PENDING:
+		/* The rest of the input waits (mxk_smtpd_feed()). */
+		s->pend = rc;
+		s->paused = 1;
+		return;
+	default:
+		rcpt_add(s, &rc, &r);
+		return;
+	}
 fail:
 	free(rc.notify);
 	free(rc.orcpt);
@@ -834,7 +877,12 @@ cmd_bdat(struct mxk_smtpd *s, const char *arg, int more)
 	}
 	s->bdat_left = n;
 	s->bdat_last = *end != '\0';
-	if (s->state != S_MAIL || s->nrcpt == 0 || s->data_used) {
+	if (s->bdat_forced) {
+		/* Refused by the command hook: read the chunk, then say so. */
+		s->bdat_forced = 0;
+		s->bdat_failed = 1;
+		s->bdat_err = s->forced;
+	} else if (s->state != S_MAIL || s->nrcpt == 0 || s->data_used) {
 		/* RFC 3030 §2: the chunk is read anyway, then refused. */
 		s->bdat_failed = 1;
 		set_reply(&s->bdat_err, 503, "5.5.1", s->nrcpt == 0 &&
@@ -849,8 +897,9 @@ cmd_bdat(struct mxk_smtpd *s, const char *arg, int more)
 		}
 	}
 	s->state = S_BDAT;
+	/* An empty chunk (BDAT 0 LAST ends a message) is done at once. */
 	if (n == 0)
-		s->bdat_left = 0;
+		bdat_done(s);
 }
 
 /* A BDAT chunk has been read. */
@@ -1142,6 +1191,26 @@ static const struct cmd smtp_cmds[] = {
 	{ NULL, 0, NULL }
 };
 
+static const struct cmd lhlo_cmd = { "LHLO", 0, cmd_ehlo };
+
+/* The command hook answered r instead of carrying out c. */
+static void
+refused_by_hook(struct mxk_smtpd *s, const struct cmd *c, const char *arg,
+    const struct mxk_smtpd_reply *r, int more)
+{
+	if (c->proceed == cmd_bdat && !s->p.no_chunking) {
+		/* The chunk follows the command: read it, then answer r. */
+		s->bdat_forced = 1;
+		s->forced = *r;
+		cmd_bdat(s, arg, more);
+		s->bdat_forced = 0;	/* unless a syntax error closed */
+		return;
+	}
+	reply_r(s, r);
+	if (c->proceed == cmd_data)
+		data_refused(s, more);
+}
+
 static void
 command(struct mxk_smtpd *s, char *line, int more)
 {
@@ -1163,13 +1232,38 @@ command(struct mxk_smtpd *s, char *line, int more)
 	    (c->proceed == cmd_ehlo || c->proceed == cmd_helo))
 		c = NULL;
 	if ((c == NULL || c->name == NULL) && s->p.lmtp && n == 4 &&
-	    strncasecmp(line, "LHLO", 4) == 0) {
-		cmd_ehlo(s, arg, more);
-		return;
-	}
+	    strncasecmp(line, "LHLO", 4) == 0)
+		c = &lhlo_cmd;
 	if (c == NULL || c->name == NULL) {
 		reply(s, 500, "5.5.2", "Error: command not recognized");
 		bad_command(s);
+		return;
+	}
+	if (s->h.command != NULL) {
+		struct mxk_smtpd_reply	r;
+
+		memset(&r, 0, sizeof(r));
+		if (s->h.command(s->h.arg, s, c->name, arg, &r) == -1 &&
+		    !s->dropped) {
+			if (r.code < 400 || r.code > 599)
+				set_reply(&r, 451, "4.3.0", "Error: refused");
+			refused_by_hook(s, c, arg, &r, more);
+			return;
+		}
+		if (s->dropped)
+			return;
+	}
+	if (s->noservice && c->proceed != cmd_quit) {
+		/* RFC 5321 §3.1: after a 554 greeting, only QUIT. */
+		reply(s, 503, "5.5.1", "Error: no service here; see the "
+		    "greeting");
+		bad_command(s);
+		if (c->proceed == cmd_bdat || c->proceed == cmd_data)
+			data_refused(s, more);
+		if (c->proceed == cmd_bdat) {
+			s->closing = 1;
+			s->state = S_CLOSED;
+		}
 		return;
 	}
 	if ((c->flags & NEEDS_HELO) && s->state == S_GREETED) {
@@ -1240,7 +1334,17 @@ mxk_smtpd_feed(struct mxk_smtpd *s, const char *p, size_t len)
 		s->state = S_CLOSED;
 		return MXK_SMTPD_CLOSE;
 	}
-	while (i < len && !s->closing && !s->tls_pending) {
+	if (s->paused) {
+		/* Fed while a RCPT waits: kept, within bounds. */
+		if (mxk_buf_add(&s->held, p, len) == -1) {
+			s->closing = 1;
+			s->paused = 0;
+			s->state = S_CLOSED;
+			return MXK_SMTPD_CLOSE;
+		}
+		return MXK_SMTPD_PAUSE;
+	}
+	while (i < len && !s->closing && !s->tls_pending && !s->paused) {
 		if (s->state == S_DATA) {
 			i += data_bytes(s, p + i, len - i);
 			continue;
@@ -1296,15 +1400,76 @@ mxk_smtpd_feed(struct mxk_smtpd *s, const char *p, size_t len)
 	 * so the store keeps up. */
 	if (s->state == S_DATA || s->state == S_BDAT)
 		stage_flush(s);
+	if (s->closing) {
+		s->paused = 0;
+		s->state = S_CLOSED;
+		return MXK_SMTPD_CLOSE;
+	}
+	if (s->paused) {
+		/* The rest waits for mxk_smtpd_resume(). */
+		if (i < len && mxk_buf_add(&s->held, p + i, len - i) == -1) {
+			s->closing = 1;
+			s->paused = 0;
+			s->state = S_CLOSED;
+			return MXK_SMTPD_CLOSE;
+		}
+		return MXK_SMTPD_PAUSE;
+	}
 	if (s->tls_pending) {
 		/* RFC 3207 §6: what followed STARTTLS is dropped. */
 		mxk_buf_reset(&s->line);
 		s->tls_pending = 0;
 		return MXK_SMTPD_STARTTLS;
 	}
-	if (s->closing)
-		return MXK_SMTPD_CLOSE;
 	return MXK_SMTPD_CONTINUE;
+}
+
+int
+mxk_smtpd_resume(struct mxk_smtpd *s, const struct mxk_smtpd_reply *r)
+{
+	struct mxk_buf	in;
+	int		rc;
+
+	if (!s->paused)
+		return s->state == S_CLOSED ? MXK_SMTPD_CLOSE :
+		    MXK_SMTPD_CONTINUE;
+	s->paused = 0;
+	rcpt_add(s, &s->pend, r);
+	memset(&s->pend, 0, sizeof(s->pend));
+	/* What was kept is fed now; it may pause again and keep the rest. */
+	in = s->held;
+	mxk_buf_init(&s->held, HELDMAX);
+	rc = mxk_smtpd_feed(s, in.p != NULL ? in.p : "", in.len);
+	mxk_buf_free(&in);
+	return rc;
+}
+
+int
+mxk_smtpd_paused(const struct mxk_smtpd *s)
+{
+	return s->paused;
+}
+
+void
+mxk_smtpd_drop(struct mxk_smtpd *s)
+{
+	trace(s, 0, "(dropped without a reply)", 25);
+	s->dropped = 1;
+	s->closing = 1;
+}
+
+/* A pending RCPT and the input kept behind it go away. */
+static void
+pause_clear(struct mxk_smtpd *s)
+{
+	if (!s->paused)
+		return;
+	s->paused = 0;
+	free(s->pend.addr);
+	free(s->pend.notify);
+	free(s->pend.orcpt);
+	memset(&s->pend, 0, sizeof(s->pend));
+	mxk_buf_reset(&s->held);
 }
 
 struct mxk_smtpd *
@@ -1329,6 +1494,7 @@ mxk_smtpd_new(const struct mxk_smtpd_params *p, const struct mxk_smtpd_hooks *h)
 		s->h = *h;
 	mxk_buf_init(&s->line, s->p.max_line);
 	mxk_buf_init(&s->out, OUTMAX);
+	mxk_buf_init(&s->held, HELDMAX);
 	(void)snprintf(s->body, sizeof(s->body), "7BIT");
 	return s;
 }
@@ -1338,10 +1504,12 @@ mxk_smtpd_free(struct mxk_smtpd *s)
 {
 	if (s == NULL)
 		return;
+	pause_clear(s);
 	txn_reset(s);
 	free(s->rcpt);
 	free(s->tls);
 	free(s->stage);
+	mxk_buf_free(&s->held);
 	mxk_buf_free(&s->line);
 	mxk_buf_free(&s->out);
 	explicit_bzero(s->login_user, sizeof(s->login_user));
@@ -1361,6 +1529,28 @@ mxk_smtpd_greet(struct mxk_smtpd *s)
 
 		out_add(s, line, (size_t)n);
 	}
+}
+
+int
+mxk_smtpd_greet_refuse(struct mxk_smtpd *s, const struct mxk_smtpd_reply *r)
+{
+	struct mxk_smtpd_reply	d;
+
+	if (s->state != S_INIT)
+		return s->state == S_CLOSED ? MXK_SMTPD_CLOSE :
+		    MXK_SMTPD_CONTINUE;
+	if (r == NULL || (r->code != 421 && (r->code < 500 || r->code > 599))) {
+		set_reply(&d, 554, "5.3.2", "Error: no service");
+		r = &d;
+	}
+	s->state = S_GREETED;
+	reply_r(s, r);
+	if (r->code == 421) {
+		s->state = S_CLOSED;
+		return MXK_SMTPD_CLOSE;
+	}
+	s->noservice = 1;
+	return MXK_SMTPD_CONTINUE;
 }
 
 const char *
@@ -1394,6 +1584,7 @@ mxk_smtpd_tls_done(struct mxk_smtpd *s, const char *desc)
 int
 mxk_smtpd_timeout(struct mxk_smtpd *s)
 {
+	pause_clear(s);
 	txn_reset(s);
 	reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->p.hostname);
 	s->closing = 1;
@@ -1404,6 +1595,7 @@ mxk_smtpd_timeout(struct mxk_smtpd *s)
 int
 mxk_smtpd_shutdown(struct mxk_smtpd *s)
 {
+	pause_clear(s);
 	txn_reset(s);
 	reply(s, 421, "4.3.2", "%s Service shutting down", s->p.hostname);
 	s->closing = 1;

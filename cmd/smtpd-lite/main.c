@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -51,6 +52,29 @@
 #define READBUF		(64 * 1024)
 #define OUT_HIGH	(256 * 1024)	/* stop reading a client that does
 					 * not read its replies */
+#define MAXHOLDS	16		/* delayed replies queued per session */
+
+/*
+ * Fault injection points: the connection, each command, and the end of a
+ * message (DOT: the final dot, or the end of the BDAT LAST chunk).
+ */
+enum point {
+	P_CONNECT, P_EHLO, P_HELO, P_LHLO, P_MAIL, P_RCPT, P_DATA, P_BDAT,
+	P_DOT, P_RSET, P_NOOP, P_QUIT, P_VRFY, P_HELP, P_STARTTLS, P_AUTH,
+	P__COUNT
+};
+
+static const char *const point_names[P__COUNT] = {
+	"CONNECT", "EHLO", "HELO", "LHLO", "MAIL", "RCPT", "DATA", "BDAT",
+	"DOT", "RSET", "NOOP", "QUIT", "VRFY", "HELP", "STARTTLS", "AUTH"
+};
+
+struct fault {
+	int			 reply_set;
+	struct mxk_smtpd_reply	 reply;
+	long long		 delay;		/* ms; 0: none */
+	int			 drop;
+};
 
 struct opts {
 	const char	*listen[MAXLISTEN];
@@ -71,6 +95,12 @@ struct opts {
 	size_t		 ndomains;
 	int		 verbose, use_syslog, json_log;
 	int		 kind_set;
+	struct fault	 faults[P__COUNT];
+	int		 nfaults;
+	double		 reject_rate;
+	enum point	 reject_at;
+	unsigned long long seed;
+	int		 seed_set;
 };
 
 static void
@@ -108,6 +138,14 @@ usage(FILE *f)
 "      --require-auth         MAIL only after AUTH\n"
 "      --strict               refuse bare CR or LF in messages\n"
 "      --json-log             one JSON record per message on stderr\n"
+"Fault injection (for testing senders):\n"
+"      --reply CMD=CODE[:TEXT]  answer CMD (EHLO, MAIL, RCPT, DATA, DOT...,\n"
+"                             CONNECT) with CODE instead (repeatable)\n"
+"      --delay CMD=MS         delay the reply to CMD (repeatable)\n"
+"      --drop-after CMD       close the connection when CMD comes, no reply\n"
+"      --reject-rate P        refuse a share P (0..1) of transactions, 451\n"
+"      --reject-at CMD        where: MAIL, RCPT, DATA or DOT (DOT)\n"
+"      --seed N               seed of --reject-rate's choice (random)\n"
 "      --syslog               log to syslog (mail facility)\n"
 "  -v, --verbose              the SMTP transcript (AUTH hidden)\n"
 "  -h, --help                 this text\n"
@@ -184,7 +222,8 @@ enum {
 	OPT_LMTP, OPT_ACCEPT, OPT_MAXSIZE, OPT_MAXRCPT, OPT_MAXCLIENTS,
 	OPT_MAXPERIP, OPT_TIMEOUT, OPT_DATATIMEOUT, OPT_GREETDELAY, OPT_CERT,
 	OPT_KEY, OPT_REQTLS, OPT_PASSWD, OPT_AUTHPLAIN, OPT_REQAUTH,
-	OPT_STRICT, OPT_JSONLOG, OPT_SYSLOG
+	OPT_STRICT, OPT_JSONLOG, OPT_SYSLOG, OPT_REPLY, OPT_DELAY, OPT_DROP,
+	OPT_REJRATE, OPT_REJAT, OPT_SEED
 };
 
 static const struct option longopts[] = {
@@ -213,11 +252,130 @@ static const struct option longopts[] = {
 	{ "strict", no_argument, NULL, OPT_STRICT },
 	{ "json-log", no_argument, NULL, OPT_JSONLOG },
 	{ "syslog", no_argument, NULL, OPT_SYSLOG },
+	{ "reply", required_argument, NULL, OPT_REPLY },
+	{ "delay", required_argument, NULL, OPT_DELAY },
+	{ "drop-after", required_argument, NULL, OPT_DROP },
+	{ "reject-rate", required_argument, NULL, OPT_REJRATE },
+	{ "reject-at", required_argument, NULL, OPT_REJAT },
+	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
 };
+
+/* "RCPT" (any case) -> P_RCPT; -1 when unknown. */
+static int
+point_of(const char *s, size_t n)
+{
+	int	i;
+
+	for (i = 0; i < P__COUNT; i++)
+		if (strlen(point_names[i]) == n &&
+		    strncasecmp(s, point_names[i], n) == 0)
+			return i;
+	return -1;
+}
+
+static int
+point_arg(const char *opt, const char *s, size_t n)
+{
+	int	p = point_of(s, n);
+
+	if (p == -1)
+		die_usage("%s %s: not a command (EHLO, HELO, LHLO, MAIL, RCPT, "
+		    "DATA, BDAT, DOT, RSET, NOOP, QUIT, VRFY, HELP, STARTTLS, "
+		    "AUTH, CONNECT)", opt, s);
+	return p;
+}
+
+/*
+ * --reply CMD=CODE[:TEXT]: CODE 4xx or 5xx (CONNECT: 421 or 5xx); TEXT may
+ * start with an enhanced status code of the same class (RFC 3463).
+ */
+static void
+parse_reply(struct opts *o, const char *arg)
+{
+	const char		*eq = strchr(arg, '='), *t;
+	struct mxk_smtpd_reply	*r;
+	char			*end;
+	long			 code;
+	int			 p, a, b, c, n = 0;
+
+	if (eq == NULL)
+		die_usage("--reply %s: CMD=CODE[:TEXT]", arg);
+	p = point_arg("--reply", arg, (size_t)(eq - arg));
+	errno = 0;
+	code = strtol(eq + 1, &end, 10);
+	if (errno != 0 || end != eq + 4 || (*end != '\0' && *end != ':') ||
+	    code < 400 || code > 599 || (p == P_CONNECT && code / 100 == 4 &&
+	    code != 421))
+		die_usage("--reply %s: CODE is 400 to 599 (a greeting: 421 or "
+		    "5xx)", arg);
+	r = &o->faults[p].reply;
+	memset(r, 0, sizeof(*r));
+	r->code = (int)code;
+	t = *end == ':' ? end + 1 : "";
+	for (; *t != '\0'; t++)
+		if ((unsigned char)*t < 32 || *t == 127)
+			die_usage("--reply %s: a control character in TEXT",
+			    arg);
+	t = *end == ':' ? end + 1 : "";
+	if (sscanf(t, "%1d.%3d.%3d %n", &a, &b, &c, &n) == 3 && n > 0 &&
+	    a == code / 100 && b >= 0 && c >= 0) {
+		char st[48];
+
+		(void)snprintf(st, sizeof(st), "%d.%d.%d", a, b, c);
+		(void)snprintf(r->status, sizeof(r->status), "%.15s", st);
+		t += n;
+	} else
+		(void)snprintf(r->status, sizeof(r->status), "%ld.0.0",
+		    code / 100);
+	if (*t == '\0')
+		t = "Error: injected fault (smtpd-lite --reply)";
+	if (snprintf(r->text, sizeof(r->text), "%s", t) >=
+	    (int)sizeof(r->text))
+		die_usage("--reply %s: TEXT too long", arg);
+	o->faults[p].reply_set = 1;
+	o->nfaults++;
+}
+
+/* --delay CMD=MS: milliseconds, or a number with ms, s or m. */
+static void
+parse_delay(struct opts *o, const char *arg)
+{
+	const char	*eq = strchr(arg, '=');
+	char		 v[64];
+	int		 p;
+
+	if (eq == NULL)
+		die_usage("--delay %s: CMD=MS", arg);
+	p = point_arg("--delay", arg, (size_t)(eq - arg));
+	if (snprintf(v, sizeof(v), "%s%s", eq + 1, eq[1] != '\0' &&
+	    strspn(eq + 1, "0123456789.") == strlen(eq + 1) ? "ms" : "") >=
+	    (int)sizeof(v))
+		die_usage("--delay %s: not a duration", arg);
+	o->faults[p].delay = duration("--delay", v, 0);
+	o->nfaults++;
+}
+
+static double
+rate_arg(const char *s)
+{
+	char	*end;
+	double	 v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno == 0 && end != s && *end == '%' && end[1] == '\0')
+		v /= 100;
+	else if (errno != 0 || end == s || *end != '\0')
+		v = -1;
+	if (!(v >= 0 && v <= 1))
+		die_usage("--reject-rate %s: a share from 0 to 1 (or 0%% to "
+		    "100%%)", s);
+	return v;
+}
 
 static void
 set_kind(struct opts *o, enum mxk_store_kind k)
@@ -242,6 +400,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->timeout = 300000;
 	o->data_timeout = 600000;
 	o->shutdown_grace = 10000;
+	o->reject_at = P_DOT;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":l:u:hvV", longopts, NULL)) !=
 	    -1) {
@@ -350,6 +509,40 @@ parse_args(int argc, char **argv, struct opts *o)
 		case OPT_SYSLOG:
 			o->use_syslog = 1;
 			break;
+		case OPT_REPLY:
+			parse_reply(o, optarg);
+			break;
+		case OPT_DELAY:
+			parse_delay(o, optarg);
+			break;
+		case OPT_DROP:
+			o->faults[point_arg("--drop-after", optarg,
+			    strlen(optarg))].drop = 1;
+			o->nfaults++;
+			break;
+		case OPT_REJRATE:
+			o->reject_rate = rate_arg(optarg);
+			break;
+		case OPT_REJAT:
+			o->reject_at = point_arg("--reject-at", optarg,
+			    strlen(optarg));
+			if (o->reject_at != P_MAIL && o->reject_at != P_RCPT &&
+			    o->reject_at != P_DATA && o->reject_at != P_DOT)
+				die_usage("--reject-at %s: MAIL, RCPT, DATA "
+				    "or DOT", optarg);
+			break;
+		case OPT_SEED:
+		{
+			char *end;
+
+			errno = 0;
+			o->seed = strtoull(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    optarg[0] == '-')
+				die_usage("--seed %s: not a number", optarg);
+			o->seed_set = 1;
+		}
+			break;
 		case ':':
 			die_usage("option %s needs an argument",
 			    argv[optind - 1]);
@@ -397,6 +590,15 @@ struct server {
 	unsigned long		 qcounter;
 	volatile sig_atomic_t	 stop, reload;
 	long long		 stop_deadline;
+	long long		 next_wake;	/* the nearest fine deadline */
+	unsigned long long	 rng;		/* --reject-rate's state */
+};
+
+/* A reply held back by --delay: bytes of output before it go out, then
+ * it waits ms (from when it would have gone out). */
+struct hold {
+	size_t		 mark;
+	long long	 ms, until;	/* until: 0 while not started */
 };
 
 enum sstate { SS_GREETWAIT, SS_RUN, SS_TLSWAIT, SS_TLS, SS_DONE };
@@ -418,6 +620,11 @@ struct sess {
 	unsigned long		 nmsg;
 	int			 events;
 	long long		 started;
+	struct hold		 holds[MAXHOLDS];
+	int			 nholds;
+	int			 closing;	/* the engine is done: flush */
+	char			 fault[200];	/* injected in this transaction */
+	int			 reject;	/* picked by --reject-rate */
 };
 
 static struct server	*the_server;
@@ -465,7 +672,174 @@ new_qid(struct sess *s)
 	    (unsigned)(++s->srv->qcounter & 0xffff));
 }
 
+static void
+wake_at(struct server *srv, long long t)
+{
+	if (t < srv->next_wake)
+		srv->next_wake = t;
+}
+
+/* SplitMix64 (Steele, Lea, Flood 2014): a small, seedable generator, so
+ * that --seed replays a run's choices. */
+static double
+rng_next(struct server *srv)
+{
+	unsigned long long z = (srv->rng += 0x9E3779B97F4A7C15ULL);
+
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	z ^= z >> 31;
+	return (double)(z >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Hold what the engine answers from now on back for ms. */
+static void
+hold_add(struct sess *s, long long ms)
+{
+	size_t	n;
+
+	(void)mxk_smtpd_output(s->eng, &n);
+	if (s->nholds == MAXHOLDS) {
+		s->holds[MAXHOLDS - 1].ms += ms;
+		return;
+	}
+	s->holds[s->nholds].mark = n;
+	s->holds[s->nholds].ms = ms;
+	s->holds[s->nholds].until = 0;
+	s->nholds++;
+}
+
+static void
+fault_note(struct sess *s, const char *what, enum point p,
+    const struct mxk_smtpd_reply *r, long long ms)
+{
+	size_t	n = strlen(s->fault);
+	char	one[64];
+
+	if (r != NULL)
+		(void)snprintf(one, sizeof(one), "%s %s=%d", what,
+		    point_names[p], r->code);
+	else if (ms > 0)
+		(void)snprintf(one, sizeof(one), "%s %s=%lldms", what,
+		    point_names[p], ms);
+	else
+		(void)snprintf(one, sizeof(one), "%s %s", what,
+		    point_names[p]);
+	(void)snprintf(s->fault + n, sizeof(s->fault) - n, "%s%s",
+	    n > 0 ? "," : "", one);
+}
+
+/* One record per injected fault (those at DOT are in the message's). */
+static void
+log_fault(struct sess *s, const char *what, enum point p,
+    const struct mxk_smtpd_reply *r, long long ms)
+{
+	struct server	*srv = s->srv;
+	struct mxk_buf	 b;
+	char		 rep[MXK_SMTPD_TEXTMAX + 32] = "";
+	int		 first = 1, x = 0;
+
+	fault_note(s, what, p, r, ms);
+	if (r != NULL)
+		(void)snprintf(rep, sizeof(rep), "%d %s %s", r->code,
+		    r->status, r->text);
+	if (!srv->o->json_log) {
+		char	extra[MXK_SMTPD_TEXTMAX + 64] = "";
+
+		if (ms > 0)
+			(void)snprintf(extra, sizeof(extra), " delay=%lldms",
+			    ms);
+		else if (r != NULL)
+			(void)snprintf(extra, sizeof(extra), " reply=\"%s\"",
+			    rep);
+		logkv(srv, "fault client=%s command=%s fault=%s%s", s->ip,
+		    point_names[p], what, extra);
+		return;
+	}
+	mxk_buf_init(&b, 4096);
+	x |= mxk_buf_addch(&b, '{');
+	x |= mxk_json_kv_str(&b, &first, "event", "fault");
+	x |= mxk_json_kv_str(&b, &first, "client", s->ip);
+	x |= mxk_json_kv_str(&b, &first, "helo", mxk_smtpd_helo(s->eng));
+	x |= mxk_json_kv_str(&b, &first, "from", mxk_smtpd_from(s->eng));
+	x |= mxk_json_kv_int(&b, &first, "rcpts",
+	    (long long)mxk_smtpd_nrcpt(s->eng));
+	x |= mxk_json_kv_str(&b, &first, "command", point_names[p]);
+	x |= mxk_json_kv_str(&b, &first, "fault", what);
+	if (ms > 0)
+		x |= mxk_json_kv_int(&b, &first, "delay_ms", ms);
+	if (r != NULL)
+		x |= mxk_json_kv_str(&b, &first, "reply", rep);
+	x |= mxk_buf_addch(&b, '}');
+	if (x == 0) {
+		if (srv->o->use_syslog)
+			syslog(LOG_MAIL | LOG_INFO, "%s", b.p);
+		else
+			(void)fprintf(stderr, "%s\n", b.p);
+	}
+	mxk_buf_free(&b);
+}
+
+static void
+reject_reply(struct mxk_smtpd_reply *r)
+{
+	r->code = 451;
+	(void)snprintf(r->status, sizeof(r->status), "4.3.0");
+	(void)snprintf(r->text, sizeof(r->text), "Error: try again later "
+	    "(fault injected by smtpd-lite --reject-rate)");
+}
+
 /* Hooks of the engine. */
+
+/* Fault injection at each command: delay, drop, reply, --reject-rate. */
+static int
+h_command(void *arg, struct mxk_smtpd *e, const char *verb,
+    const char *cmdarg, struct mxk_smtpd_reply *r)
+{
+	struct sess		*s = arg;
+	struct server		*srv = s->srv;
+	const struct opts	*o = srv->o;
+	const struct fault	*f;
+	int			 p = point_of(verb, strlen(verb));
+
+	if (p == -1)
+		return 0;
+	if (p == P_MAIL) {
+		/* A transaction begins: is it one --reject-rate refuses? */
+		s->fault[0] = '\0';
+		s->reject = o->reject_rate > 0 && rng_next(srv) <
+		    o->reject_rate;
+	}
+	f = &o->faults[p];
+	if (p == P_BDAT && f->delay == 0 && !f->drop && !f->reply_set &&
+	    !mxk_smtpd_bdat(e) && mxk_smtpd_from(e) != NULL) {
+		/* The first BDAT starts the message as DATA does: DATA's
+		 * faults apply to it, unless BDAT has its own. */
+		p = P_DATA;
+		f = &o->faults[P_DATA];
+	}
+	if (f->delay > 0) {
+		hold_add(s, f->delay);
+		log_fault(s, "delay", p, NULL, f->delay);
+	}
+	if (f->drop) {
+		log_fault(s, "drop", p, NULL, 0);
+		mxk_smtpd_drop(e);
+		return 0;
+	}
+	if (f->reply_set) {
+		*r = f->reply;
+		log_fault(s, "reply", p, r, 0);
+		return -1;
+	}
+	if (s->reject && (p == (int)o->reject_at ||
+	    (o->reject_at == P_DATA && p == P_BDAT))) {
+		reject_reply(r);
+		log_fault(s, "reject-rate", p, r, 0);
+		return -1;
+	}
+	return 0;
+}
 
 static int
 h_rcpt(void *arg, struct mxk_smtpd *e, const char *to,
@@ -600,13 +974,14 @@ log_message(struct sess *s, const struct mxk_smtpd_reply *r, size_t n)
 
 	if (!srv->o->json_log) {
 		logkv(srv, "msg qid=%s client=%s helo=%s from=<%s> rcpts=%zu "
-		    "size=%llu tls=%s auth=%s body=%s bdat=%s result=\"%d %s "
-		    "%s\"", s->qid, s->ip, mxk_smtpd_helo(e),
+		    "size=%llu tls=%s auth=%s body=%s bdat=%s%s%s result=\"%d "
+		    "%s %s\"", s->qid, s->ip, mxk_smtpd_helo(e),
 		    mxk_smtpd_from(e) != NULL ? mxk_smtpd_from(e) : "",
 		    mxk_smtpd_nrcpt(e), mxk_smtpd_msg_size(e),
 		    mxk_smtpd_tls(e) != NULL ? "yes" : "no",
 		    mxk_smtpd_auth_user(e) != NULL ? mxk_smtpd_auth_user(e) :
 		    "-", mxk_smtpd_body(e), mxk_smtpd_bdat(e) ? "yes" : "no",
+		    s->fault[0] != '\0' ? " fault=" : "", s->fault,
 		    r[0].code, r[0].status, r[0].text);
 		return;
 	}
@@ -626,6 +1001,8 @@ log_message(struct sess *s, const struct mxk_smtpd_reply *r, size_t n)
 	x |= mxk_json_kv_bool(&b, &first, "bdat", mxk_smtpd_bdat(e));
 	x |= mxk_json_kv_str(&b, &first, "ret", mxk_smtpd_dsn_ret(e));
 	x |= mxk_json_kv_str(&b, &first, "envid", mxk_smtpd_dsn_envid(e));
+	if (s->fault[0] != '\0')
+		x |= mxk_json_kv_str(&b, &first, "fault", s->fault);
 	x |= mxk_json_key(&b, &first, "rcpts");
 	x |= mxk_buf_addch(&b, '[');
 	for (i = 0; i < mxk_smtpd_nrcpt(e); i++) {
@@ -639,6 +1016,7 @@ log_message(struct sess *s, const struct mxk_smtpd_reply *r, size_t n)
 		x |= mxk_json_kv_str(&b, &f2, "orcpt", rc->orcpt);
 		x |= mxk_json_kv_int(&b, &f2, "code", ri->code);
 		x |= mxk_json_kv_str(&b, &f2, "status", ri->status);
+		x |= mxk_json_kv_str(&b, &f2, "text", ri->text);
 		x |= mxk_buf_addch(&b, '}');
 	}
 	x |= mxk_buf_addstr(&b, "]}");
@@ -660,8 +1038,45 @@ h_end(void *arg, struct mxk_smtpd *e, int bad, struct mxk_smtpd_reply *r,
 	struct mxk_err		 err;
 	size_t			 i, nr = mxk_smtpd_nrcpt(e);
 
+	const struct fault	*f = &s->srv->o->faults[P_DOT];
+
 	if (s->msg == NULL)
 		return;
+	if (f->delay > 0) {
+		hold_add(s, f->delay);
+		fault_note(s, "delay", P_DOT, NULL, f->delay);
+	}
+	if (f->drop) {
+		/* Nothing is stored: the client never heard of it. */
+		mxk_store_abort(s->msg);
+		s->msg = NULL;
+		fault_note(s, "drop", P_DOT, NULL, 0);
+		for (i = 0; i < n; i++) {
+			r[i].code = 0;
+			(void)snprintf(r[i].status, sizeof(r[i].status), "-");
+			(void)snprintf(r[i].text, sizeof(r[i].text),
+			    "dropped without a reply");
+		}
+		log_message(s, r, n);
+		mxk_smtpd_drop(e);
+		return;
+	}
+	if (!bad && (f->reply_set || (s->reject &&
+	    s->srv->o->reject_at == P_DOT))) {
+		/* An injected refusal: nothing is stored either. */
+		mxk_store_abort(s->msg);
+		s->msg = NULL;
+		for (i = 0; i < n; i++) {
+			if (f->reply_set)
+				r[i] = f->reply;
+			else
+				reject_reply(&r[i]);
+		}
+		fault_note(s, f->reply_set ? "reply" : "reject-rate", P_DOT,
+		    &r[0], 0);
+		log_message(s, r, n);
+		return;
+	}
 	if (bad) {
 		mxk_store_abort(s->msg);
 		s->msg = NULL;
@@ -758,7 +1173,11 @@ sess_events(struct sess *s, int ev)
 {
 	struct epoll_event	e;
 
-	if (s->srv->ep == -1 || s->events == ev)
+	if (s->srv->ep == -1) {
+		s->events = ev;
+		return;
+	}
+	if (s->events == ev)
 		return;
 	memset(&e, 0, sizeof(e));
 	e.events = (uint32_t)ev;
@@ -776,8 +1195,11 @@ sess_free(struct sess *s)
 	    "state=%s", s->ip, s->port, s->nmsg, mxk_now_ms() - s->started,
 	    mxk_smtpd_tls(s->eng) != NULL ? "yes" : "no",
 	    mxk_smtpd_state_name(s->eng));
-	if (s->msg != NULL)
+	/* Aborted once here; the engine's data_abort hook then finds none. */
+	if (s->msg != NULL) {
 		mxk_store_abort(s->msg);
+		s->msg = NULL;
+	}
 	if (s->hs != NULL)
 		mxk_tls_abandon(s->hs);
 	mxk_smtpd_free(s->eng);
@@ -794,7 +1216,10 @@ sess_free(struct sess *s)
 	free(s);
 }
 
-/* Write what the engine has; 1 when all is out, 0 blocked, -1 dead. */
+/*
+ * Write what the engine has: 1 when all is out, 0 blocked on the client,
+ * 2 held back by --delay (the timer goes on), -1 dead.
+ */
 static int
 sess_flush(struct sess *s)
 {
@@ -802,9 +1227,30 @@ sess_flush(struct sess *s)
 	const char	*p;
 	size_t		 n;
 	ssize_t		 w;
+	int		 i;
 
 	for (;;) {
 		p = mxk_smtpd_output(s->eng, &n);
+		if (s->nholds > 0) {
+			struct hold	*h = &s->holds[0];
+			long long	 now;
+
+			if (h->mark == 0) {
+				now = mxk_now_ms();
+				if (h->until == 0)
+					h->until = now + h->ms;
+				if (now < h->until) {
+					wake_at(s->srv, h->until);
+					return 2;
+				}
+				memmove(&s->holds[0], &s->holds[1],
+				    (size_t)(s->nholds - 1) * sizeof(*h));
+				s->nholds--;
+				continue;
+			}
+			if (n > h->mark)
+				n = h->mark;
+		}
 		if (n == 0)
 			return 1;
 		if (s->wfd != s->fd)
@@ -818,6 +1264,8 @@ sess_flush(struct sess *s)
 		if (w <= 0)
 			return -1;
 		mxk_smtpd_consume(s->eng, (size_t)w);
+		for (i = 0; i < s->nholds; i++)
+			s->holds[i].mark -= (size_t)w;
 	}
 }
 
@@ -870,17 +1318,19 @@ tls_step(struct sess *s)
 static void
 after_feed(struct sess *s, int rc)
 {
-	int	f = sess_flush(s);
+	int	f;
 
-	if (f == -1) {
+	if (rc == MXK_SMTPD_CLOSE)
+		s->closing = 1;
+	if ((f = sess_flush(s)) == -1) {
 		s->st = SS_DONE;
 		return;
 	}
-	if (rc == MXK_SMTPD_CLOSE) {
+	if (s->closing) {
 		if (f == 1)
 			s->st = SS_DONE;
 		else
-			sess_events(s, EPOLLOUT);
+			sess_events(s, f == 0 ? EPOLLOUT : 0);
 		return;
 	}
 	if (rc == MXK_SMTPD_STARTTLS) {
@@ -891,7 +1341,12 @@ after_feed(struct sess *s, int rc)
 			if (s->st == SS_TLS)
 				tls_step(s);
 		} else
-			sess_events(s, EPOLLOUT);
+			sess_events(s, f == 0 ? EPOLLOUT : 0);
+		return;
+	}
+	if (f == 2 || mxk_smtpd_paused(s->eng)) {
+		/* Nothing is read while a reply is held or a RCPT waits. */
+		sess_events(s, f == 0 ? EPOLLOUT : 0);
 		return;
 	}
 	{
@@ -913,7 +1368,8 @@ sess_read(struct sess *s)
 
 	/* A few reads per wake-up, so one busy client cannot starve the
 	 * others. */
-	for (i = 0; i < 4 && (s->st == SS_RUN || s->st == SS_GREETWAIT); i++) {
+	for (i = 0; i < 4 && (s->st == SS_RUN || s->st == SS_GREETWAIT) &&
+	    s->nholds == 0 && !s->closing && !mxk_smtpd_paused(s->eng); i++) {
 		n = mxk_conn_read_nb(s->conn, buf, sizeof(buf), &e);
 		if (n == MXK_CONN_WANT_READ || n == MXK_CONN_WANT_WRITE)
 			return;
@@ -974,6 +1430,31 @@ count_ip(struct server *srv, const char *ip)
 static struct mxk_smtpd_params engine_params;
 static struct mxk_smtpd_hooks engine_hooks;
 
+/* The greeting, or what --delay, --drop-after and --reply make of it. */
+static void
+sess_greet(struct sess *s)
+{
+	const struct fault	*f = &s->srv->o->faults[P_CONNECT];
+
+	s->st = SS_RUN;
+	if (f->delay > 0) {
+		hold_add(s, f->delay);
+		log_fault(s, "delay", P_CONNECT, NULL, f->delay);
+	}
+	if (f->drop) {
+		log_fault(s, "drop", P_CONNECT, NULL, 0);
+		s->st = SS_DONE;
+		return;
+	}
+	if (f->reply_set) {
+		log_fault(s, "reply", P_CONNECT, &f->reply, 0);
+		after_feed(s, mxk_smtpd_greet_refuse(s->eng, &f->reply));
+		return;
+	}
+	mxk_smtpd_greet(s->eng);
+	after_feed(s, MXK_SMTPD_CONTINUE);
+}
+
 static struct sess *
 sess_new(struct server *srv, int fd, int wfd, const char *ip, int port)
 {
@@ -1009,16 +1490,14 @@ sess_new(struct server *srv, int fd, int wfd, const char *ip, int port)
 		ev.events = EPOLLIN;
 		ev.data.ptr = s;
 		(void)epoll_ctl(srv->ep, EPOLL_CTL_ADD, fd, &ev);
-		s->events = EPOLLIN;
 	}
+	s->events = EPOLLIN;
 	if (srv->o->greet_delay > 0) {
 		s->st = SS_GREETWAIT;
 		s->greet_at = s->started + srv->o->greet_delay;
-	} else {
-		s->st = SS_RUN;
-		mxk_smtpd_greet(s->eng);
-		after_feed(s, MXK_SMTPD_CONTINUE);
-	}
+		wake_at(srv, s->greet_at);
+	} else
+		sess_greet(s);
 	return s;
 }
 
@@ -1083,18 +1562,35 @@ timers(struct server *srv)
 	struct sess	*s, *next;
 	long long	 now = mxk_now_ms();
 
+	srv->next_wake = LLONG_MAX;
 	for (s = srv->sessions; s != NULL; s = next) {
 		next = s->next;
-		if (s->st == SS_GREETWAIT && now >= s->greet_at) {
+		if (s->st == SS_GREETWAIT) {
+			if (now < s->greet_at) {
+				wake_at(srv, s->greet_at);
+				continue;
+			}
 			/* Silent so far (a talker was read and refused by
 			 * the engine in sess_read()): greet. */
-			s->st = SS_RUN;
-			mxk_smtpd_greet(s->eng);
-			after_feed(s, MXK_SMTPD_CONTINUE);
+			sess_greet(s);
 			continue;
 		}
 		if (s->st == SS_DONE)
 			continue;
+		if (s->nholds > 0 && s->holds[0].mark == 0 &&
+		    s->holds[0].until > 0) {
+			if (now >= s->holds[0].until) {
+				/* A delayed reply is due. */
+				if (s->st == SS_TLSWAIT)
+					sess_step(s);
+				else if (s->st == SS_RUN) {
+					after_feed(s, MXK_SMTPD_CONTINUE);
+					if (s->st == SS_RUN)
+						sess_read(s);
+				}
+			} else
+				wake_at(srv, s->holds[0].until);
+		}
 		if (srv->stop && !mxk_smtpd_in_data(s->eng) &&
 		    (s->st == SS_RUN || s->st == SS_GREETWAIT)) {
 			after_feed(s, mxk_smtpd_shutdown(s->eng));
@@ -1226,6 +1722,21 @@ reload(struct server *srv)
 	logkv(srv, "reloaded");
 }
 
+/* How long the loop may sleep: at most max ms, less when a fine deadline
+ * (a delayed reply, a greeting) is near. */
+static int
+wait_ms(struct server *srv, int max)
+{
+	long long	left;
+
+	if (srv->next_wake == LLONG_MAX)
+		return max;
+	left = srv->next_wake - mxk_now_ms();
+	if (left <= 0)
+		return 0;
+	return left < max ? (int)left : max;
+}
+
 /* --stdio: one session on fds 0 and 1 (inetd, tcpserver, systemd). */
 static int
 run_stdio(struct server *srv)
@@ -1233,9 +1744,9 @@ run_stdio(struct server *srv)
 	const char	*ip = getenv("TCPREMOTEIP");
 	struct stat	 st;
 	struct sess	*s;
-	struct pollfd	 pfd;
+	struct pollfd	 pfd[2];
 	long long	 now;
-	int		 sock, w;
+	int		 sock, w, np, i;
 
 	/* A socket on fd 0 carries both directions (and STARTTLS). */
 	sock = fstat(0, &st) == 0 && S_ISSOCK(st.st_mode);
@@ -1245,36 +1756,42 @@ run_stdio(struct server *srv)
 	if ((s = sess_new(srv, 0, sock ? 0 : 1, ip != NULL ? ip : "stdin",
 	    0)) == NULL)
 		return EX_OSERR;
-	while (s->st != SS_DONE) {
+	while (s != NULL && s->st != SS_DONE) {
 		now = mxk_now_ms();
-		pfd.fd = 0;
-		pfd.events = POLLIN;
-		if (s->st == SS_TLS)
-			pfd.events = s->events & EPOLLOUT ? POLLOUT : POLLIN;
-		w = poll(&pfd, 1, 1000);
+		np = 0;
+		if (s->events & EPOLLIN) {
+			pfd[np].fd = s->fd;
+			pfd[np++].events = POLLIN;
+		}
+		if (s->events & EPOLLOUT) {
+			if (np > 0 && s->wfd == s->fd)
+				pfd[0].events |= POLLOUT;
+			else {
+				pfd[np].fd = s->wfd;
+				pfd[np++].events = POLLOUT;
+			}
+		}
+		for (i = 0; i < np; i++)
+			pfd[i].revents = 0;
+		w = poll(pfd, (nfds_t)np, wait_ms(srv, 1000));
 		if (w == -1 && errno != EINTR)
 			break;
 		if (srv->stop && srv->stop_deadline == 0)
 			srv->stop_deadline = now + srv->o->shutdown_grace;
-		if (w > 0) {
-			sess_step(s);
-		}
-		/* Output blocked on a pipe: wait for it (bounded). */
-		if (s->st != SS_DONE) {
-			size_t n;
-
-			(void)mxk_smtpd_output(s->eng, &n);
-			if (n > 0) {
-				struct pollfd po = { s->wfd, POLLOUT, 0 };
-
-				(void)poll(&po, 1, 1000);
+		for (i = 0; w > 0 && i < np && s->st != SS_DONE; i++) {
+			if (pfd[i].revents == 0)
+				continue;
+			if (s->st == SS_RUN && (pfd[i].revents & POLLOUT) &&
+			    !(pfd[i].revents & POLLIN)) {
 				if (sess_flush(s) == -1)
 					s->st = SS_DONE;
-			}
+				else
+					after_feed(s, MXK_SMTPD_CONTINUE);
+			} else
+				sess_step(s);
 		}
 		timers(srv);
-		if (srv->sessions == NULL)
-			break;
+		s = srv->sessions;
 	}
 	if (srv->sessions != NULL)
 		sess_free(srv->sessions);
@@ -1307,6 +1824,13 @@ main(int argc, char **argv)
 	memset(&srv, 0, sizeof(srv));
 	srv.o = &o;
 	srv.ep = -1;
+	srv.next_wake = LLONG_MAX;
+	if (!o.seed_set &&
+	    getrandom(&o.seed, sizeof(o.seed), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(o.seed))
+		o.seed = (unsigned long long)time(NULL) ^
+		    ((unsigned long long)getpid() << 32);
+	srv.rng = o.seed;
 	if (o.hostname != NULL)
 		(void)snprintf(srv.hostname, sizeof(srv.hostname), "%s",
 		    o.hostname);
@@ -1354,6 +1878,7 @@ main(int argc, char **argv)
 	engine_params.require_auth = o.require_auth;
 	engine_params.strict = o.strict;
 	memset(&engine_hooks, 0, sizeof(engine_hooks));
+	engine_hooks.command = h_command;
 	engine_hooks.rcpt = h_rcpt;
 	engine_hooks.data_begin = h_begin;
 	engine_hooks.data = h_data;
@@ -1406,6 +1931,12 @@ main(int argc, char **argv)
 	if (o.ndomains == 0)
 		logkv(&srv, "warning: no --accept-domain: mail for every "
 		    "domain is accepted");
+	if (o.nfaults > 0 || o.reject_rate > 0)
+		logkv(&srv, "warning: fault injection is on (--reply, "
+		    "--delay, --drop-after, --reject-rate): for testing only");
+	if (o.reject_rate > 0)
+		logkv(&srv, "reject-rate=%g at=%s seed=%llu", o.reject_rate,
+		    point_names[o.reject_at], o.seed);
 	logkv(&srv, "start listen=%zu store=%s tls=%s auth=%s", srv.nlfd,
 	    o.kind == MXK_STORE_MAILDIR ? "maildir" : o.kind ==
 	    MXK_STORE_EXEC ? "exec" : "discard", srv.tls != NULL ? "yes" :
@@ -1426,7 +1957,7 @@ main(int argc, char **argv)
 		}
 		if (srv.stop && srv.sessions == NULL)
 			break;
-		n = epoll_wait(srv.ep, evs, 256, 200);
+		n = epoll_wait(srv.ep, evs, 256, wait_ms(&srv, 200));
 		if (n == -1 && errno != EINTR)
 			break;
 		for (k = 0; k < n; k++) {

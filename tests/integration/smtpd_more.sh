@@ -1,0 +1,251 @@
+#!/bin/bash
+# ISC license.
+#
+# smtpd-lite, continued (tests/integration/smtpd_lite.sh has the protocol,
+# delivery, TLS and AUTH): fault injection (--reply, --delay, --drop-after,
+# --reject-rate), --dnsbl against a DNS list zone of the world, --check
+# with a long-running policy program, --max-per-ip, unsafe recipients,
+# --workers, systemd socket activation and a reliability run.  Real
+# clients: swaks, smtp-source, smtpsend, and scripted talkers (python3).
+# Servers run in the world's inet namespace on the addresses of
+# zones/lite.test.zone.  No timing assertions: delays are tested against
+# client timeouts several times shorter.
+
+. "$(dirname "$0")/lib.sh"
+
+L=$T_ROOT/bin/smtpd-lite
+S=$T_ROOT/bin/smtpsend
+M=$T_TMP/maildir
+P=$WORLD_DIR/peers
+mkdir -p "$P" "$M"
+
+# lite NAME ADDR [options...]: start smtpd-lite on ADDR:25 (log in
+# $P/lite-NAME.log, pid in LITE_PID).
+lite() {
+	local name=$1 addr=$2
+	shift 2
+	nsenter --net="$WORLD_DIR/inet.ns" "$L" -l "$addr:25" --hostname \
+	    "$name.lite.test" "$@" >"$P/lite-$name.log" 2>&1 </dev/null &
+	LITE_PID=$!
+	world_pid_add "$WORLD_DIR/peers.pids" smtpd-lite $LITE_PID
+	if ! wait_port "$addr" 25 5; then
+		fail "start $name" "$(tail -n 3 "$P/lite-$name.log")"
+		return 1
+	fi
+}
+unlite() {
+	kill "$LITE_PID" 2>/dev/null
+	wait "$LITE_PID" 2>/dev/null
+}
+
+K=$T_TMP/kept
+keep() { cp "$T_OUT" "$K"; }
+ce() { check_exit "$@"; local r=$?; keep; return $r; }
+cm() { check_match "$@"; local r=$?; keep; return $r; }
+msg() { printf 'From: a@example.test\nSubject: %s\n\nhello\n' "$1"; }
+export -f msg
+nnew() { find "$1" -path '*/new/*' -type f 2>/dev/null | wc -l; }
+# count FILE ERE: lines of FILE matching ERE.
+count() { grep -Ec -- "$2" "$1"; }
+
+# talk.py ADDR PORT [SOURCE]: a scripted client; the script on stdin:
+# "> TEXT" sent with CRLF, ">> TEXT" sent as is (\r \n), "= N" sleep N
+# seconds, "<" read what came (2 s at most) and print it.
+cat >"$T_TMP/talk.py" <<'EOF'
+import socket, sys, time
+src = (sys.argv[3], 0) if len(sys.argv) > 3 else None
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10,
+                             source_address=src)
+out = []
+def rd():
+    s.settimeout(2)
+    try:
+        data = s.recv(65536)
+        out.append(data.decode("latin-1") if data else "(closed)\n")
+    except socket.timeout:
+        pass
+    except OSError as e:
+        out.append("(%s)\n" % e)
+def send(b):
+    try:
+        s.sendall(b)
+    except OSError:
+        pass
+for line in sys.stdin.read().split("\n"):
+    if line.startswith("> "):
+        send(line[2:].encode("latin-1") + b"\r\n")
+    elif line.startswith(">> "):
+        send(line[3:].replace("\\r", "\r").replace("\\n", "\n").encode("latin-1"))
+    elif line.startswith("= "):
+        time.sleep(float(line[2:]))
+    elif line.startswith("<"):
+        time.sleep(0.2)
+        rd()
+sys.stdout.write("".join(out))
+EOF
+talk() { /usr/bin/python3 "$T_TMP/talk.py" "$@"; }
+
+F=192.0.2.147
+FH=faults.lite.test
+
+# --- usage of the fault options
+ce "--reply without CODE: usage" 64 "$L" -l 127.0.0.1:2525 --discard --reply RCPT
+ce "--reply 250: usage (only 4xx and 5xx)" 64 "$L" -l 127.0.0.1:2525 --discard --reply RCPT=250
+ce "--reply CONNECT=450: usage (421 or 5xx)" 64 "$L" -l 127.0.0.1:2525 --discard --reply CONNECT=450
+ce "--reply FOO=451: usage" 64 "$L" -l 127.0.0.1:2525 --discard --reply FOO=451
+ce "--reject-rate 2: usage" 64 "$L" -l 127.0.0.1:2525 --discard --reject-rate 2
+ce "--reject-at EHLO: usage" 64 "$L" -l 127.0.0.1:2525 --discard --reject-rate 0.5 --reject-at EHLO
+ce "--delay RCPT=x: usage" 64 "$L" -l 127.0.0.1:2525 --discard --delay RCPT=x
+
+# --- --reply: each place of a transaction
+lite faults $F --maildir "$M/faults" --json-log \
+    --reply 'RCPT=451:4.7.1 greylisted, try again' --reply MAIL=421
+# MAIL=421 and RCPT=... in one server: smtpsend meets MAIL first.
+ce "--reply MAIL=421: deferred" 75 bash -c "msg a | $S --host $FH --tls none a@lite.test"
+cm "--reply MAIL=421: the injected reply" '^deferred a@lite\.test 421 4\.0\.0 Error: injected fault' cat "$K"
+unlite
+lite faults $F --maildir "$M/faults" --json-log --reply 'RCPT=451:4.7.1 greylisted, try again'
+ce "--reply RCPT=451: smtpsend defers" 75 bash -c "msg a | $S --host $FH --tls none a@lite.test"
+cm "--reply RCPT=451: text and status" '^deferred a@lite\.test 451 4\.7\.1 greylisted, try again' cat "$K"
+ce "--reply RCPT=451: swaks sees it" 24 swaks --server $FH --to b@lite.test --from a@example.test
+cm "--reply RCPT=451: swaks' transcript" '<\*\* +451 4\.7\.1 greylisted' cat "$K"
+cm "--reply RCPT: a JSON fault record" '^\{"event":"fault","client":"203\.0\.113\.2",.*"command":"RCPT","fault":"reply","reply":"451 4\.7\.1 greylisted, try again"\}$' cat "$P/lite-faults.log"
+[ "$(nnew "$M/faults")" = 0 ] && ok "--reply RCPT: nothing stored" || fail reply-rcpt-stored "$(nnew "$M/faults")"
+unlite
+
+lite faults $F --maildir "$M/data" --json-log --reply 'DATA=554:5.7.0 no DATA today'
+ce "--reply DATA=554: bounced (BDAT: DATA's fault)" 69 bash -c "msg a | $S --host $FH --tls none a@lite.test"
+cm "--reply DATA=554: the reply" '^bounced a@lite\.test 554 5\.7\.0 no DATA today' cat "$K"
+ce "--reply DATA=554: swaks (DATA) bounced" 25 swaks --server $FH --to b@lite.test --from a@example.test
+cm "--reply DATA=554: swaks' transcript" '<\*\* +554 5\.7\.0 no DATA today' cat "$K"
+[ "$(nnew "$M/data")" = 0 ] && ok "--reply DATA: nothing stored" || fail reply-data-stored "$(nnew "$M/data")"
+# A client that does not wait for the 354 has its message read as
+# commands otherwise: the refusal closes the pipelined session.
+talk $F 25 >"$T_TMP/data.out" <<EOF
+<
+> EHLO c
+> MAIL FROM:<a@example.test>
+> RCPT TO:<b@lite.test>
+>> DATA\r\nMAIL FROM:<evil@example.test>\r\n
+<
+EOF
+cm "--reply DATA with pipelined text: 421 after it" '554 5\.7\.0 no DATA today.*421 4\.5\.0' tr '\r\n' '  ' <"$T_TMP/data.out"
+unlite
+
+lite faults $F --maildir "$M/dot" --json-log --reply 'DOT=452:4.3.1 disk full (injected)' --accept-domain lite.test
+ce "--reply DOT=452: deferred after the message" 75 bash -c "msg dot | $S --host $FH --tls none a@lite.test"
+cm "--reply DOT=452: the reply" '^deferred a@lite\.test 452 4\.3\.1 disk full \(injected\)' cat "$K"
+[ "$(nnew "$M/dot")" = 0 ] && ok "--reply DOT: nothing stored" || fail reply-dot-stored "$(nnew "$M/dot")"
+cm "--reply DOT: the message record names the fault" '^\{"event":"message",.*"fault":"reply DOT=452".*"code":452' cat "$P/lite-faults.log"
+ce "--reply DOT, BDAT: the end of the last chunk" 75 bash -c "(printf 'Subject: chunk\n\n'; seq 1 3000) | $S --host $FH --tls none b@lite.test"
+cm "--reply DOT, BDAT: logged" '"bdat":true.*"fault":"reply DOT=452"' cat "$P/lite-faults.log"
+unlite
+
+lite faults $F --discard --reply EHLO=502 --json-log
+ce "--reply EHLO=502: smtpsend falls back to HELO" 0 bash -c "msg helo | $S --host $FH --tls none a@lite.test"
+cm "--reply EHLO=502: served over SMTP" '"helo":"[^"]+".*"body":"7BIT"' grep '"event":"message"' "$P/lite-faults.log"
+unlite
+
+lite faults $F --discard --reply 'CONNECT=554:5.7.1 no service for you'
+talk $F 25 >"$T_TMP/c554.out" <<EOF
+<
+> EHLO c
+<
+> MAIL FROM:<a@example.test>
+<
+> QUIT
+<
+EOF
+cm "--reply CONNECT=554: the greeting" '^554 5\.7\.1 no service for you' cat "$T_TMP/c554.out"
+cm "--reply CONNECT=554: then 503 until QUIT (RFC 5321 3.1)" '503 5\.5\.1 .*503 5\.5\.1 .*221 2\.0\.0' tr '\r\n' '  ' <"$T_TMP/c554.out"
+ce "--reply CONNECT=554: smtpsend bounces" 67 bash -c "msg a | $S --host $FH --tls none a@lite.test"
+cm "--reply CONNECT=554: smtpsend names the greeting" 'greeting 554 5\.7\.1: no service for you' cat "$K"
+unlite
+lite faults $F --discard --reply CONNECT=421
+ce "--reply CONNECT=421: smtpsend defers" 75 bash -c "msg a | $S --host $FH --tls none a@lite.test"
+cm "--reply CONNECT=421: the greeting" '421 4\.0\.0' cat "$K"
+unlite
+
+# --- --drop-after
+lite faults $F --maildir "$M/faults" --drop-after RCPT
+ce "--drop-after RCPT: smtpsend defers" 75 bash -c "msg a | $S --host $FH --tls none a@lite.test"
+talk $F 25 >"$T_TMP/drop.out" <<EOF
+<
+> EHLO c
+> MAIL FROM:<a@example.test>
+> RCPT TO:<b@lite.test>
+<
+<
+EOF
+cm "--drop-after RCPT: MAIL answered, RCPT not, closed" '250 2\.1\.0 Ok +\(closed\)' tr '\r\n' '  ' <"$T_TMP/drop.out"
+cm "--drop-after RCPT: logged" 'fault client=203\.0\.113\.2 command=RCPT fault=drop' cat "$P/lite-faults.log"
+unlite
+lite faults $F --maildir "$M/drop" --drop-after DOT --json-log
+ce "--drop-after DOT: smtpsend defers (no reply after the message)" 75 bash -c "msg a | $S --host $FH --tls none a@lite.test"
+[ "$(nnew "$M/drop")" = 0 ] && ok "--drop-after DOT: nothing stored" || fail drop-dot-stored "$(nnew "$M/drop")"
+cm "--drop-after DOT: the message record" '"event":"message".*"fault":"drop DOT".*"code":0' cat "$P/lite-faults.log"
+unlite
+lite faults $F --discard --drop-after CONNECT
+talk $F 25 >"$T_TMP/dropc.out" <<EOF
+<
+EOF
+cm "--drop-after CONNECT: closed without a greeting" '^\(closed\)' cat "$T_TMP/dropc.out"
+unlite
+
+# --- --delay: against client timeouts several times shorter
+lite faults $F --discard --json-log --delay DATA=4000 --delay RCPT=300
+cm "--delay DATA=4s: swaks' 1 s timeout expires at DATA" 'DATA.*\n?.*([Tt]imed? ?out|timeout)' bash -c "swaks --server $FH --to b@lite.test --from a@example.test --timeout 1 2>&1 | tr '\n' ' '"
+ce "--delay DATA=4s: a patient client gets through" 0 bash -c "msg a | $S --host $FH --tls none a@lite.test"
+cm "--delay: JSON fault records" '"command":"DATA","fault":"delay","delay_ms":4000' cat "$P/lite-faults.log"
+cm "--delay: the message record lists the delays" '"event":"message".*"fault":"delay RCPT=300ms,delay DATA=4000ms"' cat "$P/lite-faults.log"
+# The event loop goes on during a delay: another session is served.
+( msg slow | $S --host $FH --tls none s@lite.test >"$T_TMP/slow.out" 2>&1 ) &
+slow=$!
+sleep 1
+talk $F 25 >"$T_TMP/other.out" <<EOF
+<
+> EHLO other
+<
+> QUIT
+<
+EOF
+cm "--delay: others served meanwhile" '250-faults\.lite\.test Hello other' cat "$T_TMP/other.out"
+wait $slow
+cm "--delay: the slow one sent too" '^sent s@lite\.test 250' cat "$T_TMP/slow.out"
+unlite
+lite faults $F --discard --delay RCPT=4000
+ce "--delay RCPT=4s: smtpsend's 1 s command timeout expires" 75 bash -c "msg a | $S --host $FH --tls none --command-timeout 1 a@lite.test"
+cm "--delay RCPT: deferred on the timeout" '^deferred a@lite\.test .*([Tt]ime|timeout)' cat "$K"
+unlite
+lite faults $F --discard --delay CONNECT=3000
+ce "--delay CONNECT=3s: swaks' 1 s timeout expires" 0 bash -c "swaks --server $FH --to b@lite.test --timeout 1 2>&1 | grep -qi 'timed out\|timeout'"
+unlite
+
+# --- --reject-rate: a share of transactions, seedable (smtp-source stops
+# at the first refusal: smtpsend --each sends 200 messages in one session)
+mkdir -p "$T_TMP/msgs"
+for i in $(seq -w 1 200); do msg "rate $i" >"$T_TMP/msgs/$i.eml"; done
+lite faults $F --maildir "$M/rate" --json-log --reject-rate 0.3 --seed 42
+ce "--reject-rate: 200 messages, some deferred" 75 timeout 60 "$S" --each --to r@lite.test --host $FH --tls none --json "$T_TMP"/msgs/*.eml
+grep -c '"result":"sent"' "$K" >"$T_TMP/sent1"
+grep '"event":"message"' "$P/lite-faults.log" | grep -o '"code":[0-9]*' >"$T_TMP/rate1"
+n250=$(count "$T_TMP/rate1" ':250$')
+n451=$(count "$T_TMP/rate1" ':451$')
+[ $((n250 + n451)) = 200 ] && ok "--reject-rate: 200 messages, 250 or 451 ($n250, $n451)" || fail reject-rate-total "$n250 + $n451"
+[ "$n451" -ge 30 ] && [ "$n451" -le 90 ] && ok "--reject-rate 0.3: $n451 of 200 refused" || fail reject-rate-share "$n451 of 200"
+[ "$(nnew "$M/rate")" = "$n250" ] && ok "--reject-rate: stored = accepted ($n250)" || fail reject-rate-stored "$(nnew "$M/rate") stored, $n250 accepted"
+cm "--reject-rate: logged with the seed" 'reject-rate=0\.3 at=DOT seed=42' cat "$P/lite-faults.log"
+unlite
+[ "$(cat "$T_TMP/sent1")" = "$n250" ] && ok "--reject-rate: smtpsend's sent = the server's 250s" || fail reject-rate-sent "$(cat "$T_TMP/sent1") vs $n250"
+lite faults $F --discard --json-log --reject-rate 0.3 --seed 42
+timeout 60 "$S" --each --to r@lite.test --host $FH --tls none "$T_TMP"/msgs/*.eml >/dev/null 2>&1
+grep '"event":"message"' "$P/lite-faults.log" | grep -o '"code":[0-9]*' >"$T_TMP/rate2"
+cmp -s "$T_TMP/rate1" "$T_TMP/rate2" && ok "--reject-rate: the same seed, the same choices" || fail reject-rate-seed "$(diff "$T_TMP/rate1" "$T_TMP/rate2" | head -n 5)"
+unlite
+lite faults $F --discard --json-log --reject-rate 1 --reject-at RCPT
+ce "--reject-rate 1 --reject-at RCPT: deferred" 75 bash -c "msg a | $S --host $FH --tls none a@lite.test"
+cm "--reject-at RCPT: 451 4.3.0" '^deferred a@lite\.test 451 4\.3\.0 .*reject-rate' cat "$K"
+cm "--reject-at RCPT: a fault record" '"command":"RCPT","fault":"reject-rate"' cat "$P/lite-faults.log"
+unlite
+
+finish
