@@ -35,8 +35,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "buf.h"
 #include "clock.h"
+#include "dns.h"
 #include "err.h"
 #include "json.h"
 #include "log.h"
@@ -53,6 +55,10 @@
 #define OUT_HIGH	(256 * 1024)	/* stop reading a client that does
 					 * not read its replies */
 #define MAXHOLDS	16		/* delayed replies queued per session */
+#define MAXDNSBL	16		/* --dnsbl zones */
+/* epoll tags below any pointer: listeners 0..MAXLISTEN-1, then these. */
+#define TAG_DNS		(MAXLISTEN + 0)
+#define TAG_MAX		(MAXLISTEN + 8)
 
 /*
  * Fault injection points: the connection, each command, and the end of a
@@ -101,6 +107,10 @@ struct opts {
 	enum point	 reject_at;
 	unsigned long long seed;
 	int		 seed_set;
+	const char	*dnsbl[MAXDNSBL];
+	size_t		 ndnsbl;
+	long long	 dnsbl_timeout;
+	const char	*resolver;
 };
 
 static void
@@ -137,6 +147,9 @@ usage(FILE *f)
 "      --auth-plaintext       AUTH also without TLS\n"
 "      --require-auth         MAIL only after AUTH\n"
 "      --strict               refuse bare CR or LF in messages\n"
+"      --dnsbl ZONE           refuse clients ZONE lists, at RCPT (repeatable)\n"
+"      --dnsbl-timeout T      how long the lookups may take (2s)\n"
+"      --resolver ADDR[:PORT] DNS resolver (default: /etc/resolv.conf)\n"
 "      --json-log             one JSON record per message on stderr\n"
 "Fault injection (for testing senders):\n"
 "      --reply CMD=CODE[:TEXT]  answer CMD (EHLO, MAIL, RCPT, DATA, DOT...,\n"
@@ -223,7 +236,8 @@ enum {
 	OPT_MAXPERIP, OPT_TIMEOUT, OPT_DATATIMEOUT, OPT_GREETDELAY, OPT_CERT,
 	OPT_KEY, OPT_REQTLS, OPT_PASSWD, OPT_AUTHPLAIN, OPT_REQAUTH,
 	OPT_STRICT, OPT_JSONLOG, OPT_SYSLOG, OPT_REPLY, OPT_DELAY, OPT_DROP,
-	OPT_REJRATE, OPT_REJAT, OPT_SEED
+	OPT_REJRATE, OPT_REJAT, OPT_SEED, OPT_DNSBL, OPT_DNSBLTIMEOUT,
+	OPT_RESOLVER
 };
 
 static const struct option longopts[] = {
@@ -258,6 +272,9 @@ static const struct option longopts[] = {
 	{ "reject-rate", required_argument, NULL, OPT_REJRATE },
 	{ "reject-at", required_argument, NULL, OPT_REJAT },
 	{ "seed", required_argument, NULL, OPT_SEED },
+	{ "dnsbl", required_argument, NULL, OPT_DNSBL },
+	{ "dnsbl-timeout", required_argument, NULL, OPT_DNSBLTIMEOUT },
+	{ "resolver", required_argument, NULL, OPT_RESOLVER },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -401,6 +418,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->data_timeout = 600000;
 	o->shutdown_grace = 10000;
 	o->reject_at = P_DOT;
+	o->dnsbl_timeout = 2000;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":l:u:hvV", longopts, NULL)) !=
 	    -1) {
@@ -512,6 +530,22 @@ parse_args(int argc, char **argv, struct opts *o)
 		case OPT_REPLY:
 			parse_reply(o, optarg);
 			break;
+		case OPT_DNSBL:
+			if (o->ndnsbl >= MAXDNSBL)
+				die_usage("too many --dnsbl (%d)", MAXDNSBL);
+			/* Room for 32 nibbles and the dots before it. */
+			if (optarg[0] == '\0' || optarg[0] == '.' ||
+			    strlen(optarg) > 180 || strchr(optarg, ' ') != NULL)
+				die_usage("--dnsbl %s: not a zone name", optarg);
+			o->dnsbl[o->ndnsbl++] = optarg;
+			break;
+		case OPT_DNSBLTIMEOUT:
+			o->dnsbl_timeout = duration("--dnsbl-timeout", optarg,
+			    0);
+			break;
+		case OPT_RESOLVER:
+			o->resolver = optarg;
+			break;
 		case OPT_DELAY:
 			parse_delay(o, optarg);
 			break;
@@ -592,6 +626,7 @@ struct server {
 	long long		 stop_deadline;
 	long long		 next_wake;	/* the nearest fine deadline */
 	unsigned long long	 rng;		/* --reject-rate's state */
+	struct mxk_dns		*dns;		/* --dnsbl */
 };
 
 /* A reply held back by --delay: bytes of output before it go out, then
@@ -625,6 +660,14 @@ struct sess {
 	int			 closing;	/* the engine is done: flush */
 	char			 fault[200];	/* injected in this transaction */
 	int			 reject;	/* picked by --reject-rate */
+	/* --dnsbl: the lookups (A and TXT per zone) and what they said. */
+	struct mxk_dns_batch	*dnsbl;
+	struct mxk_dns_query	*dq;
+	char			*dqnames;
+	int			 listed;	/* zone index, -1 none */
+	char			 listed_txt[128];
+	/* A RCPT whose decision is not made yet. */
+	enum { W_NONE, W_DNSBL } wait;
 };
 
 static struct server	*the_server;
@@ -841,6 +884,245 @@ h_command(void *arg, struct mxk_smtpd *e, const char *verb,
 	return 0;
 }
 
+/*
+ * --dnsbl (RFC 5782): the client's address, reversed (IPv4 octets, IPv6
+ * nibbles), under each zone, asked for A and TXT at once when the session
+ * starts.  The answer is awaited only at the first RCPT, within
+ * --dnsbl-timeout of the start, and never by the event loop: the lookups
+ * are stepped by it.
+ */
+static int
+dnsbl_name(const char *ip, const char *zone, char *out, size_t len)
+{
+	struct in6_addr	a6;
+	struct in_addr	a4;
+	const unsigned char *b;
+	size_t		o = 0;
+	int		i, n;
+
+	if (inet_pton(AF_INET, ip, &a4) == 1 ||
+	    (inet_pton(AF_INET6, ip, &a6) == 1 &&
+	    IN6_IS_ADDR_V4MAPPED(&a6) && (memcpy(&a4, &a6.s6_addr[12], 4),
+	    1))) {
+		b = (const unsigned char *)&a4;
+		n = snprintf(out, len, "%u.%u.%u.%u.%s", b[3], b[2], b[1],
+		    b[0], zone);
+		return n > 0 && (size_t)n < len ? 0 : -1;
+	}
+	if (inet_pton(AF_INET6, ip, &a6) != 1)
+		return -1;
+	for (i = 15; i >= 0; i--) {
+		n = snprintf(out + o, len - o, "%x.%x.", a6.s6_addr[i] & 15,
+		    a6.s6_addr[i] >> 4);
+		if (n <= 0 || (size_t)n >= len - o)
+			return -1;
+		o += (size_t)n;
+	}
+	n = snprintf(out + o, len - o, "%s", zone);
+	return n > 0 && (size_t)n < len - o ? 0 : -1;
+}
+
+static void
+dnsbl_register(struct sess *s)
+{
+	struct pollfd		 pfd[2 * MAXDNSBL];
+	struct epoll_event	 ev;
+	long long		 wake;
+	size_t			 i, n;
+
+	n = mxk_dns_batch_fds(s->dnsbl, pfd, 2 * MAXDNSBL, &wake);
+	wake_at(s->srv, wake);
+	if (s->srv->ep == -1)
+		return;
+	for (i = 0; i < n; i++) {
+		memset(&ev, 0, sizeof(ev));
+		ev.events = pfd[i].events & POLLOUT ? EPOLLOUT : EPOLLIN;
+		ev.data.u64 = TAG_DNS;
+		if (epoll_ctl(s->srv->ep, EPOLL_CTL_ADD, pfd[i].fd, &ev) ==
+		    -1 && errno == EEXIST)
+			(void)epoll_ctl(s->srv->ep, EPOLL_CTL_MOD, pfd[i].fd,
+			    &ev);
+	}
+}
+
+static void
+dnsbl_start(struct sess *s)
+{
+	const struct opts	*o = s->srv->o;
+	struct mxk_err		 e;
+	size_t			 i, nz = o->ndnsbl;
+
+	s->listed = -1;
+	if (nz == 0 || s->srv->dns == NULL)
+		return;
+	s->dq = calloc(2 * nz, sizeof(*s->dq));
+	s->dqnames = malloc(nz * MXK_DNS_NAMEMAX);
+	if (s->dq == NULL || s->dqnames == NULL)
+		goto fail;
+	for (i = 0; i < nz; i++) {
+		char *name = s->dqnames + i * MXK_DNS_NAMEMAX;
+
+		if (dnsbl_name(s->ip, o->dnsbl[i], name, MXK_DNS_NAMEMAX) ==
+		    -1)
+			goto fail;	/* not an address: nothing to ask */
+		s->dq[2 * i].name = s->dq[2 * i + 1].name = name;
+		s->dq[2 * i].type = MXK_DNS_A;
+		s->dq[2 * i + 1].type = MXK_DNS_TXT;
+	}
+	if (mxk_dns_batch_start(s->srv->dns, s->dq, 2 * nz,
+	    mxk_deadline_in(o->dnsbl_timeout), &s->dnsbl, &e) == -1) {
+		logkv(s->srv, "dnsbl client=%s error=\"%s\"", s->ip, e.msg);
+		goto fail;
+	}
+	dnsbl_register(s);
+	return;
+fail:
+	free(s->dq);
+	free(s->dqnames);
+	s->dq = NULL;
+	s->dqnames = NULL;
+}
+
+/* Listed: an A record in 127.0.0.0/8 (RFC 5782 §2.1), but not
+ * 127.255.255.0/24, which lists use for errors (a refused query). */
+static void
+dnsbl_judge(struct sess *s)
+{
+	const struct opts	*o = s->srv->o;
+	struct mxk_dns_answer	*a, *t;
+	size_t			 i, j, k;
+	unsigned long		 v;
+	char			 addr[INET_ADDRSTRLEN];
+
+	for (i = 0; i < o->ndnsbl; i++) {
+		a = s->dq[2 * i].ans;
+		t = s->dq[2 * i + 1].ans;
+		if (a == NULL)
+			continue;
+		if (a->status != MXK_DNS_OK && a->status != MXK_DNS_NXDOMAIN &&
+		    a->status != MXK_DNS_NODATA) {
+			logkv(s->srv, "dnsbl client=%s zone=%s result=%s "
+			    "(not listed)", s->ip, o->dnsbl[i],
+			    mxk_dns_status_name(a->status));
+			continue;
+		}
+		for (j = 0; j < a->nrr && s->listed == -1; j++) {
+			if (a->rr[j].type != MXK_DNS_A)
+				continue;
+			v = ntohl(a->rr[j].a.s_addr);
+			(void)inet_ntop(AF_INET, &a->rr[j].a, addr,
+			    sizeof(addr));
+			if ((v >> 24) != 127 || (v >> 8) == 0x7fffffUL) {
+				logkv(s->srv, "dnsbl client=%s zone=%s "
+				    "a=%s result=ignored", s->ip,
+				    o->dnsbl[i], addr);
+				continue;
+			}
+			s->listed = (int)i;
+			s->listed_txt[0] = '\0';
+			if (t != NULL && t->status == MXK_DNS_OK &&
+			    t->nrr > 0 && t->rr[0].type == MXK_DNS_TXT) {
+				/* The list's words: printable, bounded. */
+				for (k = 0; k < t->rr[0].len &&
+				    k + 1 < sizeof(s->listed_txt); k++) {
+					unsigned char c = t->rr[0].data[k];
+
+					s->listed_txt[k] = c >= 32 && c < 127 ?
+					    (char)c : '?';
+				}
+				s->listed_txt[k] = '\0';
+			}
+			logkv(s->srv, "dnsbl client=%s zone=%s a=%s "
+			    "result=listed txt=\"%s\"", s->ip, o->dnsbl[i],
+			    addr, s->listed_txt);
+		}
+		if (s->listed != -1)
+			break;
+	}
+}
+
+static void
+dnsbl_free(struct sess *s)
+{
+	size_t	i;
+
+	mxk_dns_batch_free(s->dnsbl);
+	s->dnsbl = NULL;
+	if (s->dq != NULL)
+		for (i = 0; i < 2 * s->srv->o->ndnsbl; i++)
+			mxk_dns_answer_free(s->dq[i].ans);
+	free(s->dq);
+	free(s->dqnames);
+	s->dq = NULL;
+	s->dqnames = NULL;
+}
+
+static int	rcpt_policy(struct sess *, struct mxk_smtpd_reply *);
+static void	rcpt_decided(struct sess *, int, struct mxk_smtpd_reply *);
+static void	after_feed(struct sess *, int);
+static void	sess_read(struct sess *);
+
+/* Step the lookups; when done, judge, and go on with a waiting RCPT. */
+static void
+dnsbl_step(struct sess *s)
+{
+	struct mxk_smtpd_reply	 r;
+	struct mxk_err		 e;
+	int			 rc;
+
+	if ((rc = mxk_dns_batch_step(s->dnsbl, &e)) == 0) {
+		dnsbl_register(s);
+		return;
+	}
+	if (rc == 1)
+		dnsbl_judge(s);
+	else
+		logkv(s->srv, "dnsbl client=%s error=\"%s\" (not listed)",
+		    s->ip, e.msg);
+	dnsbl_free(s);
+	if (s->wait == W_DNSBL) {
+		s->wait = W_NONE;
+		memset(&r, 0, sizeof(r));
+		rcpt_decided(s, rcpt_policy(s, &r), &r);
+	}
+}
+
+/* The RCPT decision after the checks of h_rcpt(): DNS lists. */
+static int
+rcpt_policy(struct sess *s, struct mxk_smtpd_reply *r)
+{
+	const struct opts	*o = s->srv->o;
+
+	if (s->dnsbl != NULL) {
+		s->wait = W_DNSBL;
+		return MXK_SMTPD_PENDING;
+	}
+	if (s->listed >= 0) {
+		/* As Postfix words it (reject_rbl_client). */
+		r->code = 554;
+		(void)snprintf(r->status, sizeof(r->status), "5.7.1");
+		(void)snprintf(r->text, sizeof(r->text), "Service unavailable; "
+		    "client [%s] blocked using %s%s%.120s", s->ip,
+		    o->dnsbl[s->listed], s->listed_txt[0] != '\0' ? ": " : "",
+		    s->listed_txt);
+		return -1;
+	}
+	return 0;
+}
+
+/* A pending RCPT is decided (rc as a rcpt hook returns). */
+static void
+rcpt_decided(struct sess *s, int rc, struct mxk_smtpd_reply *r)
+{
+	if (rc == MXK_SMTPD_PENDING)
+		return;
+	rc = mxk_smtpd_resume(s->eng, rc == 0 ? NULL : r);
+	after_feed(s, rc);
+	/* Input the TLS layer decoded already raises no epoll event. */
+	if (s->st == SS_RUN && mxk_conn_pending(s->conn) > 0)
+		sess_read(s);
+}
+
 static int
 h_rcpt(void *arg, struct mxk_smtpd *e, const char *to,
     struct mxk_smtpd_reply *r)
@@ -848,18 +1130,35 @@ h_rcpt(void *arg, struct mxk_smtpd *e, const char *to,
 	struct sess	*s = arg;
 	const struct opts *o = s->srv->o;
 	const char	*at = strrchr(to, '@');
+	struct mxk_err	 err;
+	char		 path[PATH_MAX];
 	size_t		 i;
 
-	if (o->ndomains == 0)
-		return 0;
-	for (i = 0; at != NULL && i < o->ndomains; i++)
-		if (strcasecmp(at + 1, o->domains[i]) == 0)
-			return 0;
-	r->code = 550;
-	(void)snprintf(r->status, sizeof(r->status), "5.7.1");
-	(void)snprintf(r->text, sizeof(r->text), "Error: relay access "
-	    "denied: not a domain of this server");
-	return -1;
+	if (o->ndomains > 0) {
+		for (i = 0; at != NULL && i < o->ndomains; i++)
+			if (strcasecmp(at + 1, o->domains[i]) == 0)
+				break;
+		if (at == NULL || i == o->ndomains) {
+			r->code = 550;
+			(void)snprintf(r->status, sizeof(r->status), "5.7.1");
+			(void)snprintf(r->text, sizeof(r->text), "Error: "
+			    "relay access denied: not a domain of this server");
+			return -1;
+		}
+	}
+	/* A folder name the address would make unsafe: refused now, not
+	 * after the message (store.h). */
+	if (o->kind == MXK_STORE_MAILDIR && mxk_store_expand(o->maildir, to,
+	    path, sizeof(path), &err) == -1) {
+		r->code = err.class == MXK_ERR_RCPT ? 550 : 451;
+		(void)snprintf(r->status, sizeof(r->status), "%s",
+		    err.class == MXK_ERR_RCPT ? "5.1.3" : "4.3.0");
+		(void)snprintf(r->text, sizeof(r->text), "Error: %s",
+		    err.class == MXK_ERR_RCPT ? "unsafe recipient address for "
+		    "a mailbox" : "cannot deliver to that address now");
+		return -1;
+	}
+	return rcpt_policy(s, r);
 }
 
 /* RFC 5322 §3.3 date. */
@@ -1202,6 +1501,7 @@ sess_free(struct sess *s)
 	}
 	if (s->hs != NULL)
 		mxk_tls_abandon(s->hs);
+	dnsbl_free(s);
 	mxk_smtpd_free(s->eng);
 	if (srv->ep != -1)
 		(void)epoll_ctl(srv->ep, EPOLL_CTL_DEL, s->fd, NULL);
@@ -1492,6 +1792,7 @@ sess_new(struct server *srv, int fd, int wfd, const char *ip, int port)
 		(void)epoll_ctl(srv->ep, EPOLL_CTL_ADD, fd, &ev);
 	}
 	s->events = EPOLLIN;
+	dnsbl_start(s);
 	if (srv->o->greet_delay > 0) {
 		s->st = SS_GREETWAIT;
 		s->greet_at = s->started + srv->o->greet_delay;
@@ -1519,17 +1820,8 @@ accept_all(struct server *srv, int lfd)
 				continue;
 			return;	/* EAGAIN, EMFILE...: next time */
 		}
+		/* The address alone (no port, no brackets). */
 		(void)mxk_net_addr_str((struct sockaddr *)&ss, ip, sizeof(ip));
-		/* Drop the ":port" mxk_net_addr_str() appends. */
-		if (ip[0] == '[') {
-			char *rb = strchr(ip, ']');
-
-			if (rb != NULL) {
-				*rb = '\0';
-				memmove(ip, ip + 1, strlen(ip));
-			}
-		} else if (strrchr(ip, ':') != NULL)
-			*strrchr(ip, ':') = '\0';
 		if (srv->stop || srv->nsess >= srv->o->max_clients ||
 		    count_ip(srv, ip) >= srv->o->max_per_ip) {
 			static const char busy[] =
@@ -1575,6 +1867,10 @@ timers(struct server *srv)
 			sess_greet(s);
 			continue;
 		}
+		if (s->st == SS_DONE)
+			continue;
+		if (s->dnsbl != NULL)
+			dnsbl_step(s);
 		if (s->st == SS_DONE)
 			continue;
 		if (s->nholds > 0 && s->holds[0].mark == 0 &&
@@ -1744,9 +2040,9 @@ run_stdio(struct server *srv)
 	const char	*ip = getenv("TCPREMOTEIP");
 	struct stat	 st;
 	struct sess	*s;
-	struct pollfd	 pfd[2];
-	long long	 now;
-	int		 sock, w, np, i;
+	struct pollfd	 pfd[2 + 2 * MAXDNSBL];
+	long long	 now, wake;
+	int		 sock, w, np, ns, i;
 
 	/* A socket on fd 0 carries both directions (and STARTTLS). */
 	sock = fstat(0, &st) == 0 && S_ISSOCK(st.st_mode);
@@ -1771,6 +2067,10 @@ run_stdio(struct server *srv)
 				pfd[np++].events = POLLOUT;
 			}
 		}
+		ns = np;	/* the session's; then DNS lookups' */
+		if (s->dnsbl != NULL)
+			np += (int)mxk_dns_batch_fds(s->dnsbl, pfd + np,
+			    2 * MAXDNSBL, &wake);
 		for (i = 0; i < np; i++)
 			pfd[i].revents = 0;
 		w = poll(pfd, (nfds_t)np, wait_ms(srv, 1000));
@@ -1778,7 +2078,7 @@ run_stdio(struct server *srv)
 			break;
 		if (srv->stop && srv->stop_deadline == 0)
 			srv->stop_deadline = now + srv->o->shutdown_grace;
-		for (i = 0; w > 0 && i < np && s->st != SS_DONE; i++) {
+		for (i = 0; w > 0 && i < ns && s->st != SS_DONE; i++) {
 			if (pfd[i].revents == 0)
 				continue;
 			if (s->st == SS_RUN && (pfd[i].revents & POLLOUT) &&
@@ -1865,6 +2165,23 @@ main(int argc, char **argv)
 		(void)fprintf(stderr, "%s: error: --passwd: %s\n", PROG, e.msg);
 		return EX_CONFIG;
 	}
+	if (o.ndnsbl > 0) {
+		struct mxk_dns_params	dp;
+
+		memset(&dp, 0, sizeof(dp));
+		dp.resolver = o.resolver;
+		dp.trust_ad = -1;
+		/* Each try within the deadline; two tries fit. */
+		dp.timeout_ms = (int)(o.dnsbl_timeout / 2 > 0 ?
+		    o.dnsbl_timeout / 2 : 1);
+		if (dp.timeout_ms > 2000)
+			dp.timeout_ms = 2000;
+		if (mxk_dns_open(&srv.dns, &dp, &e) == -1) {
+			(void)fprintf(stderr, "%s: error: --dnsbl: %s\n", PROG,
+			    e.msg);
+			return EX_CONFIG;
+		}
+	}
 
 	memset(&engine_params, 0, sizeof(engine_params));
 	engine_params.hostname = srv.hostname;
@@ -1937,6 +2254,9 @@ main(int argc, char **argv)
 	if (o.reject_rate > 0)
 		logkv(&srv, "reject-rate=%g at=%s seed=%llu", o.reject_rate,
 		    point_names[o.reject_at], o.seed);
+	for (i = 0; i < o.ndnsbl; i++)
+		logkv(&srv, "dnsbl zone=%s timeout=%lldms", o.dnsbl[i],
+		    o.dnsbl_timeout);
 	logkv(&srv, "start listen=%zu store=%s tls=%s auth=%s", srv.nlfd,
 	    o.kind == MXK_STORE_MAILDIR ? "maildir" : o.kind ==
 	    MXK_STORE_EXEC ? "exec" : "discard", srv.tls != NULL ? "yes" :
@@ -1961,6 +2281,9 @@ main(int argc, char **argv)
 		if (n == -1 && errno != EINTR)
 			break;
 		for (k = 0; k < n; k++) {
+			if (evs[k].data.u64 >= MAXLISTEN &&
+			    evs[k].data.u64 < TAG_MAX)
+				continue;	/* timers() steps DNS lookups */
 			if (evs[k].data.u64 < MAXLISTEN) {
 				if (srv.nlfd > 0)
 					accept_all(&srv, srv.lfd[
@@ -1992,5 +2315,6 @@ main(int argc, char **argv)
 	logkv(&srv, "stopped");
 	mxk_passwd_free(srv.pw);
 	mxk_tls_server_ctx_free(srv.tls);
+	mxk_dns_close(srv.dns);
 	return 0;
 }

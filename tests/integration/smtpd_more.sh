@@ -28,7 +28,8 @@ lite() {
 	    "$name.lite.test" "$@" >"$P/lite-$name.log" 2>&1 </dev/null &
 	LITE_PID=$!
 	world_pid_add "$WORLD_DIR/peers.pids" smtpd-lite $LITE_PID
-	if ! wait_port "$addr" 25 5; then
+	addr=${addr#[}
+	if ! wait_port "${addr%]}" 25 5; then
 		fail "start $name" "$(tail -n 3 "$P/lite-$name.log")"
 		return 1
 	fi
@@ -246,6 +247,106 @@ lite faults $F --discard --json-log --reject-rate 1 --reject-at RCPT
 ce "--reject-rate 1 --reject-at RCPT: deferred" 75 bash -c "msg a | $S --host $FH --tls none a@lite.test"
 cm "--reject-at RCPT: 451 4.3.0" '^deferred a@lite\.test 451 4\.3\.0 .*reject-rate' cat "$K"
 cm "--reject-at RCPT: a fault record" '"command":"RCPT","fault":"reject-rate"' cat "$P/lite-faults.log"
+unlite
+
+# --- --dnsbl: a DNS list zone of the world, asked through nsd
+Q=192.0.2.148
+QH=policy.lite.test
+NSD=$NS_V4
+lite policy $Q --discard --json-log --resolver "$NSD" --dnsbl dnsbl.test --dnsbl dnsbl2.test
+ce "dnsbl: a client not listed is served" 0 swaks --server $Q --to a@lite.test --from a@example.test
+ce "dnsbl: a listed client refused at RCPT" 24 swaks --server $Q --to a@lite.test --from a@example.test --local-interface "$SOURCE_V4"
+cm "dnsbl: 554 5.7.1 naming the zone and its TXT" '<\*\* +554 5\.7\.1 Service unavailable; client \[198\.51\.100\.1\] blocked using dnsbl\.test: spam source seen at the test trap' cat "$K"
+cm "dnsbl: logged" 'dnsbl client=198\.51\.100\.1 zone=dnsbl\.test a=127\.0\.0\.2 result=listed' cat "$P/lite-policy.log"
+ce "dnsbl: the second zone" 24 swaks --server $Q --to a@lite.test --from a@example.test --local-interface "$SOURCE3_V4"
+cm "dnsbl: the second zone named, no TXT" '<\*\* +554 5\.7\.1 Service unavailable; client \[198\.51\.100\.3\] blocked using dnsbl2\.test\s*$' cat "$K"
+ce "dnsbl: 127.255.255.254 is an error, not a listing" 0 swaks --server $Q --to a@lite.test --from a@example.test --local-interface "$SOURCE2_V4"
+cm "dnsbl: the error code logged" 'dnsbl client=198\.51\.100\.2 zone=dnsbl\.test a=127\.255\.255\.254 result=ignored' cat "$P/lite-policy.log"
+talk $Q 25 "$SOURCE_V4" >"$T_TMP/bl.out" <<EOF
+<
+> EHLO c
+> MAIL FROM:<a@example.test>
+> RCPT TO:<a@lite.test>
+> RCPT TO:<b@lite.test>
+> DATA
+<
+> QUIT
+<
+EOF
+cm "dnsbl: pipelined RCPTs each refused, then DATA" '554 5\.7\.1 .*554 5\.7\.1 .*554 5\.5\.1 Error: no valid recipients' tr '\r\n' '  ' <"$T_TMP/bl.out"
+unlite
+lite policy6 "[2001:db8::148]" --discard --resolver "$NSD" --dnsbl dnsbl.test
+ce "dnsbl: an IPv6 client listed (nibbles)" 24 swaks --server "2001:db8::148" -6 --to a@lite.test --from a@example.test --local-interface "$SOURCE_V6"
+cm "dnsbl: IPv6 refused" '554 5\.7\.1 Service unavailable; client \[2001:db8:1::1\] blocked using dnsbl\.test' cat "$K"
+ce "dnsbl: an IPv6 client not listed" 0 swaks --server "2001:db8::148" -6 --to a@lite.test --from a@example.test
+unlite
+
+# A slow resolver: the RCPT waits for the lookup, the event loop does not.
+nsenter --net="$WORLD_DIR/inet.ns" /usr/bin/python3 "$T_ROOT/bench/dnsdelay.py" $Q 5353 "$NSD" 53 1500 120 >"$P/dnsdelay.log" 2>&1 </dev/null &
+world_pid_add "$WORLD_DIR/peers.pids" dnsdelay $!
+sleep 0.5
+lite policy $Q --discard --resolver "$Q:5353" --dnsbl dnsbl.test --dnsbl-timeout 5s
+( talk $Q 25 "$SOURCE_V4" >"$T_TMP/slowbl.out" <<EOF
+<
+> EHLO c
+> MAIL FROM:<a@example.test>
+> RCPT TO:<a@lite.test>
+= 2.5
+<
+EOF
+) &
+slowbl=$!
+sleep 0.5
+talk $Q 25 >"$T_TMP/fast.out" <<EOF
+<
+> EHLO fast
+<
+EOF
+cm "dnsbl, slow resolver: others served while a RCPT waits" '250-policy\.lite\.test Hello fast' cat "$T_TMP/fast.out"
+wait $slowbl
+cm "dnsbl, slow resolver: the RCPT refused once the answer came" '554 5\.7\.1 Service unavailable; client \[198\.51\.100\.1\]' cat "$T_TMP/slowbl.out"
+unlite
+lite policy $Q --discard --resolver "$Q:5353" --dnsbl dnsbl.test --dnsbl-timeout 300ms
+ce "dnsbl: past --dnsbl-timeout, not listed (fail open)" 0 swaks --server $Q --to a@lite.test --from a@example.test --local-interface "$SOURCE_V4"
+cm "dnsbl: the timeout logged" 'dnsbl client=198\.51\.100\.1 zone=dnsbl\.test result=timeout \(not listed\)' cat "$P/lite-policy.log"
+unlite
+
+# --- unsafe recipients refused at RCPT, not after the message
+W=192.0.2.149
+mkdir -p "$M/u"
+lite multi $W --maildir "$M/u/%u" --accept-domain lite.test
+ce "unsafe local part: refused at RCPT, the other delivered (67)" 67 bash -c "msg u | $S --host $W --tls none good@lite.test '\"a/b\"@lite.test' '\".hidden\"@lite.test'"
+cm "unsafe: a/b 550 5.1.3" '^bounced "a/b"@lite\.test 550 5\.1\.3 ' cat "$K"
+cm "unsafe: .hidden 550 5.1.3" '^bounced "\.hidden"@lite\.test 550 5\.1\.3 ' cat "$K"
+cm "unsafe: the good one sent" '^sent good@lite\.test 250 ' cat "$K"
+[ "$(nnew "$M/u")" = 1 ] && [ -d "$M/u/good/new" ] && ok "unsafe: one file, in good/" || fail unsafe-files "$(find "$M/u" | head)"
+[ ! -e "$M/u/a" ] && [ -z "$(ls -A "$M/u" | grep -v '^good$')" ] && ok "unsafe: nothing made outside" || fail unsafe-outside "$(ls -A "$M/u")"
+talk $W 25 >"$T_TMP/unsafe.out" <<EOF
+<
+> EHLO c
+> MAIL FROM:<a@example.test>
+> RCPT TO:<"../x"@lite.test>
+<
+EOF
+cm "unsafe: ../x refused at RCPT" '550 5\.1\.3 Error: unsafe recipient' cat "$T_TMP/unsafe.out"
+unlite
+
+# --- --max-per-ip: a third session from one address gets 421
+lite multi $W --discard --max-per-ip 2 --timeout 30s
+/usr/bin/python3 - "$W" >"$T_TMP/perip.out" 2>&1 <<'EOF'
+import socket, sys
+ss = [socket.create_connection((sys.argv[1], 25), timeout=5) for _ in range(2)]
+for s in ss:
+    print("held", s.recv(200).decode().strip())
+t = socket.create_connection((sys.argv[1], 25), timeout=5)
+print("third", t.recv(200).decode().strip())
+o = socket.create_connection((sys.argv[1], 25), timeout=5, source_address=("198.51.100.1", 0))
+print("other", o.recv(200).decode().strip())
+EOF
+cm "--max-per-ip 2: two held" 'held 220 multi' cat "$T_TMP/perip.out"
+cm "--max-per-ip 2: the third refused" '^third 421 4\.3\.2 Too many connections' cat "$T_TMP/perip.out"
+cm "--max-per-ip 2: another address served" '^other 220 multi' cat "$T_TMP/perip.out"
+cm "--max-per-ip: logged" 'refused client=203\.0\.113\.2 reason=max-per-ip' cat "$P/lite-multi.log"
 unlite
 
 finish
