@@ -37,6 +37,7 @@
 
 #include "addr.h"
 #include "buf.h"
+#include "check.h"
 #include "clock.h"
 #include "dns.h"
 #include "err.h"
@@ -58,6 +59,7 @@
 #define MAXDNSBL	16		/* --dnsbl zones */
 /* epoll tags below any pointer: listeners 0..MAXLISTEN-1, then these. */
 #define TAG_DNS		(MAXLISTEN + 0)
+#define TAG_CHECK	(MAXLISTEN + 1)
 #define TAG_MAX		(MAXLISTEN + 8)
 
 /*
@@ -111,6 +113,8 @@ struct opts {
 	size_t		 ndnsbl;
 	long long	 dnsbl_timeout;
 	const char	*resolver;
+	char		**argv_check;
+	long long	 check_timeout;
 };
 
 static void
@@ -147,6 +151,9 @@ usage(FILE *f)
 "      --auth-plaintext       AUTH also without TLS\n"
 "      --require-auth         MAIL only after AUTH\n"
 "      --strict               refuse bare CR or LF in messages\n"
+"      --check CMD [ARG...] -- ask the long-running program CMD about each\n"
+"                             recipient (a line protocol: see the manual)\n"
+"      --check-timeout T      its answer's deadline (10s)\n"
 "      --dnsbl ZONE           refuse clients ZONE lists, at RCPT (repeatable)\n"
 "      --dnsbl-timeout T      how long the lookups may take (2s)\n"
 "      --resolver ADDR[:PORT] DNS resolver (default: /etc/resolv.conf)\n"
@@ -237,7 +244,7 @@ enum {
 	OPT_KEY, OPT_REQTLS, OPT_PASSWD, OPT_AUTHPLAIN, OPT_REQAUTH,
 	OPT_STRICT, OPT_JSONLOG, OPT_SYSLOG, OPT_REPLY, OPT_DELAY, OPT_DROP,
 	OPT_REJRATE, OPT_REJAT, OPT_SEED, OPT_DNSBL, OPT_DNSBLTIMEOUT,
-	OPT_RESOLVER
+	OPT_RESOLVER, OPT_CHECK, OPT_CHECKTIMEOUT
 };
 
 static const struct option longopts[] = {
@@ -275,6 +282,8 @@ static const struct option longopts[] = {
 	{ "dnsbl", required_argument, NULL, OPT_DNSBL },
 	{ "dnsbl-timeout", required_argument, NULL, OPT_DNSBLTIMEOUT },
 	{ "resolver", required_argument, NULL, OPT_RESOLVER },
+	{ "check", required_argument, NULL, OPT_CHECK },
+	{ "check-timeout", required_argument, NULL, OPT_CHECKTIMEOUT },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -419,6 +428,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->shutdown_grace = 10000;
 	o->reject_at = P_DOT;
 	o->dnsbl_timeout = 2000;
+	o->check_timeout = 10000;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":l:u:hvV", longopts, NULL)) !=
 	    -1) {
@@ -451,10 +461,17 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->maildir = optarg;
 			break;
 		case OPT_EXEC:
-			set_kind(o, MXK_STORE_EXEC);
+		case OPT_CHECK:
+			if (c == OPT_EXEC)
+				set_kind(o, MXK_STORE_EXEC);
+			else if (o->argv_check != NULL)
+				die_usage("--check given twice%s", "");
 			/* CMD and its arguments, up to a lone "--". */
 			i = optind - 1;
-			o->argv_exec = &argv[i];
+			if (c == OPT_EXEC)
+				o->argv_exec = &argv[i];
+			else
+				o->argv_check = &argv[i];
 			for (; i < argc && strcmp(argv[i], "--") != 0; i++)
 				;
 			if (i < argc) {
@@ -462,6 +479,10 @@ parse_args(int argc, char **argv, struct opts *o)
 				optind = i + 1;
 			} else
 				optind = argc;
+			break;
+		case OPT_CHECKTIMEOUT:
+			o->check_timeout = duration("--check-timeout", optarg,
+			    0);
 			break;
 		case OPT_DISCARD:
 			set_kind(o, MXK_STORE_DISCARD);
@@ -594,6 +615,9 @@ parse_args(int argc, char **argv, struct opts *o)
 	if (o->kind == MXK_STORE_EXEC && (o->argv_exec == NULL ||
 	    o->argv_exec[0] == NULL || o->argv_exec[0][0] == '\0'))
 		die_usage("--exec needs a program%s", "");
+	if (o->argv_check != NULL && (o->argv_check[0] == NULL ||
+	    o->argv_check[0][0] == '\0'))
+		die_usage("--check needs a program%s", "");
 	if (!o->stdio && o->nlisten == 0)
 		die_usage("nothing to serve: -l ADDR:PORT or --stdio%s", "");
 	if (o->stdio && o->nlisten > 0)
@@ -627,6 +651,10 @@ struct server {
 	long long		 next_wake;	/* the nearest fine deadline */
 	unsigned long long	 rng;		/* --reject-rate's state */
 	struct mxk_dns		*dns;		/* --dnsbl */
+	struct mxk_check	*check;		/* --check */
+	unsigned long		 check_gen;	/* its program, registered */
+	int			 check_rreg, check_wreg;
+	unsigned long		 nsessions;	/* sessions so far, for ids */
 };
 
 /* A reply held back by --delay: bytes of output before it go out, then
@@ -667,7 +695,9 @@ struct sess {
 	int			 listed;	/* zone index, -1 none */
 	char			 listed_txt[128];
 	/* A RCPT whose decision is not made yet. */
-	enum { W_NONE, W_DNSBL } wait;
+	enum { W_NONE, W_DNSBL, W_CHECK } wait;
+	char			 pend_to[MXK_ADDR_INPUTMAX];
+	unsigned long		 id;
 };
 
 static struct server	*the_server;
@@ -1058,6 +1088,7 @@ dnsbl_free(struct sess *s)
 }
 
 static int	rcpt_policy(struct sess *, struct mxk_smtpd_reply *);
+static int	check_ask(struct sess *);
 static void	rcpt_decided(struct sess *, int, struct mxk_smtpd_reply *);
 static void	after_feed(struct sess *, int);
 static void	sess_read(struct sess *);
@@ -1106,6 +1137,17 @@ rcpt_policy(struct sess *s, struct mxk_smtpd_reply *r)
 		    o->dnsbl[s->listed], s->listed_txt[0] != '\0' ? ": " : "",
 		    s->listed_txt);
 		return -1;
+	}
+	if (s->srv->check != NULL) {
+		if (check_ask(s) == -1) {
+			r->code = 451;
+			(void)snprintf(r->status, sizeof(r->status), "4.3.0");
+			(void)snprintf(r->text, sizeof(r->text), "Error: "
+			    "policy check unavailable, try again later");
+			return -1;
+		}
+		s->wait = W_CHECK;
+		return MXK_SMTPD_PENDING;
 	}
 	return 0;
 }
@@ -1158,7 +1200,99 @@ h_rcpt(void *arg, struct mxk_smtpd *e, const char *to,
 		    "a mailbox" : "cannot deliver to that address now");
 		return -1;
 	}
+	(void)snprintf(s->pend_to, sizeof(s->pend_to), "%s", to);
 	return rcpt_policy(s, r);
+}
+
+/*
+ * --check: keep the epoll registrations in step with the program's pipes
+ * (they change when it is started again), and the wake-up time.
+ */
+static void
+check_sync(struct server *srv)
+{
+	struct epoll_event	ev;
+	unsigned long		gen = mxk_check_starts(srv->check);
+	int			rfd, wfd;
+
+	mxk_check_fds(srv->check, &rfd, &wfd);
+	wake_at(srv, mxk_check_wake(srv->check));
+	if (srv->ep == -1)
+		return;
+	if (gen != srv->check_gen) {
+		/* Closed pipes left epoll by themselves. */
+		srv->check_gen = gen;
+		srv->check_rreg = srv->check_wreg = -1;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.data.u64 = TAG_CHECK;
+	if (rfd != -1 && rfd != srv->check_rreg) {
+		ev.events = EPOLLIN;
+		(void)epoll_ctl(srv->ep, EPOLL_CTL_ADD, rfd, &ev);
+		srv->check_rreg = rfd;
+	}
+	if (wfd != srv->check_wreg) {
+		if (srv->check_wreg != -1)
+			(void)epoll_ctl(srv->ep, EPOLL_CTL_DEL,
+			    srv->check_wreg, NULL);
+		ev.events = EPOLLOUT;
+		if (wfd != -1)
+			(void)epoll_ctl(srv->ep, EPOLL_CTL_ADD, wfd, &ev);
+		srv->check_wreg = wfd;
+	}
+}
+
+/* One request: the session and the envelope so far (lib/check.h). */
+static int
+check_ask(struct sess *s)
+{
+	struct mxk_smtpd	*e = s->eng;
+	struct mxk_err		 err;
+	char			 id[32], n[32];
+	const char		*kv[20];
+	int			 rc;
+
+	(void)snprintf(id, sizeof(id), "%lu", s->id);
+	(void)snprintf(n, sizeof(n), "%zu", mxk_smtpd_nrcpt(e));
+	kv[0] = "request";	kv[1] = "rcpt";
+	kv[2] = "session";	kv[3] = id;
+	kv[4] = "client";	kv[5] = s->ip;
+	kv[6] = "helo";		kv[7] = mxk_smtpd_helo(e);
+	kv[8] = "tls";		kv[9] = mxk_smtpd_tls(e);
+	kv[10] = "auth";	kv[11] = mxk_smtpd_auth_user(e);
+	kv[12] = "from";	kv[13] = mxk_smtpd_from(e);
+	kv[14] = "rcpt";	kv[15] = s->pend_to;
+	kv[16] = "nrcpt";	kv[17] = n;
+	kv[18] = "server";	kv[19] = s->srv->hostname;
+	rc = mxk_check_submit(s->srv->check, kv, 10, s, &err);
+	if (rc == -1)
+		logkv(s->srv, "check client=%s rcpt=<%s> error=\"%s\"", s->ip,
+		    s->pend_to, err.msg);
+	check_sync(s->srv);
+	return rc;
+}
+
+/* The program's answer (from mxk_check_step()). */
+static void
+check_done(void *cookie, const struct mxk_check_result *cr)
+{
+	struct sess		*s = cookie;
+	struct mxk_smtpd_reply	 r;
+
+	if (s->wait != W_CHECK)
+		return;
+	s->wait = W_NONE;
+	if (cr->accept) {
+		rcpt_decided(s, 0, NULL);
+		return;
+	}
+	memset(&r, 0, sizeof(r));
+	r.code = cr->code;
+	(void)snprintf(r.status, sizeof(r.status), "%s", cr->status);
+	(void)snprintf(r.text, sizeof(r.text), "%s", cr->text);
+	logkv(s->srv, "check client=%s rcpt=<%s> result=\"%d %s %s\"", s->ip,
+	    s->pend_to, r.code, r.status, r.text);
+	rcpt_decided(s, -1, &r);
 }
 
 /* RFC 5322 §3.3 date. */
@@ -1502,6 +1636,8 @@ sess_free(struct sess *s)
 	if (s->hs != NULL)
 		mxk_tls_abandon(s->hs);
 	dnsbl_free(s);
+	if (srv->check != NULL)
+		mxk_check_cancel(srv->check, s);
 	mxk_smtpd_free(s->eng);
 	if (srv->ep != -1)
 		(void)epoll_ctl(srv->ep, EPOLL_CTL_DEL, s->fd, NULL);
@@ -1770,6 +1906,7 @@ sess_new(struct server *srv, int fd, int wfd, const char *ip, int port)
 	(void)snprintf(s->ip, sizeof(s->ip), "%s", ip);
 	s->port = port;
 	s->started = s->last = mxk_now_ms();
+	s->id = ++srv->nsessions;
 	h.arg = s;
 	if ((s->conn = mxk_conn_new_fd(fd)) == NULL ||
 	    (s->eng = mxk_smtpd_new(&engine_params, &h)) == NULL) {
@@ -1855,6 +1992,10 @@ timers(struct server *srv)
 	long long	 now = mxk_now_ms();
 
 	srv->next_wake = LLONG_MAX;
+	if (srv->check != NULL) {
+		mxk_check_step(srv->check);
+		check_sync(srv);
+	}
 	for (s = srv->sessions; s != NULL; s = next) {
 		next = s->next;
 		if (s->st == SS_GREETWAIT) {
@@ -2040,7 +2181,7 @@ run_stdio(struct server *srv)
 	const char	*ip = getenv("TCPREMOTEIP");
 	struct stat	 st;
 	struct sess	*s;
-	struct pollfd	 pfd[2 + 2 * MAXDNSBL];
+	struct pollfd	 pfd[4 + 2 * MAXDNSBL];
 	long long	 now, wake;
 	int		 sock, w, np, ns, i;
 
@@ -2067,7 +2208,20 @@ run_stdio(struct server *srv)
 				pfd[np++].events = POLLOUT;
 			}
 		}
-		ns = np;	/* the session's; then DNS lookups' */
+		ns = np;	/* the session's; then the others' */
+		if (srv->check != NULL) {
+			int rfd, wfd;
+
+			mxk_check_fds(srv->check, &rfd, &wfd);
+			if (rfd != -1) {
+				pfd[np].fd = rfd;
+				pfd[np++].events = POLLIN;
+			}
+			if (wfd != -1) {
+				pfd[np].fd = wfd;
+				pfd[np++].events = POLLOUT;
+			}
+		}
 		if (s->dnsbl != NULL)
 			np += (int)mxk_dns_batch_fds(s->dnsbl, pfd + np,
 			    2 * MAXDNSBL, &wake);
@@ -2165,6 +2319,19 @@ main(int argc, char **argv)
 		(void)fprintf(stderr, "%s: error: --passwd: %s\n", PROG, e.msg);
 		return EX_CONFIG;
 	}
+	if (o.argv_check != NULL) {
+		struct mxk_check_params	cp;
+
+		memset(&cp, 0, sizeof(cp));
+		cp.argv = o.argv_check;
+		cp.timeout_ms = (int)o.check_timeout;
+		if (mxk_check_new(&cp, check_done, &srv.check, &e) == -1) {
+			(void)fprintf(stderr, "%s: error: --check: %s\n", PROG,
+			    e.msg);
+			return EX_CONFIG;
+		}
+		srv.check_rreg = srv.check_wreg = -1;
+	}
 	if (o.ndnsbl > 0) {
 		struct mxk_dns_params	dp;
 
@@ -2213,8 +2380,13 @@ main(int argc, char **argv)
 	(void)sigaction(SIGHUP, &sa, NULL);
 	(void)signal(SIGPIPE, SIG_IGN);
 
-	if (o.stdio)
-		return run_stdio(&srv);
+	if (o.stdio) {
+		int rc = run_stdio(&srv);
+
+		mxk_check_free(srv.check);
+		mxk_dns_close(srv.dns);
+		return rc;
+	}
 
 	for (i = 0; i < o.nlisten; i++) {
 		if ((fd = open_listener(o.listen[i], &e)) == -1) {
@@ -2257,6 +2429,9 @@ main(int argc, char **argv)
 	for (i = 0; i < o.ndnsbl; i++)
 		logkv(&srv, "dnsbl zone=%s timeout=%lldms", o.dnsbl[i],
 		    o.dnsbl_timeout);
+	if (o.argv_check != NULL)
+		logkv(&srv, "check program=%s timeout=%lldms", o.argv_check[0],
+		    o.check_timeout);
 	logkv(&srv, "start listen=%zu store=%s tls=%s auth=%s", srv.nlfd,
 	    o.kind == MXK_STORE_MAILDIR ? "maildir" : o.kind ==
 	    MXK_STORE_EXEC ? "exec" : "discard", srv.tls != NULL ? "yes" :
@@ -2316,5 +2491,6 @@ main(int argc, char **argv)
 	mxk_passwd_free(srv.pw);
 	mxk_tls_server_ctx_free(srv.tls);
 	mxk_dns_close(srv.dns);
+	mxk_check_free(srv.check);
 	return 0;
 }

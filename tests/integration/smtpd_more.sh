@@ -90,13 +90,13 @@ F=192.0.2.147
 FH=faults.lite.test
 
 # --- usage of the fault options
-ce "--reply without CODE: usage" 64 "$L" -l 127.0.0.1:2525 --discard --reply RCPT
-ce "--reply 250: usage (only 4xx and 5xx)" 64 "$L" -l 127.0.0.1:2525 --discard --reply RCPT=250
-ce "--reply CONNECT=450: usage (421 or 5xx)" 64 "$L" -l 127.0.0.1:2525 --discard --reply CONNECT=450
-ce "--reply FOO=451: usage" 64 "$L" -l 127.0.0.1:2525 --discard --reply FOO=451
-ce "--reject-rate 2: usage" 64 "$L" -l 127.0.0.1:2525 --discard --reject-rate 2
-ce "--reject-at EHLO: usage" 64 "$L" -l 127.0.0.1:2525 --discard --reject-rate 0.5 --reject-at EHLO
-ce "--delay RCPT=x: usage" 64 "$L" -l 127.0.0.1:2525 --discard --delay RCPT=x
+ce "--reply without CODE: usage" 64 timeout 5 "$L" -l 127.0.0.1:2525 --discard --reply RCPT
+ce "--reply 250: usage (only 4xx and 5xx)" 64 timeout 5 "$L" -l 127.0.0.1:2525 --discard --reply RCPT=250
+ce "--reply CONNECT=450: usage (421 or 5xx)" 64 timeout 5 "$L" -l 127.0.0.1:2525 --discard --reply CONNECT=450
+ce "--reply FOO=451: usage" 64 timeout 5 "$L" -l 127.0.0.1:2525 --discard --reply FOO=451
+ce "--reject-rate 2: usage" 64 timeout 5 "$L" -l 127.0.0.1:2525 --discard --reject-rate 2
+ce "--reject-at EHLO: usage" 64 timeout 5 "$L" -l 127.0.0.1:2525 --discard --reject-rate 0.5 --reject-at EHLO
+ce "--delay RCPT=x: usage" 64 timeout 5 "$L" -l 127.0.0.1:2525 --discard --delay RCPT=x
 
 # --- --reply: each place of a transaction
 lite faults $F --maildir "$M/faults" --json-log \
@@ -348,5 +348,78 @@ cm "--max-per-ip 2: the third refused" '^third 421 4\.3\.2 Too many connections'
 cm "--max-per-ip 2: another address served" '^other 220 multi' cat "$T_TMP/perip.out"
 cm "--max-per-ip: logged" 'refused client=203\.0\.113\.2 reason=max-per-ip' cat "$P/lite-multi.log"
 unlite
+
+# --- --check: one long-running policy program, a line per recipient
+cat >"$T_TMP/policy.py" <<'EOF'
+#!/usr/bin/python3
+# A --check program: one request line in, one reply line out.
+import os, sys, time, urllib.parse
+log = open(sys.argv[1], "a")
+for line in sys.stdin:
+    f = dict(kv.split("=", 1) for kv in line.split())
+    f = {k: urllib.parse.unquote(v) for k, v in f.items()}
+    print(os.getpid(), line.strip(), file=log, flush=True)
+    r = f.get("rcpt", "")
+    if r.startswith("bad@"):
+        out = "550 5.1.1 <%s>: no such user here" % r
+    elif r.startswith("temp@"):
+        out = "75"
+    elif r.startswith("nouser@"):
+        out = "67"
+    elif r.startswith("other@"):
+        out = "3"
+    elif r.startswith("die@"):
+        sys.exit(1)
+    elif r.startswith("slow@"):
+        time.sleep(4)
+        out = "0"
+    elif f.get("from") == "" and r.startswith("bounce@"):
+        out = "550 5.7.1 no bounces to that one"
+    else:
+        out = "0"
+    print(out, flush=True)
+EOF
+chmod +x "$T_TMP/policy.py"
+lite policy $Q --maildir "$M/check" --check /usr/bin/python3 "$T_TMP/policy.py" "$T_TMP/policy.log" -- --check-timeout 1s
+ce "check: accepted" 0 bash -c "msg c | $S --host $Q --tls none -f a@example.test good@lite.test"
+ce "check: 550 with the program's text and status" 67 bash -c "msg c | $S --host $Q --tls none -f a@example.test bad@lite.test"
+cm "check: 550 5.1.1" '^bounced bad@lite\.test 550 5\.1\.1 <bad@lite\.test>: no such user here' cat "$K"
+ce "check: 75 is 451 4.3.0" 75 bash -c "msg c | $S --host $Q --tls none temp@lite.test"
+cm "check: 451 4.3.0" '^deferred temp@lite\.test 451 4\.3\.0 ' cat "$K"
+ce "check: 67 is 550 5.1.1, 3 is 554 5.3.0" 67 bash -c "msg c | $S --host $Q --tls none nouser@lite.test other@lite.test"
+cm "check: 67" '^bounced nouser@lite\.test 550 5\.1\.1 ' cat "$K"
+cm "check: 3" '^bounced other@lite\.test 554 5\.3\.0 ' cat "$K"
+ce "check: the null sender (from=)" 67 bash -c "msg c | $S --host $Q --tls none -f '' bounce@lite.test"
+cm "check: null sender refused" '^bounced bounce@lite\.test 550 5\.7\.1 no bounces' cat "$K"
+cm "check: the request line" '^[0-9]+ request=rcpt session=[0-9]+ client=203\.0\.113\.2 helo=[^ ]+ tls= auth= from=a@example\.test rcpt=good@lite\.test nrcpt=0 server=policy\.lite\.test$' cat "$T_TMP/policy.log"
+ce "check: smtp-source 5 sessions, 40 messages, 2 recipients each" 0 timeout 60 smtp-source -s 5 -m 40 -r 2 -c -f a@example.test -t s@lite.test $Q:25
+n=$(grep -c 'rcpt=[0-9]*s@lite.test' "$T_TMP/policy.log")
+[ "$n" = 80 ] && ok "check: 80 requests for 80 recipients" || fail check-requests "$n"
+[ "$(nnew "$M/check")" = 41 ] && ok "check: 41 messages stored" || fail check-stored "$(nnew "$M/check")"
+[ "$(awk '{print $1}' "$T_TMP/policy.log" | sort -u | wc -l)" = 1 ] && ok "check: one program for every request (no fork per recipient)" ||
+    fail check-one-process "$(awk '{print $1}' "$T_TMP/policy.log" | sort | uniq -c)"
+# A slow answer: the RCPT gets 451 at --check-timeout, the program is
+# replaced, and other sessions are served meanwhile.
+( msg slow | $S --host $Q --tls none slow@lite.test >"$T_TMP/slowc.out" 2>&1 ) &
+slowc=$!
+sleep 0.3
+talk $Q 25 >"$T_TMP/fastc.out" <<EOF
+<
+> EHLO fast
+<
+EOF
+cm "check, slow program: others served meanwhile" '250-policy\.lite\.test Hello fast' cat "$T_TMP/fastc.out"
+wait $slowc
+cm "check, slow program: 451 at the deadline" '^deferred slow@lite\.test 451 4\.3\.0 Error: policy check failed' cat "$T_TMP/slowc.out"
+cm "check, slow program: logged" 'check: .*python3.* did not answer in time' cat "$P/lite-policy.log"
+sleep 1.1
+ce "check: the program dies: 451" 75 bash -c "msg c | $S --host $Q --tls none die@lite.test"
+sleep 1.1
+ce "check: started again after it died" 0 bash -c "msg c | $S --host $Q --tls none again@lite.test"
+[ "$(awk '{print $1}' "$T_TMP/policy.log" | sort -u | wc -l)" = 3 ] && ok "check: three programs in all (slow killed, died)" ||
+    fail check-restarts "$(awk '{print $1}' "$T_TMP/policy.log" | sort | uniq -c)"
+unlite
+ce "check: a missing program is a configuration error" 78 timeout 5 "$L" -l 127.0.0.1:2525 --discard --check /nonexistent/policy --
+ce "check: no program: usage" 64 timeout 5 "$L" -l 127.0.0.1:2525 --discard --check --
 
 finish
