@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -57,6 +58,7 @@
 					 * not read its replies */
 #define MAXHOLDS	16		/* delayed replies queued per session */
 #define MAXDNSBL	16		/* --dnsbl zones */
+#define MAXWORKERS	64
 /* epoll tags below any pointer: listeners 0..MAXLISTEN-1, then these. */
 #define TAG_DNS		(MAXLISTEN + 0)
 #define TAG_CHECK	(MAXLISTEN + 1)
@@ -115,6 +117,7 @@ struct opts {
 	const char	*resolver;
 	char		**argv_check;
 	long long	 check_timeout;
+	int		 workers;
 };
 
 static void
@@ -122,7 +125,7 @@ usage(FILE *f)
 {
 	(void)fprintf(f,
 "usage: %s [options] -l ADDR:PORT... (--maildir DIR | --exec CMD [ARG...] |\n"
-"           --discard)\n"
+"           --discard)        (or sockets from systemd: LISTEN_FDS)\n"
 "       %s --stdio [options] (--maildir DIR | --exec CMD [ARG...] | --discard)\n"
 "\n"
 "Receive mail by SMTP (or LMTP) and deliver it to a Maildir, a program or\n"
@@ -131,6 +134,7 @@ usage(FILE *f)
 "  -l, --listen ADDR:PORT     listen there ([IPv6]:PORT; repeatable)\n"
 "      --stdio                one session on stdin/stdout (inetd, tcpserver)\n"
 "  -u, --user USER            drop privileges to USER after binding\n"
+"      --workers N            N processes, each its own loop (SO_REUSEPORT)\n"
 "      --hostname NAME        name in the greeting (default: this host's)\n"
 "      --maildir DIR          deliver to the Maildir DIR (%%d domain, %%u user)\n"
 "      --exec CMD [ARG...] -- deliver to CMD's stdin (the rest of the line,\n"
@@ -244,7 +248,7 @@ enum {
 	OPT_KEY, OPT_REQTLS, OPT_PASSWD, OPT_AUTHPLAIN, OPT_REQAUTH,
 	OPT_STRICT, OPT_JSONLOG, OPT_SYSLOG, OPT_REPLY, OPT_DELAY, OPT_DROP,
 	OPT_REJRATE, OPT_REJAT, OPT_SEED, OPT_DNSBL, OPT_DNSBLTIMEOUT,
-	OPT_RESOLVER, OPT_CHECK, OPT_CHECKTIMEOUT
+	OPT_RESOLVER, OPT_CHECK, OPT_CHECKTIMEOUT, OPT_WORKERS
 };
 
 static const struct option longopts[] = {
@@ -284,6 +288,7 @@ static const struct option longopts[] = {
 	{ "resolver", required_argument, NULL, OPT_RESOLVER },
 	{ "check", required_argument, NULL, OPT_CHECK },
 	{ "check-timeout", required_argument, NULL, OPT_CHECKTIMEOUT },
+	{ "workers", required_argument, NULL, OPT_WORKERS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -413,6 +418,31 @@ set_kind(struct opts *o, enum mxk_store_kind k)
 	o->kind_set = 1;
 }
 
+/*
+ * systemd socket activation, sd_listen_fds(3) without libsystemd:
+ * LISTEN_PID is ours and LISTEN_FDS counts descriptors from 3 on.
+ */
+#define LISTEN_FDS_START	3
+
+static int
+activated_env(void)
+{
+	const char	*pid = getenv("LISTEN_PID"), *n = getenv("LISTEN_FDS");
+	char		*end;
+	long		 v;
+
+	if (pid == NULL || n == NULL)
+		return 0;
+	errno = 0;
+	v = strtol(pid, &end, 10);
+	if (errno != 0 || *end != '\0' || v != (long)getpid())
+		return 0;
+	v = strtol(n, &end, 10);
+	if (errno != 0 || *end != '\0' || v <= 0 || v > MAXLISTEN)
+		return 0;
+	return (int)v;
+}
+
 static void
 parse_args(int argc, char **argv, struct opts *o)
 {
@@ -479,6 +509,10 @@ parse_args(int argc, char **argv, struct opts *o)
 				optind = i + 1;
 			} else
 				optind = argc;
+			break;
+		case OPT_WORKERS:
+			o->workers = (int)number("--workers", optarg,
+			    MAXWORKERS);
 			break;
 		case OPT_CHECKTIMEOUT:
 			o->check_timeout = duration("--check-timeout", optarg,
@@ -618,10 +652,13 @@ parse_args(int argc, char **argv, struct opts *o)
 	if (o->argv_check != NULL && (o->argv_check[0] == NULL ||
 	    o->argv_check[0][0] == '\0'))
 		die_usage("--check needs a program%s", "");
-	if (!o->stdio && o->nlisten == 0)
-		die_usage("nothing to serve: -l ADDR:PORT or --stdio%s", "");
+	if (!o->stdio && o->nlisten == 0 && !activated_env())
+		die_usage("nothing to serve: -l ADDR:PORT, sockets from "
+		    "systemd (LISTEN_FDS) or --stdio%s", "");
 	if (o->stdio && o->nlisten > 0)
 		die_usage("--stdio and -l exclude each other%s", "");
+	if (o->stdio && o->workers > 1)
+		die_usage("--stdio and --workers exclude each other%s", "");
 	if ((o->certfile == NULL) != (o->keyfile == NULL) &&
 	    o->keyfile != NULL)
 		die_usage("--key needs --cert%s", "");
@@ -648,6 +685,8 @@ struct server {
 	unsigned long		 qcounter;
 	volatile sig_atomic_t	 stop, reload;
 	long long		 stop_deadline;
+	int			 shared[MAXLISTEN];	/* lfd of all workers */
+	int			 worker;	/* 1..N with --workers, else 0 */
 	long long		 next_wake;	/* the nearest fine deadline */
 	unsigned long long	 rng;		/* --reject-rate's state */
 	struct mxk_dns		*dns;		/* --dnsbl */
@@ -729,6 +768,8 @@ logkv(struct server *srv, const char *fmt, ...)
 	va_end(ap);
 	if (srv->o->use_syslog)
 		syslog(LOG_MAIL | LOG_INFO, "%s", line);
+	else if (srv->worker > 0)
+		(void)fprintf(stderr, "%s[%d]: %s\n", PROG, srv->worker, line);
 	else
 		(void)fprintf(stderr, "%s: %s\n", PROG, line);
 }
@@ -739,9 +780,12 @@ new_qid(struct sess *s)
 	struct timespec	ts;
 
 	(void)clock_gettime(CLOCK_REALTIME, &ts);
+	/* Workers differ in the counter's top six bits. */
 	(void)snprintf(s->qid, sizeof(s->qid), "%08llX%05lX%04X",
 	    (unsigned long long)ts.tv_sec & 0xffffffffULL,
 	    (unsigned long)(ts.tv_nsec / 1000) & 0xfffffUL,
+	    s->srv->worker > 0 ? (unsigned)((s->srv->worker - 1) << 10 |
+	    (++s->srv->qcounter & 0x3ff)) :
 	    (unsigned)(++s->srv->qcounter & 0xffff));
 }
 
@@ -1957,8 +2001,15 @@ accept_all(struct server *srv, int lfd)
 				continue;
 			return;	/* EAGAIN, EMFILE...: next time */
 		}
-		/* The address alone (no port, no brackets). */
-		(void)mxk_net_addr_str((struct sockaddr *)&ss, ip, sizeof(ip));
+		/* The address alone (no port, no brackets); an IPv4 client of
+		 * a dual-stack socket (systemd's) as IPv4. */
+		if (ss.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(
+		    &((struct sockaddr_in6 *)&ss)->sin6_addr))
+			(void)inet_ntop(AF_INET, &((struct sockaddr_in6 *)
+			    &ss)->sin6_addr.s6_addr[12], ip, sizeof(ip));
+		else
+			(void)mxk_net_addr_str((struct sockaddr *)&ss, ip,
+			    sizeof(ip));
 		if (srv->stop || srv->nsess >= srv->o->max_clients ||
 		    count_ip(srv, ip) >= srv->o->max_per_ip) {
 			static const char busy[] =
@@ -2055,7 +2106,7 @@ timers(struct server *srv)
 
 /* "ADDR:PORT", "[V6]:PORT", ":PORT" (all addresses). */
 static int
-open_listener(const char *spec, struct mxk_err *e)
+open_listener(const char *spec, int reuseport, struct mxk_err *e)
 {
 	struct sockaddr_storage	 ss;
 	char			 host[128], *colon, *end;
@@ -2103,6 +2154,14 @@ open_listener(const char *spec, struct mxk_err *e)
 	    0)) == -1)
 		return mxk_err_sys(e, MXK_ERR_TEMP, "socket");
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* --workers: one socket per worker on the same port; the kernel
+	 * spreads connections over them. */
+	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+	    sizeof(one)) == -1) {
+		(void)mxk_err_sys(e, MXK_ERR_TEMP, "SO_REUSEPORT");
+		(void)close(fd);
+		return -1;
+	}
 	if (fam == AF_INET6)
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
 		    sizeof(one));
@@ -2178,20 +2237,40 @@ wait_ms(struct server *srv, int max)
 static int
 run_stdio(struct server *srv)
 {
-	const char	*ip = getenv("TCPREMOTEIP");
-	struct stat	 st;
-	struct sess	*s;
-	struct pollfd	 pfd[4 + 2 * MAXDNSBL];
-	long long	 now, wake;
-	int		 sock, w, np, ns, i;
+	const char		*ip = getenv("TCPREMOTEIP");
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl = sizeof(ss);
+	char			 peer[64];
+	struct stat		 st;
+	struct sess		*s;
+	struct pollfd		 pfd[4 + 2 * MAXDNSBL];
+	long long		 now, wake;
+	int			 sock, w, np, ns, i, port = 0;
 
 	/* A socket on fd 0 carries both directions (and STARTTLS). */
 	sock = fstat(0, &st) == 0 && S_ISSOCK(st.st_mode);
 	if (!sock)
 		engine_params.starttls = 0;
+	/*
+	 * The client: tcpserver's TCPREMOTEIP, systemd's REMOTE_ADDR
+	 * (Accept=yes), or the socket's peer.
+	 */
+	if (ip == NULL || *ip == '\0')
+		ip = getenv("REMOTE_ADDR");
+	if ((ip == NULL || *ip == '\0') && sock &&
+	    getpeername(0, (struct sockaddr *)&ss, &sl) == 0 &&
+	    (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)) {
+		(void)mxk_net_addr_str((struct sockaddr *)&ss, peer,
+		    sizeof(peer));
+		port = mxk_net_addr_port((struct sockaddr *)&ss);
+		ip = peer;
+	}
+	if (ip != NULL && strncmp(ip, "::ffff:", 7) == 0 &&
+	    strchr(ip + 7, ':') == NULL)
+		ip += 7;	/* an IPv4 client of a dual-stack socket */
 	srv->ep = -1;
-	if ((s = sess_new(srv, 0, sock ? 0 : 1, ip != NULL ? ip : "stdin",
-	    0)) == NULL)
+	if ((s = sess_new(srv, 0, sock ? 0 : 1, ip != NULL && *ip != '\0' ?
+	    ip : "stdin", port)) == NULL)
 		return EX_OSERR;
 	while (s != NULL && s->st != SS_DONE) {
 		now = mxk_now_ms();
@@ -2252,17 +2331,288 @@ run_stdio(struct server *srv)
 	return 0;
 }
 
+/* The event loop of one process (or of one worker). */
+static int
+serve(struct server *srv)
+{
+	const struct opts	*o = srv->o;
+	struct epoll_event	 evs[256], ev;
+	size_t			 i;
+	int			 n, k;
+
+	if ((srv->ep = epoll_create1(EPOLL_CLOEXEC)) == -1) {
+		(void)fprintf(stderr, "%s: error: epoll: %s\n", PROG,
+		    strerror(errno));
+		return EX_OSERR;
+	}
+	for (i = 0; i < srv->nlfd; i++) {
+		memset(&ev, 0, sizeof(ev));
+		/* A socket every worker waits on wakes one of them. */
+		ev.events = EPOLLIN | (srv->shared[i] ? EPOLLEXCLUSIVE : 0);
+		ev.data.u64 = i;	/* listeners: small integers */
+		(void)epoll_ctl(srv->ep, EPOLL_CTL_ADD, srv->lfd[i], &ev);
+	}
+	if (srv->worker <= 1) {
+		if (o->ndomains == 0)
+			logkv(srv, "warning: no --accept-domain: mail for "
+			    "every domain is accepted");
+		if (o->nfaults > 0 || o->reject_rate > 0)
+			logkv(srv, "warning: fault injection is on (--reply, "
+			    "--delay, --drop-after, --reject-rate): for "
+			    "testing only");
+		if (o->reject_rate > 0)
+			logkv(srv, "reject-rate=%g at=%s seed=%llu",
+			    o->reject_rate, point_names[o->reject_at],
+			    o->seed);
+		for (i = 0; i < o->ndnsbl; i++)
+			logkv(srv, "dnsbl zone=%s timeout=%lldms", o->dnsbl[i],
+			    o->dnsbl_timeout);
+		if (o->argv_check != NULL)
+			logkv(srv, "check program=%s timeout=%lldms",
+			    o->argv_check[0], o->check_timeout);
+	}
+	logkv(srv, "start listen=%zu store=%s tls=%s auth=%s", srv->nlfd,
+	    o->kind == MXK_STORE_MAILDIR ? "maildir" : o->kind ==
+	    MXK_STORE_EXEC ? "exec" : "discard", srv->tls != NULL ? "yes" :
+	    "no", srv->pw != NULL ? "yes" : "no");
+
+	for (;;) {
+		if (srv->reload)
+			reload(srv);
+		if (srv->stop && srv->stop_deadline == 0) {
+			srv->stop_deadline = mxk_now_ms() +
+			    srv->o->shutdown_grace;
+			for (i = 0; i < srv->nlfd; i++) {
+				(void)epoll_ctl(srv->ep, EPOLL_CTL_DEL,
+				    srv->lfd[i], NULL);
+				(void)close(srv->lfd[i]);
+			}
+			srv->nlfd = 0;
+			logkv(srv, "stopping sessions=%d", srv->nsess);
+		}
+		if (srv->stop && srv->sessions == NULL)
+			break;
+		n = epoll_wait(srv->ep, evs, 256, wait_ms(srv, 200));
+		if (n == -1 && errno != EINTR)
+			break;
+		for (k = 0; k < n; k++) {
+			if (evs[k].data.u64 >= MAXLISTEN &&
+			    evs[k].data.u64 < TAG_MAX)
+				continue;	/* timers() steps DNS lookups */
+			if (evs[k].data.u64 < MAXLISTEN) {
+				if (srv->nlfd > 0)
+					accept_all(srv, srv->lfd[
+					    evs[k].data.u64]);
+				continue;
+			}
+			{
+				struct sess *s = evs[k].data.ptr;
+
+				if (evs[k].events & (EPOLLERR | EPOLLHUP) &&
+				    !(evs[k].events & EPOLLIN))
+					s->st = SS_DONE;
+				else if (evs[k].events & EPOLLOUT &&
+				    s->st == SS_RUN) {
+					if (sess_flush(s) == -1)
+						s->st = SS_DONE;
+					else
+						after_feed(s,
+						    MXK_SMTPD_CONTINUE);
+					if (s->st == SS_RUN &&
+					    (evs[k].events & EPOLLIN))
+						sess_read(s);
+				} else
+					sess_step(s);
+			}
+		}
+		timers(srv);
+	}
+	logkv(srv, "stopped");
+	mxk_passwd_free(srv->pw);
+	mxk_tls_server_ctx_free(srv->tls);
+	mxk_dns_close(srv->dns);
+	mxk_check_free(srv->check);
+	return 0;
+}
+
+/*
+ * The sockets systemd passed (LISTEN_FDS, from fd 3): listening stream
+ * sockets only; made non-blocking and close-on-exec; the variables are
+ * removed so that programs started later do not take them for theirs.
+ */
+static int
+activated(int *fds, struct mxk_err *e)
+{
+	int		n = activated_env(), i, fd, v, fl;
+	socklen_t	len;
+
+	(void)unsetenv("LISTEN_PID");
+	(void)unsetenv("LISTEN_FDS");
+	(void)unsetenv("LISTEN_FDNAMES");
+	for (i = 0; i < n; i++) {
+		fd = LISTEN_FDS_START + i;
+		len = sizeof(v);
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == -1 ||
+		    v == 0)
+			return mxk_err_set(e, MXK_ERR_CONFIG, MXK_SRC_LOCAL,
+			    NULL, "LISTEN_FDS: descriptor %d is not a "
+			    "listening socket", fd);
+		len = sizeof(v);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) == -1 ||
+		    v != SOCK_STREAM)
+			return mxk_err_set(e, MXK_ERR_CONFIG, MXK_SRC_LOCAL,
+			    NULL, "LISTEN_FDS: descriptor %d is not a stream "
+			    "socket", fd);
+		if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+		    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1 ||
+		    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1)
+			return mxk_err_sys(e, MXK_ERR_CONFIG, "LISTEN_FDS: "
+			    "descriptor %d", fd);
+		fds[i] = fd;
+	}
+	return n;
+}
+
+/*
+ * --workers: the parent forks N workers, each with its own event loop and
+ * listening sockets (its own SO_REUSEPORT set of -l, and every socket from
+ * systemd), and only supervises: a worker that dies is started again (one
+ * second later when it lived less than a second), SIGHUP is passed on,
+ * SIGTERM too, and the parent waits for the workers to finish their
+ * sessions (the grace, then 5 seconds, then SIGKILL).  The parent keeps
+ * every socket, so that a new worker takes over its predecessor's.
+ */
+static pid_t
+spawn(struct server *srv, int k, const int *act, int nact, const int *own,
+    int nw)
+{
+	sigset_t	none;
+	pid_t		pid, parent = getpid();
+	size_t		i, nl = srv->o->nlisten;
+	int		j;
+
+	if ((pid = fork()) != 0)
+		return pid;
+	(void)sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	/* The supervisor gone (SIGKILL): stop too. */
+	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent)
+		_exit(0);
+	srv->worker = k + 1;
+	srv->nlfd = 0;
+	for (j = 0; j < nact; j++) {
+		srv->shared[srv->nlfd] = 1;
+		srv->lfd[srv->nlfd++] = act[j];
+	}
+	for (j = 0; j < nw; j++)
+		for (i = 0; i < nl; i++) {
+			if (j == k) {
+				srv->shared[srv->nlfd] = 0;
+				srv->lfd[srv->nlfd++] = own[(size_t)j * nl + i];
+			} else
+				(void)close(own[(size_t)j * nl + i]);
+		}
+	exit(serve(srv));
+}
+
+static int
+supervise(struct server *srv, const int *act, int nact, const int *own,
+    int nw)
+{
+	pid_t		 pids[MAXWORKERS], pid;
+	long long	 born[MAXWORKERS], again[MAXWORKERS], now, until = 0;
+	sigset_t	 set;
+	siginfo_t	 si;
+	struct timespec	 ts;
+	int		 k, sig, st, stopping = 0, left;
+
+	(void)sigemptyset(&set);
+	(void)sigaddset(&set, SIGTERM);
+	(void)sigaddset(&set, SIGINT);
+	(void)sigaddset(&set, SIGHUP);
+	(void)sigaddset(&set, SIGCHLD);
+	(void)sigprocmask(SIG_BLOCK, &set, NULL);
+	logkv(srv, "start workers=%d listen=%d", nw, nact +
+	    (int)srv->o->nlisten);
+	for (k = 0; k < nw; k++) {
+		pids[k] = 0;
+		again[k] = 0;
+	}
+	for (;;) {
+		now = mxk_now_ms();
+		for (k = 0; k < nw && !stopping; k++) {
+			if (pids[k] != 0 || now < again[k])
+				continue;
+			if ((pids[k] = spawn(srv, k, act, nact, own, nw)) ==
+			    -1) {
+				logkv(srv, "error: fork: %s", strerror(errno));
+				pids[k] = 0;
+				again[k] = now + 1000;
+				continue;
+			}
+			born[k] = now;
+			logkv(srv, "worker %d pid=%ld started", k + 1,
+			    (long)pids[k]);
+		}
+		ts.tv_sec = 0;
+		ts.tv_nsec = 250 * 1000000L;
+		sig = sigtimedwait(&set, &si, &ts);
+		if (sig == SIGTERM || sig == SIGINT) {
+			if (!stopping) {
+				logkv(srv, "stopping workers=%d", nw);
+				until = mxk_now_ms() +
+				    srv->o->shutdown_grace + 5000;
+			}
+			stopping = 1;
+			for (k = 0; k < nw; k++)
+				if (pids[k] > 0)
+					(void)kill(pids[k], SIGTERM);
+		} else if (sig == SIGHUP) {
+			for (k = 0; k < nw; k++)
+				if (pids[k] > 0)
+					(void)kill(pids[k], SIGHUP);
+		}
+		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+			for (k = 0; k < nw && pids[k] != pid; k++)
+				;
+			if (k == nw)
+				continue;
+			pids[k] = 0;
+			if (stopping)
+				continue;
+			now = mxk_now_ms();
+			logkv(srv, "worker %d pid=%ld %s %d; starting it again",
+			    k + 1, (long)pid, WIFSIGNALED(st) ? "killed by "
+			    "signal" : "exited", WIFSIGNALED(st) ?
+			    WTERMSIG(st) : WEXITSTATUS(st));
+			again[k] = now - born[k] < 1000 ? now + 1000 : now;
+		}
+		if (stopping) {
+			for (k = 0, left = 0; k < nw; k++)
+				left += pids[k] > 0;
+			if (left == 0)
+				break;
+			if (mxk_now_ms() >= until)
+				for (k = 0; k < nw; k++)
+					if (pids[k] > 0)
+						(void)kill(pids[k], SIGKILL);
+		}
+	}
+	logkv(srv, "stopped");
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct opts		 o;
 	struct server		 srv;
 	struct mxk_err		 e;
-	struct epoll_event	 evs[256], ev;
 	struct sigaction	 sa;
 	struct rlimit		 rl;
 	size_t			 i;
-	int			 n, k, fd;
+	int			 k, fd, nact, nw, act[MAXLISTEN], *own = NULL;
 
 	while ((fd = open("/dev/null", O_RDWR)) != -1 && fd <= 2)
 		;
@@ -2388,14 +2738,31 @@ main(int argc, char **argv)
 		return rc;
 	}
 
-	for (i = 0; i < o.nlisten; i++) {
-		if ((fd = open_listener(o.listen[i], &e)) == -1) {
-			(void)fprintf(stderr, "%s: error: %s\n", PROG, e.msg);
-			return e.class == MXK_ERR_USAGE ? EX_USAGE :
-			    EX_UNAVAILABLE;
-		}
-		srv.lfd[srv.nlfd++] = fd;
+	/* Listening sockets: systemd's (shared by every worker), then -l
+	 * (one per worker with --workers, SO_REUSEPORT). */
+	if ((nact = activated(act, &e)) == -1) {
+		(void)fprintf(stderr, "%s: error: %s\n", PROG, e.msg);
+		return EX_CONFIG;
 	}
+	nw = o.workers > 1 ? o.workers : 1;
+	if (nact + o.nlisten > MAXLISTEN)
+		die_usage("too many listening sockets (%d)", MAXLISTEN);
+	if (o.nlisten > 0 && (own = calloc((size_t)nw * o.nlisten,
+	    sizeof(*own))) == NULL) {
+		(void)fprintf(stderr, "%s: error: out of memory\n", PROG);
+		return EX_OSERR;
+	}
+	for (k = 0; k < nw; k++)
+		for (i = 0; i < o.nlisten; i++) {
+			if ((fd = open_listener(o.listen[i], nw > 1, &e)) ==
+			    -1) {
+				(void)fprintf(stderr, "%s: error: %s\n", PROG,
+				    e.msg);
+				return e.class == MXK_ERR_USAGE ? EX_USAGE :
+				    EX_UNAVAILABLE;
+			}
+			own[(size_t)k * o.nlisten + i] = fd;
+		}
 	if (o.user != NULL && drop_privileges(o.user) == -1)
 		return EX_CONFIG;
 	/* Enough descriptors for max-clients sessions. */
@@ -2405,92 +2772,14 @@ main(int argc, char **argv)
 		    rl.rlim_max : (rlim_t)o.max_clients + 64;
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if ((srv.ep = epoll_create1(EPOLL_CLOEXEC)) == -1) {
-		(void)fprintf(stderr, "%s: error: epoll: %s\n", PROG,
-		    strerror(errno));
-		return EX_OSERR;
+	if (nw > 1)
+		return supervise(&srv, act, nact, own, nw);
+	for (i = 0; i < (size_t)nact; i++) {
+		srv.shared[srv.nlfd] = 0;
+		srv.lfd[srv.nlfd++] = act[i];
 	}
-	for (i = 0; i < srv.nlfd; i++) {
-		memset(&ev, 0, sizeof(ev));
-		ev.events = EPOLLIN;
-		ev.data.ptr = NULL;
-		ev.data.u64 = i;	/* listeners: small integers */
-		(void)epoll_ctl(srv.ep, EPOLL_CTL_ADD, srv.lfd[i], &ev);
-	}
-	if (o.ndomains == 0)
-		logkv(&srv, "warning: no --accept-domain: mail for every "
-		    "domain is accepted");
-	if (o.nfaults > 0 || o.reject_rate > 0)
-		logkv(&srv, "warning: fault injection is on (--reply, "
-		    "--delay, --drop-after, --reject-rate): for testing only");
-	if (o.reject_rate > 0)
-		logkv(&srv, "reject-rate=%g at=%s seed=%llu", o.reject_rate,
-		    point_names[o.reject_at], o.seed);
-	for (i = 0; i < o.ndnsbl; i++)
-		logkv(&srv, "dnsbl zone=%s timeout=%lldms", o.dnsbl[i],
-		    o.dnsbl_timeout);
-	if (o.argv_check != NULL)
-		logkv(&srv, "check program=%s timeout=%lldms", o.argv_check[0],
-		    o.check_timeout);
-	logkv(&srv, "start listen=%zu store=%s tls=%s auth=%s", srv.nlfd,
-	    o.kind == MXK_STORE_MAILDIR ? "maildir" : o.kind ==
-	    MXK_STORE_EXEC ? "exec" : "discard", srv.tls != NULL ? "yes" :
-	    "no", srv.pw != NULL ? "yes" : "no");
-
-	for (;;) {
-		if (srv.reload)
-			reload(&srv);
-		if (srv.stop && srv.stop_deadline == 0) {
-			srv.stop_deadline = mxk_now_ms() + o.shutdown_grace;
-			for (i = 0; i < srv.nlfd; i++) {
-				(void)epoll_ctl(srv.ep, EPOLL_CTL_DEL,
-				    srv.lfd[i], NULL);
-				(void)close(srv.lfd[i]);
-			}
-			srv.nlfd = 0;
-			logkv(&srv, "stopping sessions=%d", srv.nsess);
-		}
-		if (srv.stop && srv.sessions == NULL)
-			break;
-		n = epoll_wait(srv.ep, evs, 256, wait_ms(&srv, 200));
-		if (n == -1 && errno != EINTR)
-			break;
-		for (k = 0; k < n; k++) {
-			if (evs[k].data.u64 >= MAXLISTEN &&
-			    evs[k].data.u64 < TAG_MAX)
-				continue;	/* timers() steps DNS lookups */
-			if (evs[k].data.u64 < MAXLISTEN) {
-				if (srv.nlfd > 0)
-					accept_all(&srv, srv.lfd[
-					    evs[k].data.u64]);
-				continue;
-			}
-			{
-				struct sess *s = evs[k].data.ptr;
-
-				if (evs[k].events & (EPOLLERR | EPOLLHUP) &&
-				    !(evs[k].events & EPOLLIN))
-					s->st = SS_DONE;
-				else if (evs[k].events & EPOLLOUT &&
-				    s->st == SS_RUN) {
-					if (sess_flush(s) == -1)
-						s->st = SS_DONE;
-					else
-						after_feed(s,
-						    MXK_SMTPD_CONTINUE);
-					if (s->st == SS_RUN &&
-					    (evs[k].events & EPOLLIN))
-						sess_read(s);
-				} else
-					sess_step(s);
-			}
-		}
-		timers(&srv);
-	}
-	logkv(&srv, "stopped");
-	mxk_passwd_free(srv.pw);
-	mxk_tls_server_ctx_free(srv.tls);
-	mxk_dns_close(srv.dns);
-	mxk_check_free(srv.check);
-	return 0;
+	for (i = 0; i < o.nlisten; i++)
+		srv.lfd[srv.nlfd++] = own[i];
+	free(own);
+	return serve(&srv);
 }

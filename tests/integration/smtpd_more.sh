@@ -422,4 +422,65 @@ unlite
 ce "check: a missing program is a configuration error" 78 timeout 5 "$L" -l 127.0.0.1:2525 --discard --check /nonexistent/policy --
 ce "check: no program: usage" 64 timeout 5 "$L" -l 127.0.0.1:2525 --discard --check --
 
+# --- --workers: N processes, each its own loop and SO_REUSEPORT socket
+mkdir -p "$M/w"
+lite multi $W --maildir "$M/w" --workers 3 --max-per-ip 1000
+sleep 0.5
+workers() { ps -o pid= --ppid "$LITE_PID" | wc -l; }
+[ "$(workers)" = 3 ] && ok "--workers 3: three worker processes" || fail workers-count "$(ps -o pid,args --ppid "$LITE_PID")"
+ce "--workers: smtp-source 20 sessions, 300 messages" 0 timeout 60 smtp-source -s 20 -m 300 -c -f a@example.test -t w@lite.test $W:25
+[ "$(nnew "$M/w")" = 300 ] && ok "--workers: 300 stored" || fail workers-stored "$(nnew "$M/w")"
+nw=$(grep -o '^smtpd-lite\[[0-9]*\]: msg ' "$P/lite-multi.log" | sort -u | wc -l)
+[ "$nw" -ge 2 ] && ok "--workers: messages served by $nw workers" || fail workers-spread "$nw"
+[ "$(grep -o 'queued as [0-9A-F]*' "$P/lite-multi.log" | sort | uniq -d | wc -l)" = 0 ] && ok "--workers: queue ids unique" ||
+    fail workers-qid "$(grep -o 'queued as [0-9A-F]*' "$P/lite-multi.log" | sort | uniq -d | head -n 3)"
+victim=$(ps -o pid= --ppid "$LITE_PID" | head -n 1 | tr -d ' ')
+kill -KILL "$victim"
+for _ in $(seq 30); do
+	[ "$(workers)" = 3 ] && ! kill -0 "$victim" 2>/dev/null && break
+	sleep 0.2
+done
+[ "$(workers)" = 3 ] && ok "--workers: a killed worker is replaced" || fail workers-restart "$(workers) workers"
+cm "--workers: the death logged" "worker [0-9] pid=$victim killed by signal 9; starting it again" cat "$P/lite-multi.log"
+ce "--workers: still serving" 0 timeout 60 smtp-source -s 5 -m 30 -c -f a@example.test -t w@lite.test $W:25
+kill -HUP "$LITE_PID"
+sleep 0.5
+[ "$(grep -c '^smtpd-lite\[[0-9]\]: reloaded' "$P/lite-multi.log")" = 3 ] && ok "--workers: SIGHUP passed on to each" ||
+    fail workers-hup "$(grep reloaded "$P/lite-multi.log")"
+kill -TERM "$LITE_PID"
+wait "$LITE_PID"
+rc=$?
+[ $rc = 0 ] && ok "--workers: SIGTERM, exit 0" || fail workers-term "exit $rc"
+[ "$(ps -o pid= --ppid "$LITE_PID" | wc -l)" = 0 ] && ok "--workers: no worker left" || fail workers-left "$(ps -o pid,args --ppid "$LITE_PID")"
+cm "--workers: every worker stopped" '^smtpd-lite\[3\]: stopped' cat "$P/lite-multi.log"
+
+# --- systemd socket activation (LISTEN_FDS), with systemd-socket-activate
+nsenter --net="$WORLD_DIR/inet.ns" systemd-socket-activate -l $W:25 -- "$L" --discard --hostname act.lite.test --workers 2 \
+    >"$P/lite-act.log" 2>&1 </dev/null &
+LITE_PID=$!
+world_pid_add "$WORLD_DIR/peers.pids" smtpd-lite $LITE_PID
+wait_port $W 25 5
+ce "socket activation: the first connection starts the server" 0 swaks --server $W --to a@lite.test --from a@example.test
+cm "socket activation: served by smtpd-lite" '<-  220 act\.lite\.test ESMTP' cat "$K"
+cm "socket activation: the descriptor taken" 'smtpd-lite: start workers=2 listen=1' cat "$P/lite-act.log"
+ce "socket activation: smtp-source 10 sessions, 100 messages" 0 timeout 60 smtp-source -s 10 -m 100 -c -f a@example.test -t w@lite.test $W:25
+unlite
+ce "LISTEN_PID of another process: nothing to serve (64)" 64 env LISTEN_PID=1 LISTEN_FDS=1 timeout 5 "$L" --discard
+ce "LISTEN_FDS on a file, through exec: 78" 78 bash -c 'exec 3</dev/null; export LISTEN_FDS=1; exec env LISTEN_PID=$$ "$0" --discard' "$L"
+
+# One process per connection (systemd Accept=yes, inetd): --stdio on the
+# accepted socket; the client's address from the socket itself.
+mkdir -p "$M/acc"
+nsenter --net="$WORLD_DIR/inet.ns" systemd-socket-activate -a --inetd -l $W:25 -- "$L" --stdio --maildir "$M/acc" \
+    --hostname acc.lite.test >"$P/lite-acc.log" 2>&1 </dev/null &
+LITE_PID=$!
+world_pid_add "$WORLD_DIR/peers.pids" smtpd-lite $LITE_PID
+wait_port $W 25 5
+ce "Accept=yes: a session per process" 0 bash -c "msg acc | $S --host $W --tls none a@lite.test"
+ce "Accept=yes: and another" 0 bash -c "msg acc2 | $S --host $W --tls none b@lite.test"
+[ "$(nnew "$M/acc")" = 2 ] && ok "Accept=yes: both stored" || fail accept-stored "$(nnew "$M/acc")"
+cm "Accept=yes: the client's address from the socket" 'Received: from [^ ]+ \(\[203\.0\.113\.2\]\)' cat "$M"/acc/new/*
+cm "Accept=yes: logged with its port" 'close client=203\.0\.113\.2:[1-9][0-9]* messages=1' cat "$P/lite-acc.log"
+unlite
+
 finish
