@@ -49,8 +49,11 @@ struct mxk_smtpd {
 	int			 dropped;	/* mxk_smtpd_drop(): no output */
 	int			 noservice;	/* a 5xx greeting: QUIT only */
 	int			 tls_pending;
-	/* A RCPT waiting for mxk_smtpd_resume(), and the input after it. */
-	int			 paused;
+	/* A RCPT waiting for mxk_smtpd_resume(), or a message's replies
+	 * for mxk_smtpd_resume_message(); the input after it is held. */
+	enum { P_NONE, P_RCPT, P_MESSAGE } paused;
+	int			 deferring;	/* set by mxk_smtpd_defer() */
+	size_t			 pend_n;	/* replies the message needs */
 	struct mxk_smtpd_rcpt	 pend;
 	struct mxk_buf		 held;
 	/* A BDAT refused by the command hook: its chunk is read, then r. */
@@ -102,6 +105,7 @@ struct cmd {
 static void	reply(struct mxk_smtpd *, int, const char *, const char *,
 		    ...) __attribute__((format(printf, 4, 5)));
 static void	bdat_done(struct mxk_smtpd *);
+static void	pause_clear(struct mxk_smtpd *);
 
 static void
 trace(struct mxk_smtpd *s, int client, const char *p, size_t n)
@@ -281,6 +285,7 @@ message_end(struct mxk_smtpd *s)
 
 		if (bad && (keep = calloc(n, sizeof(*keep))) != NULL)
 			memcpy(keep, r, n * sizeof(*r));
+		s->deferring = 0;
 		s->h.data_end(s->h.arg, s, bad, r, n);
 		if (keep != NULL) {
 			memcpy(r, keep, n * sizeof(*r));
@@ -289,6 +294,16 @@ message_end(struct mxk_smtpd *s)
 	}
 	s->in_message = 0;
 	s->nmessages++;
+	if (s->deferring && !bad && !s->dropped) {
+		/* The replies come with mxk_smtpd_resume_message(); the
+		 * transaction stays until then, for the caller's log. */
+		s->deferring = 0;
+		s->paused = P_MESSAGE;
+		s->pend_n = n;
+		free(r);
+		return;
+	}
+	s->deferring = 0;
 	for (i = 0; i < n; i++)
 		reply_r(s, &r[i]);
 	free(r);
@@ -765,7 +780,7 @@ cmd_rcpt(struct mxk_smtpd *s, const char *arg, int more)
 	case MXK_SMTPD_PENDING:
 		/* The rest of the input waits (mxk_smtpd_feed()). */
 		s->pend = rc;
-		s->paused = 1;
+		s->paused = P_RCPT;
 		return;
 	default:
 		rcpt_add(s, &rc, &r);
@@ -1337,8 +1352,8 @@ mxk_smtpd_feed(struct mxk_smtpd *s, const char *p, size_t len)
 	if (s->paused) {
 		/* Fed while a RCPT waits: kept, within bounds. */
 		if (mxk_buf_add(&s->held, p, len) == -1) {
+			pause_clear(s);
 			s->closing = 1;
-			s->paused = 0;
 			s->state = S_CLOSED;
 			return MXK_SMTPD_CLOSE;
 		}
@@ -1401,15 +1416,15 @@ mxk_smtpd_feed(struct mxk_smtpd *s, const char *p, size_t len)
 	if (s->state == S_DATA || s->state == S_BDAT)
 		stage_flush(s);
 	if (s->closing) {
-		s->paused = 0;
+		pause_clear(s);
 		s->state = S_CLOSED;
 		return MXK_SMTPD_CLOSE;
 	}
 	if (s->paused) {
-		/* The rest waits for mxk_smtpd_resume(). */
+		/* The rest waits for mxk_smtpd_resume*(). */
 		if (i < len && mxk_buf_add(&s->held, p + i, len - i) == -1) {
+			pause_clear(s);
 			s->closing = 1;
-			s->paused = 0;
 			s->state = S_CLOSED;
 			return MXK_SMTPD_CLOSE;
 		}
@@ -1430,10 +1445,10 @@ mxk_smtpd_resume(struct mxk_smtpd *s, const struct mxk_smtpd_reply *r)
 	struct mxk_buf	in;
 	int		rc;
 
-	if (!s->paused)
+	if (s->paused != P_RCPT)
 		return s->state == S_CLOSED ? MXK_SMTPD_CLOSE :
 		    MXK_SMTPD_CONTINUE;
-	s->paused = 0;
+	s->paused = P_NONE;
 	rcpt_add(s, &s->pend, r);
 	memset(&s->pend, 0, sizeof(s->pend));
 	/* What was kept is fed now; it may pause again and keep the rest. */
@@ -1444,10 +1459,43 @@ mxk_smtpd_resume(struct mxk_smtpd *s, const struct mxk_smtpd_reply *r)
 	return rc;
 }
 
+void
+mxk_smtpd_defer(struct mxk_smtpd *s)
+{
+	s->deferring = 1;
+}
+
+int
+mxk_smtpd_resume_message(struct mxk_smtpd *s, const struct mxk_smtpd_reply *r,
+    size_t n)
+{
+	struct mxk_buf	in;
+	size_t		i;
+	int		rc;
+
+	if (s->paused != P_MESSAGE)
+		return s->state == S_CLOSED ? MXK_SMTPD_CLOSE :
+		    MXK_SMTPD_CONTINUE;
+	s->paused = P_NONE;
+	for (i = 0; i < s->pend_n; i++) {
+		if (i < n)
+			reply_r(s, &r[i]);
+		else
+			reply(s, 451, "4.3.0", "Error: not stored");
+	}
+	txn_reset(s);
+	s->state = S_READY;
+	in = s->held;
+	mxk_buf_init(&s->held, HELDMAX);
+	rc = mxk_smtpd_feed(s, in.p != NULL ? in.p : "", in.len);
+	mxk_buf_free(&in);
+	return rc;
+}
+
 int
 mxk_smtpd_paused(const struct mxk_smtpd *s)
 {
-	return s->paused;
+	return s->paused != P_NONE;
 }
 
 void
@@ -1462,9 +1510,9 @@ mxk_smtpd_drop(struct mxk_smtpd *s)
 static void
 pause_clear(struct mxk_smtpd *s)
 {
-	if (!s->paused)
+	if (s->paused == P_NONE)
 		return;
-	s->paused = 0;
+	s->paused = P_NONE;
 	free(s->pend.addr);
 	free(s->pend.notify);
 	free(s->pend.orcpt);
@@ -1606,7 +1654,8 @@ mxk_smtpd_shutdown(struct mxk_smtpd *s)
 int
 mxk_smtpd_in_data(const struct mxk_smtpd *s)
 {
-	return s->state == S_DATA || s->state == S_BDAT || s->in_message;
+	return s->state == S_DATA || s->state == S_BDAT || s->in_message ||
+	    s->paused == P_MESSAGE;
 }
 
 const char *

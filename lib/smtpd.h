@@ -18,6 +18,12 @@
  * decision and goes on with what was kept.  The caller reads nothing more
  * from the client meanwhile (what it feeds is kept too, up to a limit).
  *
+ * The replies to a message may come later too: the data_end hook calls
+ * mxk_smtpd_defer() (the store is making it durable elsewhere, a thread),
+ * the engine holds the input after the message as above, and
+ * mxk_smtpd_resume_message() gives the replies; the transaction's facts
+ * (mxk_smtpd_from()...) stay until then.
+ *
  * For fault injection, the command hook sees every command before it is
  * carried out and may answer it instead (any 4xx or 5xx reply) or drop
  * the connection without a reply (mxk_smtpd_drop()).  A 421 reply from any
@@ -162,6 +168,16 @@ int	 mxk_smtpd_feed(struct mxk_smtpd *, const char *, size_t);
  * Without a pending RCPT, nothing happens (CONTINUE, or CLOSE).
  */
 int	 mxk_smtpd_resume(struct mxk_smtpd *, const struct mxk_smtpd_reply *r);
+/*
+ * From the data_end hook (not for a bad message): its r[] is not sent;
+ * the replies come from mxk_smtpd_resume_message() (n of them; missing
+ * ones are 451 4.3.0), which then reads the input kept since and returns
+ * as feed() does.  mxk_smtpd_in_data() stays true meanwhile.  A timeout
+ * or shutdown meanwhile drops the transaction.
+ */
+void	 mxk_smtpd_defer(struct mxk_smtpd *);
+int	 mxk_smtpd_resume_message(struct mxk_smtpd *,
+	    const struct mxk_smtpd_reply *r, size_t n);
 int	 mxk_smtpd_paused(const struct mxk_smtpd *);
 /*
  * From a hook: close the session without replying to the command in

@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -24,6 +25,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -62,6 +64,8 @@
 /* epoll tags below any pointer: listeners 0..MAXLISTEN-1, then these. */
 #define TAG_DNS		(MAXLISTEN + 0)
 #define TAG_CHECK	(MAXLISTEN + 1)
+#define TAG_JOBS	(MAXLISTEN + 2)
+#define MAXTHREADS	64
 #define TAG_MAX		(MAXLISTEN + 8)
 
 /*
@@ -118,6 +122,7 @@ struct opts {
 	char		**argv_check;
 	long long	 check_timeout;
 	int		 workers;
+	int		 threads;
 };
 
 static void
@@ -135,6 +140,8 @@ usage(FILE *f)
 "      --stdio                one session on stdin/stdout (inetd, tcpserver)\n"
 "  -u, --user USER            drop privileges to USER after binding\n"
 "      --workers N            N processes, each its own loop (SO_REUSEPORT)\n"
+"      --store-threads N      threads that sync messages and wait for --exec\n"
+"                             programs, off the event loop (16; 0: none)\n"
 "      --hostname NAME        name in the greeting (default: this host's)\n"
 "      --maildir DIR          deliver to the Maildir DIR (%%d domain, %%u user)\n"
 "      --exec CMD [ARG...] -- deliver to CMD's stdin (the rest of the line,\n"
@@ -248,7 +255,7 @@ enum {
 	OPT_KEY, OPT_REQTLS, OPT_PASSWD, OPT_AUTHPLAIN, OPT_REQAUTH,
 	OPT_STRICT, OPT_JSONLOG, OPT_SYSLOG, OPT_REPLY, OPT_DELAY, OPT_DROP,
 	OPT_REJRATE, OPT_REJAT, OPT_SEED, OPT_DNSBL, OPT_DNSBLTIMEOUT,
-	OPT_RESOLVER, OPT_CHECK, OPT_CHECKTIMEOUT, OPT_WORKERS
+	OPT_RESOLVER, OPT_CHECK, OPT_CHECKTIMEOUT, OPT_WORKERS, OPT_THREADS
 };
 
 static const struct option longopts[] = {
@@ -289,6 +296,7 @@ static const struct option longopts[] = {
 	{ "check", required_argument, NULL, OPT_CHECK },
 	{ "check-timeout", required_argument, NULL, OPT_CHECKTIMEOUT },
 	{ "workers", required_argument, NULL, OPT_WORKERS },
+	{ "store-threads", required_argument, NULL, OPT_THREADS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -459,6 +467,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->reject_at = P_DOT;
 	o->dnsbl_timeout = 2000;
 	o->check_timeout = 10000;
+	o->threads = 16;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":l:u:hvV", longopts, NULL)) !=
 	    -1) {
@@ -509,6 +518,10 @@ parse_args(int argc, char **argv, struct opts *o)
 				optind = i + 1;
 			} else
 				optind = argc;
+			break;
+		case OPT_THREADS:
+			o->threads = strcmp(optarg, "0") == 0 ? 0 :
+			    (int)number("--store-threads", optarg, MAXTHREADS);
 			break;
 		case OPT_WORKERS:
 			o->workers = (int)number("--workers", optarg,
@@ -691,6 +704,7 @@ struct server {
 	unsigned long long	 rng;		/* --reject-rate's state */
 	struct mxk_dns		*dns;		/* --dnsbl */
 	struct mxk_check	*check;		/* --check */
+	struct pool		*pool;		/* --store-threads */
 	unsigned long		 check_gen;	/* its program, registered */
 	int			 check_rreg, check_wreg;
 	unsigned long		 nsessions;	/* sessions so far, for ids */
@@ -737,6 +751,38 @@ struct sess {
 	enum { W_NONE, W_DNSBL, W_CHECK } wait;
 	char			 pend_to[MXK_ADDR_INPUTMAX];
 	unsigned long		 id;
+	struct job		*job;		/* the message being synced */
+};
+
+/*
+ * The end of a message on a store thread: mxk_store_end() (the fsyncs of
+ * a Maildir delivery, the wait for an --exec program) runs there while
+ * the event loop goes on; the engine holds the session meanwhile
+ * (mxk_smtpd_defer()), and the replies come when the job is back.  Many
+ * sessions syncing at once share the file system's journal commits.
+ * Only the loop's thread touches sessions: a job knows its session, and
+ * the session its job, and either may go first (sess_free() clears
+ * job->sess; a job without a session is only freed).
+ */
+struct job {
+	struct job		*next;
+	struct sess		*sess;
+	struct mxk_store_msg	*msg;
+	struct mxk_store_result	*res;
+	size_t			 nrcpt, nreplies;
+	int			 rc;
+	struct mxk_err		 err;
+};
+
+struct pool {
+	pthread_mutex_t		 mu;
+	pthread_cond_t		 cv;
+	struct job		*todo, **todo_tail;
+	struct job		*done, **done_tail;
+	int			 efd;		/* eventfd: jobs are done */
+	int			 stop;
+	int			 nthreads;
+	pthread_t		 th[MAXTHREADS];
 };
 
 static struct server	*the_server;
@@ -904,6 +950,135 @@ reject_reply(struct mxk_smtpd_reply *r)
 	(void)snprintf(r->status, sizeof(r->status), "4.3.0");
 	(void)snprintf(r->text, sizeof(r->text), "Error: try again later "
 	    "(fault injected by smtpd-lite --reject-rate)");
+}
+
+static void *
+pool_thread(void *arg)
+{
+	struct pool	*p = arg;
+	struct job	*j;
+	uint64_t	 one = 1;
+	ssize_t		 w;
+
+	for (;;) {
+		(void)pthread_mutex_lock(&p->mu);
+		while (p->todo == NULL && !p->stop)
+			(void)pthread_cond_wait(&p->cv, &p->mu);
+		if ((j = p->todo) == NULL) {
+			(void)pthread_mutex_unlock(&p->mu);
+			return NULL;
+		}
+		if ((p->todo = j->next) == NULL)
+			p->todo_tail = &p->todo;
+		(void)pthread_mutex_unlock(&p->mu);
+
+		j->rc = mxk_store_end(j->msg, j->res, &j->err);
+		j->msg = NULL;
+
+		(void)pthread_mutex_lock(&p->mu);
+		j->next = NULL;
+		*p->done_tail = j;
+		p->done_tail = &j->next;
+		(void)pthread_mutex_unlock(&p->mu);
+		do
+			w = write(p->efd, &one, sizeof(one));
+		while (w == -1 && errno == EINTR);
+	}
+}
+
+static struct pool *
+pool_new(int n)
+{
+	struct pool	*p;
+	sigset_t	 all, old;
+	int		 i;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	if ((p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
+		free(p);
+		return NULL;
+	}
+	(void)pthread_mutex_init(&p->mu, NULL);
+	(void)pthread_cond_init(&p->cv, NULL);
+	p->todo_tail = &p->todo;
+	p->done_tail = &p->done;
+	/* Signals are for the loop's thread: the threads block them all. */
+	(void)sigfillset(&all);
+	(void)pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (i = 0; i < n; i++)
+		if (pthread_create(&p->th[p->nthreads], NULL, pool_thread,
+		    p) == 0)
+			p->nthreads++;
+	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (p->nthreads == 0) {
+		(void)close(p->efd);
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+static void
+pool_submit(struct pool *p, struct job *j)
+{
+	(void)pthread_mutex_lock(&p->mu);
+	j->next = NULL;
+	*p->todo_tail = j;
+	p->todo_tail = &j->next;
+	(void)pthread_cond_signal(&p->cv);
+	(void)pthread_mutex_unlock(&p->mu);
+}
+
+/* The jobs done so far, oldest first. */
+static struct job *
+pool_take(struct pool *p)
+{
+	struct job	*j;
+	uint64_t	 v;
+
+	(void)read(p->efd, &v, sizeof(v));
+	(void)pthread_mutex_lock(&p->mu);
+	j = p->done;
+	p->done = NULL;
+	p->done_tail = &p->done;
+	(void)pthread_mutex_unlock(&p->mu);
+	return j;
+}
+
+static void
+job_free(struct job *j)
+{
+	if (j->msg != NULL)
+		mxk_store_abort(j->msg);
+	free(j->res);
+	free(j);
+}
+
+/* Threads finish what they have (every job ends by itself: fsyncs, a
+ * program's deadline), then stop. */
+static void
+pool_free(struct pool *p)
+{
+	struct job	*j, *next;
+	int		 i;
+
+	if (p == NULL)
+		return;
+	(void)pthread_mutex_lock(&p->mu);
+	p->stop = 1;
+	(void)pthread_cond_broadcast(&p->cv);
+	(void)pthread_mutex_unlock(&p->mu);
+	for (i = 0; i < p->nthreads; i++)
+		(void)pthread_join(p->th[i], NULL);
+	for (j = pool_take(p); j != NULL; j = next) {
+		next = j->next;
+		job_free(j);
+	}
+	(void)close(p->efd);
+	(void)pthread_mutex_destroy(&p->mu);
+	(void)pthread_cond_destroy(&p->cv);
+	free(p);
 }
 
 /* Hooks of the engine. */
@@ -1506,6 +1681,35 @@ log_message(struct sess *s, const struct mxk_smtpd_reply *r, size_t n)
 	mxk_buf_free(&b);
 }
 
+/* The replies to a message from the store's results. */
+static void
+end_replies(struct sess *s, const struct mxk_store_result *res, size_t nr,
+    struct mxk_smtpd_reply *r, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		const struct mxk_store_result *x = &res[i < nr ? i : 0];
+
+		r[i].code = x->code;
+		(void)snprintf(r[i].status, sizeof(r[i].status), "%s",
+		    x->status);
+		(void)snprintf(r[i].text, sizeof(r[i].text), "%s", x->text);
+	}
+	if (!s->srv->o->lmtp && n == 1)
+		for (i = 1; i < nr; i++)
+			if (res[i].code / 100 != 2 && r[0].code / 100 == 2) {
+				/* SMTP has one reply: the worst wins. */
+				r[0].code = res[i].code;
+				(void)snprintf(r[0].status,
+				    sizeof(r[0].status), "%s", res[i].status);
+				(void)snprintf(r[0].text, sizeof(r[0].text),
+				    "%s", res[i].text);
+			}
+}
+
+static void	job_done(struct job *);
+
 static void
 h_end(void *arg, struct mxk_smtpd *e, int bad, struct mxk_smtpd_reply *r,
     size_t n)
@@ -1565,31 +1769,71 @@ h_end(void *arg, struct mxk_smtpd *e, int bad, struct mxk_smtpd_reply *r,
 		s->msg = NULL;
 		return;
 	}
+	if (s->srv->pool != NULL && s->srv->o->kind != MXK_STORE_DISCARD) {
+		struct job *j;
+
+		if ((j = calloc(1, sizeof(*j))) == NULL) {
+			free(res);
+			mxk_store_abort(s->msg);
+			s->msg = NULL;
+			return;
+		}
+		/* Synced on a thread: the replies come in job_done(). */
+		j->sess = s;
+		j->msg = s->msg;
+		j->res = res;
+		j->nrcpt = nr;
+		j->nreplies = n;
+		s->msg = NULL;
+		s->job = j;
+		pool_submit(s->srv->pool, j);
+		mxk_smtpd_defer(e);
+		return;
+	}
 	/* res is always filled: -1 only says that not all got 250. */
 	if (mxk_store_end(s->msg, res, &err) == -1)
 		logkv(s->srv, "store qid=%s: %s", s->qid, err.msg);
 	s->msg = NULL;
-	for (i = 0; i < n; i++) {
-		const struct mxk_store_result *x = &res[i < nr ? i : 0];
-
-		r[i].code = x->code;
-		(void)snprintf(r[i].status, sizeof(r[i].status), "%s",
-		    x->status);
-		(void)snprintf(r[i].text, sizeof(r[i].text), "%s", x->text);
-	}
-	if (!s->srv->o->lmtp && n == 1)
-		for (i = 1; i < nr; i++)
-			if (res[i].code / 100 != 2 && r[0].code / 100 == 2) {
-				/* SMTP has one reply: the worst wins. */
-				r[0].code = res[i].code;
-				(void)snprintf(r[0].status,
-				    sizeof(r[0].status), "%s", res[i].status);
-				(void)snprintf(r[0].text, sizeof(r[0].text),
-				    "%s", res[i].text);
-			}
+	end_replies(s, res, nr, r, n);
 	s->nmsg++;
 	log_message(s, r, n);
 	free(res);
+}
+
+/* A job is back from its thread: reply, and go on with the session. */
+static void
+job_done(struct job *j)
+{
+	struct sess		*s = j->sess;
+	struct mxk_smtpd_reply	*r;
+	size_t			 n = j->nreplies;
+	int			 rc;
+
+	if (s == NULL) {
+		/* Stored, but nobody heard of it: the client will retry. */
+		if (j->rc == -1)
+			mxk_log(MXK_LOG_WARN, "store: %s", j->err.msg);
+		job_free(j);
+		return;
+	}
+	s->job = NULL;
+	if (j->rc == -1)
+		logkv(s->srv, "store qid=%s: %s", s->qid, j->err.msg);
+	if ((r = calloc(n > 0 ? n : 1, sizeof(*r))) == NULL) {
+		job_free(j);
+		rc = mxk_smtpd_resume_message(s->eng, NULL, 0);
+		after_feed(s, rc);
+		return;
+	}
+	end_replies(s, j->res, j->nrcpt, r, n);
+	s->nmsg++;
+	log_message(s, r, n);
+	rc = mxk_smtpd_resume_message(s->eng, r, n);
+	free(r);
+	job_free(j);
+	after_feed(s, rc);
+	if (s->st == SS_RUN && mxk_conn_pending(s->conn) > 0)
+		sess_read(s);
 }
 
 static void
@@ -1682,6 +1926,8 @@ sess_free(struct sess *s)
 	dnsbl_free(s);
 	if (srv->check != NULL)
 		mxk_check_cancel(srv->check, s);
+	if (s->job != NULL)
+		s->job->sess = NULL;	/* it frees itself when back */
 	mxk_smtpd_free(s->eng);
 	if (srv->ep != -1)
 		(void)epoll_ctl(srv->ep, EPOLL_CTL_DEL, s->fd, NULL);
@@ -2345,6 +2591,17 @@ serve(struct server *srv)
 		    strerror(errno));
 		return EX_OSERR;
 	}
+	if (o->threads > 0 && o->kind != MXK_STORE_DISCARD) {
+		if ((srv->pool = pool_new(o->threads)) == NULL) {
+			(void)fprintf(stderr, "%s: error: store threads: %s\n",
+			    PROG, strerror(errno));
+			return EX_OSERR;
+		}
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN;
+		ev.data.u64 = TAG_JOBS;
+		(void)epoll_ctl(srv->ep, EPOLL_CTL_ADD, srv->pool->efd, &ev);
+	}
 	for (i = 0; i < srv->nlfd; i++) {
 		memset(&ev, 0, sizeof(ev));
 		/* A socket every worker waits on wakes one of them. */
@@ -2396,6 +2653,16 @@ serve(struct server *srv)
 		if (n == -1 && errno != EINTR)
 			break;
 		for (k = 0; k < n; k++) {
+			if (evs[k].data.u64 == TAG_JOBS) {
+				struct job *j, *next;
+
+				for (j = pool_take(srv->pool); j != NULL;
+				    j = next) {
+					next = j->next;
+					job_done(j);
+				}
+				continue;
+			}
 			if (evs[k].data.u64 >= MAXLISTEN &&
 			    evs[k].data.u64 < TAG_MAX)
 				continue;	/* timers() steps DNS lookups */
@@ -2427,6 +2694,8 @@ serve(struct server *srv)
 		}
 		timers(srv);
 	}
+	pool_free(srv->pool);
+	srv->pool = NULL;
 	logkv(srv, "stopped");
 	mxk_passwd_free(srv->pw);
 	mxk_tls_server_ctx_free(srv->tls);

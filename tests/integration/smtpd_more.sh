@@ -483,4 +483,22 @@ cm "Accept=yes: the client's address from the socket" 'Received: from [^ ]+ \(\[
 cm "Accept=yes: logged with its port" 'close client=203\.0\.113\.2:[1-9][0-9]* messages=1' cat "$P/lite-acc.log"
 unlite
 
+# --- reliability: smtp-source, 100 sessions, 20000 messages into a Maildir
+# (fsync'ed; smtp-source gives up at the first refusal, so its exit 0 means
+# 20000 times 250); each message has its own recipient (-N): every one
+# must be stored once.
+B=192.0.2.150
+mkdir -p "$M/bulk"
+lite bulk $B --maildir "$M/bulk" --max-clients 500 --max-per-ip 500
+ce "bulk: smtp-source -s 100 -m 20000, all acknowledged" 0 timeout 240 smtp-source -s 100 -m 20000 -N -f a@example.test -t r@lite.test $B:25
+unlite
+grep -rho 'for <[0-9]*r@lite\.test>' "$M/bulk/new" | sort >"$T_TMP/bulk.rcpts"
+n=$(wc -l <"$T_TMP/bulk.rcpts")
+u=$(sort -u "$T_TMP/bulk.rcpts" | wc -l)
+[ "$n" = 20000 ] && [ "$u" = 20000 ] && ok "bulk: 20000 stored, 0 lost, 0 duplicated" || fail bulk-stored "$n stored, $u distinct"
+[ "$(nnew "$M/bulk")" = 20000 ] && ok "bulk: 20000 files in new/" || fail bulk-files "$(nnew "$M/bulk")"
+[ -z "$(ls -A "$M/bulk/tmp")" ] && ok "bulk: tmp/ empty" || fail bulk-tmp "$(ls "$M/bulk/tmp" | wc -l) left"
+[ "$(grep -c 'result="250 ' "$P/lite-bulk.log")" = 20000 ] && ok "bulk: 20000 logged with 250" || fail bulk-log "$(grep -c 'result="250 ' "$P/lite-bulk.log")"
+rm -rf "$M/bulk"
+
 finish

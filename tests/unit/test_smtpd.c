@@ -20,6 +20,7 @@ struct seen {
 	int		 inject_code;
 	const char	*drop_verb;
 	char		 verbs[512];	/* every verb seen, space-separated */
+	int		 defer_end;	/* data_end defers its replies */
 };
 
 static int
@@ -92,6 +93,10 @@ h_end(void *arg, struct mxk_smtpd *s, int bad, struct mxk_smtpd_reply *r,
 	sn->ends++;
 	sn->bad = bad;
 	sn->nreplies = n;
+	if (sn->defer_end) {
+		mxk_smtpd_defer(s);
+		return;
+	}
 	for (i = 0; i < n; i++) {
 		r[i].code = 250;
 		(void)snprintf(r[i].status, sizeof(r[i].status), "2.0.0");
@@ -607,6 +612,68 @@ main(void)
 		HAS(&x, "421 4.3.2 go away\r\n", "421 greeting");
 		sess_end(&x);
 	}
+
+	/* Replies to a message deferred (the store syncs elsewhere). */
+	sess_start(&x, &p, 1);
+	x.sn.defer_end = 1;
+	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
+	    "DATA\r\n");
+	feed(&x, "hi\r\n.\r\nMAIL FROM:<b@b.test>\r\n");
+	T_EQ_INT(x.rc, MXK_SMTPD_PAUSE, "defer: paused after the dot");
+	T_EQ_INT(mxk_smtpd_in_data(x.s), 1, "defer: still in data");
+	HASNT(&x, "2.0.0 stored", "defer: no reply yet");
+	T_EQ_INT(x.sn.ends, 1, "defer: ended once");
+	T_EQ_STR(mxk_smtpd_from(x.s), "a@b.test", "defer: the sender kept");
+	T_EQ_INT(mxk_smtpd_nrcpt(x.s), 1, "defer: the recipient kept");
+	T_EQ_INT(feed(&x, "RCPT TO:<e@d.test>\r\n"), MXK_SMTPD_PAUSE,
+	    "defer: input kept");
+	{
+		struct mxk_smtpd_reply r;
+
+		memset(&r, 0, sizeof(r));
+		r.code = 250;
+		(void)snprintf(r.status, sizeof(r.status), "2.0.0");
+		(void)snprintf(r.text, sizeof(r.text), "synced");
+		x.rc = mxk_smtpd_resume_message(x.s, &r, 1);
+		(void)feed(&x, "");
+	}
+	T_EQ_INT(x.rc, MXK_SMTPD_CONTINUE, "defer: resumed");
+	T_OK(strstr(x.out, "354 End data") == NULL &&
+	    strstr(x.out, "250 2.0.0 synced\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n")
+	    != NULL, "defer: replies in order: %s", x.out);
+	T_EQ_STR(mxk_smtpd_from(x.s), "b@b.test", "defer: the next transaction");
+	T_EQ_INT(mxk_smtpd_in_data(x.s), 0, "defer: out of data");
+	sess_end(&x);
+	q = p;
+	q.lmtp = 1;
+	sess_start(&x, &q, 1);
+	x.sn.defer_end = 1;
+	feed(&x, "LHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
+	    "RCPT TO:<e@d.test>\r\nDATA\r\nx\r\n.\r\nQUIT\r\n");
+	T_EQ_INT(x.rc, MXK_SMTPD_PAUSE, "defer lmtp: paused");
+	{
+		struct mxk_smtpd_reply r;
+
+		memset(&r, 0, sizeof(r));
+		r.code = 452;
+		(void)snprintf(r.status, sizeof(r.status), "4.2.2");
+		(void)snprintf(r.text, sizeof(r.text), "full");
+		x.rc = mxk_smtpd_resume_message(x.s, &r, 1);
+		(void)feed(&x, "");
+	}
+	HAS(&x, "452 4.2.2 full\r\n451 4.3.0 Error: not stored\r\n221 ",
+	    "defer lmtp: one given, the other 451, then QUIT");
+	T_EQ_INT(x.rc, MXK_SMTPD_CLOSE, "defer lmtp: closed");
+	sess_end(&x);
+	sess_start(&x, &p, 1);
+	x.sn.defer_end = 1;
+	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
+	    "DATA\r\nx\r\n.\r\n");
+	T_EQ_INT(x.rc, MXK_SMTPD_PAUSE, "defer, shutdown: paused");
+	T_EQ_INT(mxk_smtpd_shutdown(x.s), MXK_SMTPD_CLOSE, "defer: shutdown");
+	T_EQ_INT(mxk_smtpd_resume_message(x.s, NULL, 0), MXK_SMTPD_CLOSE,
+	    "defer: resume after shutdown");
+	sess_end(&x);
 
 	/* BDAT 0 LAST ends a message at once. */
 	sess_start(&x, &p, 1);
