@@ -28,8 +28,8 @@ ifneq ($(WERROR),)
 WARN	+= -Werror
 endif
 
-XCFLAGS	:= -std=c11 -D_GNU_SOURCE $(WARN) -Ilib $(PKG_CFLAGS) -MMD -MP
-XLIBS	:= $(PKG_LIBS)
+XCFLAGS	:= -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Ilib $(PKG_CFLAGS) -MMD -MP
+XLIBS	:= $(PKG_LIBS) -pthread
 
 SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 

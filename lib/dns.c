@@ -1651,39 +1651,167 @@ dq_free(struct dq *d)
 	d->qwire = NULL;
 }
 
-int
-mxk_dns_resolve(struct mxk_dns *h, struct mxk_dns_query *q, size_t n,
-    long long deadline, struct mxk_err *e)
-{
-	struct dq		*dqs = NULL, *d;
-	struct pollfd		*pfd = NULL;
-	size_t			*pidx = NULL;
-	unsigned char		*buf = NULL;
-	char			 canon[MXK_DNS_NAMEMAX];
-	size_t			 i, np;
-	long long		 now, wake;
-	int			 rc;
+/* A batch of queries in flight (mxk_dns_batch_start()). */
+struct mxk_dns_batch {
+	struct mxk_dns		*h;
+	struct mxk_dns_query	*q;
+	size_t			 n;
+	struct dq		*dqs;
+	struct pollfd		*pfd;
+	size_t			*pidx;
+	size_t			 np;		/* sockets waited on now */
+	unsigned char		*buf;
+	long long		 deadline, wake;
+	int			 done;
+};
 
+void
+mxk_dns_batch_free(struct mxk_dns_batch *b)
+{
+	size_t	i;
+
+	if (b == NULL)
+		return;
+	if (b->dqs != NULL)
+		for (i = 0; i < b->n; i++)
+			dq_free(&b->dqs[i]);
+	free(b->dqs);
+	free(b->pfd);
+	free(b->pidx);
+	free(b->buf);
+	free(b);
+}
+
+/*
+ * Whatever stopped the batch, the caller sees a temporary DNS failure and
+ * no answers.
+ */
+static int
+batch_fail(struct mxk_dns_batch *b, struct mxk_err *e)
+{
+	size_t	i;
+
+	if (e != NULL) {
+		e->class = MXK_ERR_TEMP;
+		e->source = MXK_SRC_DNS;
+		(void)snprintf(e->status, sizeof(e->status), "%s", DNS_STATUS);
+	}
+	for (i = 0; i < b->n; i++)
+		b->q[i].ans = NULL;
+	b->np = 0;
+	b->done = -1;
+	return -1;
+}
+
+/*
+ * Deadlines, next tries, and the list of sockets to wait on with the
+ * nearest time to come back (b->wake).  When nothing is left in flight the
+ * answers go to the caller.
+ */
+static int
+batch_advance(struct mxk_dns_batch *b, struct mxk_err *e)
+{
+	struct mxk_dns	*h = b->h;
+	struct dq	*d;
+	long long	 now = mxk_now_ms();
+	size_t		 i;
+
+	b->wake = b->deadline;
+	b->np = 0;
+	for (i = 0; i < b->n; i++) {
+		d = &b->dqs[i];
+		if (d->state == DQ_DONE)
+			continue;
+		if (now >= b->deadline) {
+			d->timeouts++;
+			if (d->state != DQ_START)
+				(void)snprintf(d->lastwhy, sizeof(d->lastwhy),
+				    "%s: timed out", h->srv[d->srv].text);
+			if (dq_finish(d, d->held, e) == -1)
+				return batch_fail(b, e);
+			continue;
+		}
+		if (d->state != DQ_START && now >= d->try_deadline)
+			dq_try_failed(d, &h->srv[d->srv], 1, "timed out", 0);
+		if (d->state == DQ_START && dq_start(h, d, b->deadline, e) == -1)
+			return batch_fail(b, e);
+		if (d->state == DQ_DONE)
+			continue;
+		b->pfd[b->np].fd = d->fd;
+		b->pfd[b->np].events = d->state == DQ_TCP_CONNECT ||
+		    d->state == DQ_TCP_WRITE ? POLLOUT : POLLIN;
+		b->pfd[b->np].revents = 0;
+		b->pidx[b->np] = i;
+		b->np++;
+		if (d->try_deadline < b->wake)
+			b->wake = d->try_deadline;
+	}
+	if (b->np == 0) {
+		for (i = 0; i < b->n; i++) {
+			b->q[i].ans = b->dqs[i].acc;
+			b->dqs[i].acc = NULL;
+		}
+		b->done = 1;
+	}
+	return 0;
+}
+
+/* What poll() found on b->pfd[]: read the responses, write TCP queries. */
+static int
+batch_events(struct mxk_dns_batch *b, struct mxk_err *e)
+{
+	struct dq	*d;
+	size_t		 i;
+
+	for (i = 0; i < b->np; i++) {
+		if (b->pfd[i].revents == 0)
+			continue;
+		d = &b->dqs[b->pidx[i]];
+		if (d->state == DQ_UDP) {
+			if (dq_udp_read(b->h, d, b->buf, b->deadline, e) == -1)
+				return batch_fail(b, e);
+		} else if (dq_tcp_io(b->h, d, e) == -1)
+			return batch_fail(b, e);
+	}
+	return 0;
+}
+
+int
+mxk_dns_batch_start(struct mxk_dns *h, struct mxk_dns_query *q, size_t n,
+    long long deadline, struct mxk_dns_batch **bp, struct mxk_err *e)
+{
+	struct mxk_dns_batch	*b;
+	struct dq		*d;
+	char			 canon[MXK_DNS_NAMEMAX];
+	size_t			 i;
+	long long		 now;
+
+	*bp = NULL;
 	for (i = 0; i < n; i++)
 		q[i].ans = NULL;
 	if (h == NULL || h->nsrv == 0)
 		return mxk_err_set(e, MXK_ERR_TEMP, MXK_SRC_DNS, DNS_STATUS,
 		    "no DNS resolver configured");
-	if (n == 0)
-		return 0;
-	dqs = calloc(n, sizeof(*dqs));
-	pfd = calloc(n, sizeof(*pfd));
-	pidx = calloc(n, sizeof(*pidx));
-	buf = malloc(h->max_answer);
-	if (dqs == NULL || pfd == NULL || pidx == NULL || buf == NULL) {
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return mxk_err_sys(e, MXK_ERR_TEMP, "dns");
+	b->h = h;
+	b->q = q;
+	b->n = n;
+	b->deadline = deadline;
+	b->dqs = calloc(n > 0 ? n : 1, sizeof(*b->dqs));
+	b->pfd = calloc(n > 0 ? n : 1, sizeof(*b->pfd));
+	b->pidx = calloc(n > 0 ? n : 1, sizeof(*b->pidx));
+	b->buf = malloc(h->max_answer);
+	if (b->dqs == NULL || b->pfd == NULL || b->pidx == NULL ||
+	    b->buf == NULL) {
 		(void)mxk_err_sys(e, MXK_ERR_TEMP, "dns");
 		goto fail;
 	}
 	for (i = 0; i < n; i++)
-		dqs[i].fd = -1;		/* dq_free() may see any of them */
+		b->dqs[i].fd = -1;	/* dq_free() may see any of them */
 	now = mxk_now_ms();
 	for (i = 0; i < n; i++) {
-		d = &dqs[i];
+		d = &b->dqs[i];
 		d->type = q[i].type;
 		d->t0 = now;
 		d->minttl = UINT_MAX;
@@ -1711,92 +1839,81 @@ mxk_dns_resolve(struct mxk_dns *h, struct mxk_dns_query *q, size_t n,
 			goto fail;
 		d->state = DQ_START;
 	}
-
-	for (;;) {
-		now = mxk_now_ms();
-		wake = deadline;
-		np = 0;
-		for (i = 0; i < n; i++) {
-			d = &dqs[i];
-			if (d->state == DQ_DONE)
-				continue;
-			if (now >= deadline) {
-				d->timeouts++;
-				if (d->state != DQ_START)
-					(void)snprintf(d->lastwhy,
-					    sizeof(d->lastwhy), "%s: timed out",
-					    h->srv[d->srv].text);
-				if (dq_finish(d, d->held, e) == -1)
-					goto fail;
-				continue;
-			}
-			if (d->state != DQ_START && now >= d->try_deadline)
-				dq_try_failed(d, &h->srv[d->srv], 1,
-				    "timed out", 0);
-			if (d->state == DQ_START &&
-			    dq_start(h, d, deadline, e) == -1)
-				goto fail;
-			if (d->state == DQ_DONE)
-				continue;
-			pfd[np].fd = d->fd;
-			pfd[np].events = d->state == DQ_TCP_CONNECT ||
-			    d->state == DQ_TCP_WRITE ? POLLOUT : POLLIN;
-			pfd[np].revents = 0;
-			pidx[np] = i;
-			np++;
-			if (d->try_deadline < wake)
-				wake = d->try_deadline;
-		}
-		if (np == 0)
-			break;
-		rc = poll(pfd, (nfds_t)np, mxk_ms_left(wake));
-		if (rc == -1) {
-			if (errno == EINTR)
-				continue;
-			(void)mxk_err_sys(e, MXK_ERR_TEMP, "dns: poll");
-			goto fail;
-		}
-		for (i = 0; i < np && rc > 0; i++) {
-			if (pfd[i].revents == 0)
-				continue;
-			rc--;
-			d = &dqs[pidx[i]];
-			if (d->state == DQ_UDP) {
-				if (dq_udp_read(h, d, buf, deadline, e) == -1)
-					goto fail;
-			} else if (dq_tcp_io(h, d, e) == -1)
-				goto fail;
-		}
-	}
-
-	for (i = 0; i < n; i++) {
-		q[i].ans = dqs[i].acc;
-		dqs[i].acc = NULL;
-		dq_free(&dqs[i]);
-	}
-	free(dqs);
-	free(pfd);
-	free(pidx);
-	free(buf);
+	if (batch_advance(b, e) == -1)
+		goto fail;
+	*bp = b;
 	return 0;
 nomem:
 	(void)mxk_err_set(e, MXK_ERR_TEMP, MXK_SRC_DNS, DNS_STATUS,
 	    "out of memory");
 fail:
-	/* Whatever stopped us, the caller sees a temporary DNS failure. */
-	if (e != NULL) {
-		e->class = MXK_ERR_TEMP;
-		e->source = MXK_SRC_DNS;
-		(void)snprintf(e->status, sizeof(e->status), "%s", DNS_STATUS);
-	}
-	if (dqs != NULL)
-		for (i = 0; i < n; i++)
-			dq_free(&dqs[i]);
-	free(dqs);
-	free(pfd);
-	free(pidx);
-	free(buf);
+	(void)batch_fail(b, e);
+	mxk_dns_batch_free(b);
 	return -1;
+}
+
+size_t
+mxk_dns_batch_fds(const struct mxk_dns_batch *b, struct pollfd *pfd,
+    size_t max, long long *wake)
+{
+	size_t	i;
+
+	*wake = b->done != 0 ? 0 : b->wake;
+	for (i = 0; i < b->np && i < max; i++) {
+		pfd[i] = b->pfd[i];
+		pfd[i].revents = 0;
+	}
+	return b->done != 0 ? 0 : b->np;
+}
+
+int
+mxk_dns_batch_step(struct mxk_dns_batch *b, struct mxk_err *e)
+{
+	int	rc;
+
+	if (b->done != 0)
+		return b->done;
+	/* Which sockets are ready, without waiting. */
+	do
+		rc = poll(b->pfd, (nfds_t)b->np, 0);
+	while (rc == -1 && errno == EINTR);
+	if (rc == -1) {
+		(void)mxk_err_sys(e, MXK_ERR_TEMP, "dns: poll");
+		return batch_fail(b, e);
+	}
+	if (rc > 0 && batch_events(b, e) == -1)
+		return -1;
+	if (batch_advance(b, e) == -1)
+		return -1;
+	return b->done;
+}
+
+int
+mxk_dns_resolve(struct mxk_dns *h, struct mxk_dns_query *q, size_t n,
+    long long deadline, struct mxk_err *e)
+{
+	struct mxk_dns_batch	*b;
+	int			 rc;
+
+	if (mxk_dns_batch_start(h, q, n, deadline, &b, e) == -1)
+		return -1;
+	while (b->done == 0) {
+		rc = poll(b->pfd, (nfds_t)b->np, mxk_ms_left(b->wake));
+		if (rc == -1) {
+			if (errno == EINTR)
+				continue;
+			(void)mxk_err_sys(e, MXK_ERR_TEMP, "dns: poll");
+			(void)batch_fail(b, e);
+			break;
+		}
+		if (rc > 0 && batch_events(b, e) == -1)
+			break;
+		if (batch_advance(b, e) == -1)
+			break;
+	}
+	rc = b->done == 1 ? 0 : -1;
+	mxk_dns_batch_free(b);
+	return rc;
 }
 
 int

@@ -202,6 +202,30 @@ int	 mxk_dns_server(const struct mxk_dns *, size_t i, char *buf,
  */
 int	 mxk_dns_resolve(struct mxk_dns *, struct mxk_dns_query *q, size_t n,
 	    long long deadline, struct mxk_err *);
+/*
+ * The same without waiting, for event loops.  mxk_dns_batch_start() sends
+ * the first tries and returns 0 with *b set (or -1 as mxk_dns_resolve(),
+ * *b NULL); q must stay in place until the batch is done or freed.
+ * mxk_dns_batch_fds() gives the sockets to wait on (at most max; the
+ * count is the return value; they change from one step to the next) and
+ * *wake, the absolute time at which to step even without an event.
+ * mxk_dns_batch_step() does what can be done now, never waiting: 0 while
+ * queries are in flight, 1 when every q[i].ans is set (the caller owns
+ * them), -1 on failure (no answers), as mxk_dns_resolve() would return.
+ * mxk_dns_batch_free() abandons what is in flight (sockets closed,
+ * unfinished answers freed); answers already handed out are the caller's.
+ */
+struct mxk_dns_batch;
+struct pollfd;
+
+int	 mxk_dns_batch_start(struct mxk_dns *, struct mxk_dns_query *q,
+	    size_t n, long long deadline, struct mxk_dns_batch **,
+	    struct mxk_err *);
+size_t	 mxk_dns_batch_fds(const struct mxk_dns_batch *, struct pollfd *,
+	    size_t max, long long *wake);
+int	 mxk_dns_batch_step(struct mxk_dns_batch *, struct mxk_err *);
+void	 mxk_dns_batch_free(struct mxk_dns_batch *);
+
 /* One query: as mxk_dns_resolve() with n = 1. */
 int	 mxk_dns_lookup(struct mxk_dns *, const char *name, int type,
 	    struct mxk_dns_answer **, long long deadline, struct mxk_err *);

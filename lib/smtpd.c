@@ -14,6 +14,7 @@
 #define DATA_LINEMAX	998		/* RFC 5321 §4.5.3.1.6, no CRLF */
 #define STAGE		(16 * 1024)
 #define OUTMAX		(1024 * 1024)	/* replies not yet written */
+#define HELDMAX		(256 * 1024)	/* input kept while paused */
 
 enum state {
 	S_INIT = 0,	/* before the greeting */
@@ -46,7 +47,19 @@ struct mxk_smtpd {
 	int			 skipping;	/* over-long line: to LF */
 	struct mxk_buf		 out;
 	int			 closing;
+	int			 dropped;	/* mxk_smtpd_drop(): no output */
+	int			 noservice;	/* a 5xx greeting: QUIT only */
 	int			 tls_pending;
+	/* A RCPT waiting for mxk_smtpd_resume(), or a message's replies
+	 * for mxk_smtpd_resume_message(); the input after it is held. */
+	enum { P_NONE, P_RCPT, P_MESSAGE } paused;
+	int			 deferring;	/* set by mxk_smtpd_defer() */
+	size_t			 pend_n;	/* replies the message needs */
+	struct mxk_smtpd_rcpt	 pend;
+	struct mxk_buf		 held;
+	/* A BDAT refused by the command hook: its chunk is read, then r. */
+	int			 bdat_forced;
+	struct mxk_smtpd_reply	 forced;
 	int			 errors;
 	char			 helo[256];
 	int			 esmtp;
@@ -92,6 +105,8 @@ struct cmd {
 
 static void	reply(struct mxk_smtpd *, int, const char *, const char *,
 		    ...) __attribute__((format(printf, 4, 5)));
+static void	bdat_done(struct mxk_smtpd *);
+static void	pause_clear(struct mxk_smtpd *);
 
 static void
 trace(struct mxk_smtpd *s, int client, const char *p, size_t n)
@@ -103,6 +118,8 @@ trace(struct mxk_smtpd *s, int client, const char *p, size_t n)
 static void
 out_add(struct mxk_smtpd *s, const char *p, size_t n)
 {
+	if (s->dropped)
+		return;
 	trace(s, 0, p, n);
 	if (mxk_buf_add(&s->out, p, n) == -1) {
 		/* A client that never reads its replies: drop it. */
@@ -152,6 +169,9 @@ reply_r(struct mxk_smtpd *s, const struct mxk_smtpd_reply *r)
 			text[i] = '?';
 	reply(s, r->code >= 200 && r->code < 600 ? r->code : 451,
 	    r->status[0] != '\0' ? r->status : "4.0.0", "%s", text);
+	/* RFC 5321 §3.8: 421 means the server closes the channel. */
+	if (r->code == 421)
+		s->closing = 1;
 }
 
 static void
@@ -274,6 +294,7 @@ message_end(struct mxk_smtpd *s)
 
 		if (bad && (keep = calloc(n, sizeof(*keep))) != NULL)
 			memcpy(keep, r, n * sizeof(*r));
+		s->deferring = 0;
 		s->h.data_end(s->h.arg, s, bad, r, n);
 		if (keep != NULL) {
 			memcpy(r, keep, n * sizeof(*r));
@@ -282,6 +303,16 @@ message_end(struct mxk_smtpd *s)
 	}
 	s->in_message = 0;
 	s->nmessages++;
+	if (s->deferring && !bad && !s->dropped) {
+		/* The replies come with mxk_smtpd_resume_message(); the
+		 * transaction stays until then, for the caller's log. */
+		s->deferring = 0;
+		s->paused = P_MESSAGE;
+		s->pend_n = n;
+		free(r);
+		return;
+	}
+	s->deferring = 0;
 	for (i = 0; i < n; i++)
 		reply_r(s, &r[i]);
 	free(r);
@@ -678,11 +709,41 @@ fail:
 	free(envid);
 }
 
+/* Take the recipient rc (its strings are ours now), or refuse it: r. */
+static void
+rcpt_add(struct mxk_smtpd *s, struct mxk_smtpd_rcpt *rc,
+    const struct mxk_smtpd_reply *r)
+{
+	struct mxk_smtpd_rcpt	*nv;
+
+	if (r != NULL) {
+		reply_r(s, r);
+		goto drop;
+	}
+	if (s->nrcpt == s->rcptcap) {
+		size_t cap = s->rcptcap > 0 ? 2 * s->rcptcap : 8;
+
+		if ((nv = realloc(s->rcpt, cap * sizeof(*nv))) == NULL) {
+			reply(s, 451, "4.3.0", "Error: out of memory");
+			goto drop;
+		}
+		s->rcpt = nv;
+		s->rcptcap = cap;
+	}
+	s->rcpt[s->nrcpt++] = *rc;
+	reply(s, 250, "2.1.5", "Ok");
+	return;
+drop:
+	free(rc->addr);
+	free(rc->notify);
+	free(rc->orcpt);
+}
+
 static void
 cmd_rcpt(struct mxk_smtpd *s, const char *arg, int more)
 {
 	struct mxk_smtpd_reply	 r;
-	struct mxk_smtpd_rcpt	*nv, rc;
+	struct mxk_smtpd_rcpt	 rc;
 	char			 addr[MXK_ADDR_INPUTMAX], key[32], val[512];
 	const char		*rest;
 	int			 hv, utf8 = 0, pr;
@@ -736,27 +797,24 @@ cmd_rcpt(struct mxk_smtpd *s, const char *arg, int more)
 		reply(s, 452, "4.5.3", "Error: too many recipients");
 		goto fail;
 	}
-	if (s->h.rcpt != NULL && s->h.rcpt(s->h.arg, s, addr, &r) == -1) {
-		reply_r(s, &r);
-		goto fail;
-	}
-	if (s->nrcpt == s->rcptcap) {
-		size_t cap = s->rcptcap > 0 ? 2 * s->rcptcap : 8;
-
-		if ((nv = realloc(s->rcpt, cap * sizeof(*nv))) == NULL) {
-			reply(s, 451, "4.3.0", "Error: out of memory");
-			goto fail;
-		}
-		s->rcpt = nv;
-		s->rcptcap = cap;
-	}
 	if ((rc.addr = strdup(addr)) == NULL) {
 		reply(s, 451, "4.3.0", "Error: out of memory");
 		goto fail;
 	}
-	s->rcpt[s->nrcpt++] = rc;
-	reply(s, 250, "2.1.5", "Ok");
-	return;
+	memset(&r, 0, sizeof(r));
+	switch (s->h.rcpt != NULL ? s->h.rcpt(s->h.arg, s, addr, &r) : 0) {
+	case 0:
+		rcpt_add(s, &rc, NULL);
+		return;
+	case MXK_SMTPD_PENDING:
+		/* The rest of the input waits (mxk_smtpd_feed()). */
+		s->pend = rc;
+		s->paused = P_RCPT;
+		return;
+	default:
+		rcpt_add(s, &rc, &r);
+		return;
+	}
 fail:
 	free(rc.notify);
 	free(rc.orcpt);
@@ -865,7 +923,12 @@ cmd_bdat(struct mxk_smtpd *s, const char *arg, int more)
 	}
 	s->bdat_left = n;
 	s->bdat_last = *end != '\0';
-	if (s->state != S_MAIL || s->nrcpt == 0 || s->data_used) {
+	if (s->bdat_forced) {
+		/* Refused by the command hook: read the chunk, then say so. */
+		s->bdat_forced = 0;
+		s->bdat_failed = 1;
+		s->bdat_err = s->forced;
+	} else if (s->state != S_MAIL || s->nrcpt == 0 || s->data_used) {
 		/* RFC 3030 §2: the chunk is read anyway, then refused. */
 		s->bdat_failed = 1;
 		set_reply(&s->bdat_err, 503, "5.5.1", s->nrcpt == 0 &&
@@ -1190,6 +1253,26 @@ static const struct cmd smtp_cmds[] = {
 	{ NULL, 0, NULL }
 };
 
+static const struct cmd lhlo_cmd = { "LHLO", 0, cmd_ehlo };
+
+/* The command hook answered r instead of carrying out c. */
+static void
+refused_by_hook(struct mxk_smtpd *s, const struct cmd *c, const char *arg,
+    const struct mxk_smtpd_reply *r, int more)
+{
+	if (c->proceed == cmd_bdat && !s->p.no_chunking) {
+		/* The chunk follows the command: read it, then answer r. */
+		s->bdat_forced = 1;
+		s->forced = *r;
+		cmd_bdat(s, arg, more);
+		s->bdat_forced = 0;	/* unless a syntax error closed */
+		return;
+	}
+	reply_r(s, r);
+	if (c->proceed == cmd_data)
+		data_refused(s, more);
+}
+
 static void
 command(struct mxk_smtpd *s, char *line, int more)
 {
@@ -1211,13 +1294,38 @@ command(struct mxk_smtpd *s, char *line, int more)
 	    (c->proceed == cmd_ehlo || c->proceed == cmd_helo))
 		c = NULL;
 	if ((c == NULL || c->name == NULL) && s->p.lmtp && n == 4 &&
-	    strncasecmp(line, "LHLO", 4) == 0) {
-		cmd_ehlo(s, arg, more);
-		return;
-	}
+	    strncasecmp(line, "LHLO", 4) == 0)
+		c = &lhlo_cmd;
 	if (c == NULL || c->name == NULL) {
 		reply(s, 500, "5.5.2", "Error: command not recognized");
 		bad_command(s);
+		return;
+	}
+	if (s->h.command != NULL) {
+		struct mxk_smtpd_reply	r;
+
+		memset(&r, 0, sizeof(r));
+		if (s->h.command(s->h.arg, s, c->name, arg, &r) == -1 &&
+		    !s->dropped) {
+			if (r.code < 400 || r.code > 599)
+				set_reply(&r, 451, "4.3.0", "Error: refused");
+			refused_by_hook(s, c, arg, &r, more);
+			return;
+		}
+		if (s->dropped)
+			return;
+	}
+	if (s->noservice && c->proceed != cmd_quit) {
+		/* RFC 5321 §3.1: after a 554 greeting, only QUIT. */
+		reply(s, 503, "5.5.1", "Error: no service here; see the "
+		    "greeting");
+		bad_command(s);
+		if (c->proceed == cmd_bdat || c->proceed == cmd_data)
+			data_refused(s, more);
+		if (c->proceed == cmd_bdat) {
+			s->closing = 1;
+			s->state = S_CLOSED;
+		}
 		return;
 	}
 	if ((c->flags & NEEDS_HELO) && s->state == S_GREETED) {
@@ -1288,7 +1396,17 @@ mxk_smtpd_feed(struct mxk_smtpd *s, const char *p, size_t len)
 		s->state = S_CLOSED;
 		return MXK_SMTPD_CLOSE;
 	}
-	while (i < len && !s->closing && !s->tls_pending) {
+	if (s->paused) {
+		/* Fed while a RCPT waits: kept, within bounds. */
+		if (mxk_buf_add(&s->held, p, len) == -1) {
+			pause_clear(s);
+			s->closing = 1;
+			s->state = S_CLOSED;
+			return MXK_SMTPD_CLOSE;
+		}
+		return MXK_SMTPD_PAUSE;
+	}
+	while (i < len && !s->closing && !s->tls_pending && !s->paused) {
 		if (s->state == S_DATA) {
 			i += data_bytes(s, p + i, len - i);
 			continue;
@@ -1344,15 +1462,109 @@ mxk_smtpd_feed(struct mxk_smtpd *s, const char *p, size_t len)
 	 * so the store keeps up. */
 	if (s->state == S_DATA || s->state == S_BDAT)
 		stage_flush(s);
+	if (s->closing) {
+		pause_clear(s);
+		s->state = S_CLOSED;
+		return MXK_SMTPD_CLOSE;
+	}
+	if (s->paused) {
+		/* The rest waits for mxk_smtpd_resume*(). */
+		if (i < len && mxk_buf_add(&s->held, p + i, len - i) == -1) {
+			pause_clear(s);
+			s->closing = 1;
+			s->state = S_CLOSED;
+			return MXK_SMTPD_CLOSE;
+		}
+		return MXK_SMTPD_PAUSE;
+	}
 	if (s->tls_pending) {
 		/* RFC 3207 §6: what followed STARTTLS is dropped. */
 		mxk_buf_reset(&s->line);
 		s->tls_pending = 0;
 		return MXK_SMTPD_STARTTLS;
 	}
-	if (s->closing)
-		return MXK_SMTPD_CLOSE;
 	return MXK_SMTPD_CONTINUE;
+}
+
+int
+mxk_smtpd_resume(struct mxk_smtpd *s, const struct mxk_smtpd_reply *r)
+{
+	struct mxk_buf	in;
+	int		rc;
+
+	if (s->paused != P_RCPT)
+		return s->state == S_CLOSED ? MXK_SMTPD_CLOSE :
+		    MXK_SMTPD_CONTINUE;
+	s->paused = P_NONE;
+	rcpt_add(s, &s->pend, r);
+	memset(&s->pend, 0, sizeof(s->pend));
+	/* What was kept is fed now; it may pause again and keep the rest. */
+	in = s->held;
+	mxk_buf_init(&s->held, HELDMAX);
+	rc = mxk_smtpd_feed(s, in.p != NULL ? in.p : "", in.len);
+	mxk_buf_free(&in);
+	return rc;
+}
+
+void
+mxk_smtpd_defer(struct mxk_smtpd *s)
+{
+	s->deferring = 1;
+}
+
+int
+mxk_smtpd_resume_message(struct mxk_smtpd *s, const struct mxk_smtpd_reply *r,
+    size_t n)
+{
+	struct mxk_buf	in;
+	size_t		i;
+	int		rc;
+
+	if (s->paused != P_MESSAGE)
+		return s->state == S_CLOSED ? MXK_SMTPD_CLOSE :
+		    MXK_SMTPD_CONTINUE;
+	s->paused = P_NONE;
+	for (i = 0; i < s->pend_n; i++) {
+		if (i < n)
+			reply_r(s, &r[i]);
+		else
+			reply(s, 451, "4.3.0", "Error: not stored");
+	}
+	txn_reset(s);
+	s->state = S_READY;
+	in = s->held;
+	mxk_buf_init(&s->held, HELDMAX);
+	rc = mxk_smtpd_feed(s, in.p != NULL ? in.p : "", in.len);
+	mxk_buf_free(&in);
+	return rc;
+}
+
+int
+mxk_smtpd_paused(const struct mxk_smtpd *s)
+{
+	return s->paused != P_NONE;
+}
+
+void
+mxk_smtpd_drop(struct mxk_smtpd *s)
+{
+	trace(s, 0, "(dropped without a reply)", 25);
+	s->dropped = 1;
+	s->closing = 1;
+}
+
+/* A pending RCPT and the input kept behind it go away. */
+static void
+pause_clear(struct mxk_smtpd *s)
+{
+	if (s->paused == P_NONE)
+		return;
+	s->paused = P_NONE;
+	free(s->pend.addr);
+	free(s->pend.notify);
+	free(s->pend.orcpt);
+	memset(&s->pend, 0, sizeof(s->pend));
+	mxk_buf_reset(&s->held);
 }
 
 struct mxk_smtpd *
@@ -1377,6 +1589,7 @@ mxk_smtpd_new(const struct mxk_smtpd_params *p, const struct mxk_smtpd_hooks *h)
 		s->h = *h;
 	mxk_buf_init(&s->line, s->p.max_line);
 	mxk_buf_init(&s->out, OUTMAX);
+	mxk_buf_init(&s->held, HELDMAX);
 	(void)snprintf(s->body, sizeof(s->body), "7BIT");
 	return s;
 }
@@ -1386,10 +1599,12 @@ mxk_smtpd_free(struct mxk_smtpd *s)
 {
 	if (s == NULL)
 		return;
+	pause_clear(s);
 	txn_reset(s);
 	free(s->rcpt);
 	free(s->tls);
 	free(s->stage);
+	mxk_buf_free(&s->held);
 	mxk_buf_free(&s->line);
 	mxk_buf_free(&s->out);
 	explicit_bzero(s->login_user, sizeof(s->login_user));
@@ -1409,6 +1624,28 @@ mxk_smtpd_greet(struct mxk_smtpd *s)
 
 		out_add(s, line, (size_t)n);
 	}
+}
+
+int
+mxk_smtpd_greet_refuse(struct mxk_smtpd *s, const struct mxk_smtpd_reply *r)
+{
+	struct mxk_smtpd_reply	d;
+
+	if (s->state != S_INIT)
+		return s->state == S_CLOSED ? MXK_SMTPD_CLOSE :
+		    MXK_SMTPD_CONTINUE;
+	if (r == NULL || (r->code != 421 && (r->code < 500 || r->code > 599))) {
+		set_reply(&d, 554, "5.3.2", "Error: no service");
+		r = &d;
+	}
+	s->state = S_GREETED;
+	reply_r(s, r);
+	if (r->code == 421) {
+		s->state = S_CLOSED;
+		return MXK_SMTPD_CLOSE;
+	}
+	s->noservice = 1;
+	return MXK_SMTPD_CONTINUE;
 }
 
 const char *
@@ -1442,6 +1679,7 @@ mxk_smtpd_tls_done(struct mxk_smtpd *s, const char *desc)
 int
 mxk_smtpd_timeout(struct mxk_smtpd *s)
 {
+	pause_clear(s);
 	txn_reset(s);
 	reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->p.hostname);
 	s->closing = 1;
@@ -1452,6 +1690,7 @@ mxk_smtpd_timeout(struct mxk_smtpd *s)
 int
 mxk_smtpd_shutdown(struct mxk_smtpd *s)
 {
+	pause_clear(s);
 	txn_reset(s);
 	reply(s, 421, "4.3.2", "%s Service shutting down", s->p.hostname);
 	s->closing = 1;
@@ -1462,7 +1701,8 @@ mxk_smtpd_shutdown(struct mxk_smtpd *s)
 int
 mxk_smtpd_in_data(const struct mxk_smtpd *s)
 {
-	return s->state == S_DATA || s->state == S_BDAT || s->in_message;
+	return s->state == S_DATA || s->state == S_BDAT || s->in_message ||
+	    s->paused == P_MESSAGE;
 }
 
 const char *

@@ -12,6 +12,24 @@
  * caller stores it durably, then says what to reply), AUTH credentials.
  * Hooks are called synchronously from mxk_smtpd_feed().
  *
+ * A RCPT decision may also come later (a DNS list, a policy program): the
+ * rcpt hook says PENDING, mxk_smtpd_feed() keeps what it was given beyond
+ * that command and returns PAUSE, and mxk_smtpd_resume() later gives the
+ * decision and goes on with what was kept.  The caller reads nothing more
+ * from the client meanwhile (what it feeds is kept too, up to a limit).
+ *
+ * The replies to a message may come later too: the data_end hook calls
+ * mxk_smtpd_defer() (the store is making it durable elsewhere, a thread),
+ * the engine holds the input after the message as above, and
+ * mxk_smtpd_resume_message() gives the replies; the transaction's facts
+ * (mxk_smtpd_from()...) stay until then.
+ *
+ * For fault injection, the command hook sees every command before it is
+ * carried out and may answer it instead (any 4xx or 5xx reply) or drop
+ * the connection without a reply (mxk_smtpd_drop()).  A 421 reply from any
+ * hook closes the session after it is sent (RFC 5321 §3.8).  The greeting
+ * itself may be a refusal (mxk_smtpd_greet_refuse()).
+ *
  * Commands are dispatched from a table { name, check, proceed }, as in
  * OpenSMTPD and qmail-smtpd.  Replies are appended to the output in order,
  * so a pipelined group (RFC 2920) read in one go is answered in one write.
@@ -46,6 +64,10 @@
 #define MXK_SMTPD_CONTINUE	0
 #define MXK_SMTPD_STARTTLS	1
 #define MXK_SMTPD_CLOSE		2
+#define MXK_SMTPD_PAUSE		3	/* waiting for mxk_smtpd_resume() */
+
+/* What the rcpt hook may return besides 0 (accept) and -1 (refused). */
+#define MXK_SMTPD_PENDING	1
 
 #define MXK_SMTPD_TEXTMAX	256
 
@@ -85,9 +107,21 @@ struct mxk_smtpd_rcpt {
 
 struct mxk_smtpd_hooks {
 	void	*arg;
+	/*
+	 * Each command line, before anything else is done with it: verb is
+	 * its name in upper case ("EHLO", "MAIL", "BDAT", "LHLO"...; not
+	 * for unknown commands, AUTH responses or message lines), arg what
+	 * follows it.  Return 0 to carry it out, or fill r (4xx or 5xx) and
+	 * return -1 to answer r instead: the command has no other effect (a
+	 * refused DATA or BDAT as when the store refuses it: a BDAT chunk is
+	 * read and dropped).  May call mxk_smtpd_drop().  May be NULL.
+	 */
+	int	(*command)(void *, struct mxk_smtpd *, const char *verb,
+		    const char *arg, struct mxk_smtpd_reply *r);
 	/* Return 0 to accept, or fill r (4xx/5xx) and return -1. */
 	int	(*mail)(void *, struct mxk_smtpd *, const char *from,
 		    struct mxk_smtpd_reply *r);
+	/* As mail, or MXK_SMTPD_PENDING: mxk_smtpd_resume() decides. */
 	int	(*rcpt)(void *, struct mxk_smtpd *, const char *to,
 		    struct mxk_smtpd_reply *r);
 	/* A message begins (DATA accepted, or the first BDAT): 0, or -1
@@ -119,8 +153,38 @@ void			 mxk_smtpd_free(struct mxk_smtpd *);
 
 /* Queue the 220 greeting. */
 void	 mxk_smtpd_greet(struct mxk_smtpd *);
-/* Feed input; returns MXK_SMTPD_CONTINUE, _STARTTLS or _CLOSE. */
+/*
+ * Greet with a refusal instead (r: 421 or 5xx, else 554 5.3.2).  421
+ * closes (MXK_SMTPD_CLOSE).  After a 5xx the engine waits for QUIT and
+ * answers every other command 503 5.5.1 (RFC 5321 §3.1); CONTINUE.
+ */
+int	 mxk_smtpd_greet_refuse(struct mxk_smtpd *,
+	    const struct mxk_smtpd_reply *r);
+/* Feed input; returns MXK_SMTPD_CONTINUE, _STARTTLS, _CLOSE or _PAUSE. */
 int	 mxk_smtpd_feed(struct mxk_smtpd *, const char *, size_t);
+/*
+ * The decision on the RCPT that was PENDING: r NULL accepts it, else r is
+ * the reply.  Then the input kept since is read; returns as feed() does.
+ * Without a pending RCPT, nothing happens (CONTINUE, or CLOSE).
+ */
+int	 mxk_smtpd_resume(struct mxk_smtpd *, const struct mxk_smtpd_reply *r);
+/*
+ * From the data_end hook (not for a bad message): its r[] is not sent;
+ * the replies come from mxk_smtpd_resume_message() (n of them; missing
+ * ones are 451 4.3.0), which then reads the input kept since and returns
+ * as feed() does.  mxk_smtpd_in_data() stays true meanwhile.  A timeout
+ * or shutdown meanwhile drops the transaction.
+ */
+void	 mxk_smtpd_defer(struct mxk_smtpd *);
+int	 mxk_smtpd_resume_message(struct mxk_smtpd *,
+	    const struct mxk_smtpd_reply *r, size_t n);
+int	 mxk_smtpd_paused(const struct mxk_smtpd *);
+/*
+ * From a hook: close the session without replying to the command in
+ * hand (fault injection); replies queued before stay queued.  Nothing is
+ * added to the output after this, and feed() returns CLOSE.
+ */
+void	 mxk_smtpd_drop(struct mxk_smtpd *);
 /* The output to write; consume what was written. */
 const char	*mxk_smtpd_output(const struct mxk_smtpd *, size_t *len);
 void		 mxk_smtpd_consume(struct mxk_smtpd *, size_t);

@@ -759,7 +759,6 @@ unlink_one(struct mxk_store_msg *m, struct dest *d)
 static void
 maildir_end(struct mxk_store_msg *m)
 {
-	char		 dir[PATH_MAX];
 	struct dest	*d;
 	size_t		 i, j;
 	int		 failed = 0;
@@ -792,12 +791,11 @@ maildir_end(struct mxk_store_msg *m)
 		/*
 		 * The links in new/ are synced: a tmp file that comes back
 		 * after a crash is only clutter (readers remove tmp/ files
-		 * older than 36 hours), so a failure here is logged and the
-		 * delivery stands.
+		 * older than 36 hours), so tmp/ is not synced after the
+		 * unlink (one journal commit less per message), and a
+		 * failure here is logged and the delivery stands.
 		 */
-		(void)snprintf(dir, sizeof(dir), "%s/tmp",
-		    m->dest[m->holder].dir);
-		if (unlink(m->tmppath) == -1 || fsync_dir(dir) == -1)
+		if (unlink(m->tmppath) == -1)
 			mxk_log(MXK_LOG_WARN, "store: removing %s: %s",
 			    m->tmppath, strerror(errno));
 	}

@@ -65,13 +65,16 @@
  * which is remembered and the rest of the message dropped); children reaped
  * only by pid (a waitpid(-1) or SIGCHLD set to SIG_IGN elsewhere in the
  * server loses the program's status, which gives 451 4.3.0).  Not thread
- * safe per message; several messages may be open at once.
+ * safe per message; several messages may be open at once (see below).
  *
  * Blocking: MAILDIR writes are buffered (MXK_STORE_BUFSIZE) and end() does
- * fsyncs.  EXEC writes wait while the program does not read, and end()
- * waits for it to exit; both never beyond the program's deadline.  A
- * caller in an event loop therefore stalls for as long as a slow program,
- * bounded by timeout_ms.
+ * fsyncs (the file, then each new/ directory).  EXEC writes wait while the
+ * program does not read, and end() waits for it to exit; both never beyond
+ * the program's deadline.  A caller in an event loop therefore stalls for
+ * as long as a slow program, bounded by timeout_ms, unless it calls end()
+ * from another thread: end() (and abort()) of one message may run on any
+ * one thread while others begin, write and end other messages; nothing
+ * here has state shared between messages except the log callback.
  *
  * Errors: mxk_store_begin() returns -1 only when the delivery cannot start
  * at all (bad parameters, bad template, a program that cannot be

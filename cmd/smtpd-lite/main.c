@@ -9,6 +9,9 @@
 
 #include <sys/types.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -22,6 +25,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -34,8 +38,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "buf.h"
+#include "check.h"
 #include "clock.h"
+#include "dns.h"
 #include "err.h"
 #include "json.h"
 #include "log.h"
@@ -51,6 +58,37 @@
 #define READBUF		(64 * 1024)
 #define OUT_HIGH	(256 * 1024)	/* stop reading a client that does
 					 * not read its replies */
+#define MAXHOLDS	16		/* delayed replies queued per session */
+#define MAXDNSBL	16		/* --dnsbl zones */
+#define MAXWORKERS	64
+/* epoll tags below any pointer: listeners 0..MAXLISTEN-1, then these. */
+#define TAG_DNS		(MAXLISTEN + 0)
+#define TAG_CHECK	(MAXLISTEN + 1)
+#define TAG_JOBS	(MAXLISTEN + 2)
+#define MAXTHREADS	64
+#define TAG_MAX		(MAXLISTEN + 8)
+
+/*
+ * Fault injection points: the connection, each command, and the end of a
+ * message (DOT: the final dot, or the end of the BDAT LAST chunk).
+ */
+enum point {
+	P_CONNECT, P_EHLO, P_HELO, P_LHLO, P_MAIL, P_RCPT, P_DATA, P_BDAT,
+	P_DOT, P_RSET, P_NOOP, P_QUIT, P_VRFY, P_HELP, P_STARTTLS, P_AUTH,
+	P__COUNT
+};
+
+static const char *const point_names[P__COUNT] = {
+	"CONNECT", "EHLO", "HELO", "LHLO", "MAIL", "RCPT", "DATA", "BDAT",
+	"DOT", "RSET", "NOOP", "QUIT", "VRFY", "HELP", "STARTTLS", "AUTH"
+};
+
+struct fault {
+	int			 reply_set;
+	struct mxk_smtpd_reply	 reply;
+	long long		 delay;		/* ms; 0: none */
+	int			 drop;
+};
 
 struct opts {
 	const char	*listen[MAXLISTEN];
@@ -71,6 +109,20 @@ struct opts {
 	size_t		 ndomains;
 	int		 verbose, use_syslog, json_log;
 	int		 kind_set;
+	struct fault	 faults[P__COUNT];
+	int		 nfaults;
+	double		 reject_rate;
+	enum point	 reject_at;
+	unsigned long long seed;
+	int		 seed_set;
+	const char	*dnsbl[MAXDNSBL];
+	size_t		 ndnsbl;
+	long long	 dnsbl_timeout;
+	const char	*resolver;
+	char		**argv_check;
+	long long	 check_timeout;
+	int		 workers;
+	int		 threads;
 };
 
 static void
@@ -78,7 +130,7 @@ usage(FILE *f)
 {
 	(void)fprintf(f,
 "usage: %s [options] -l ADDR:PORT... (--maildir DIR | --exec CMD [ARG...] |\n"
-"           --discard)\n"
+"           --discard)        (or sockets from systemd: LISTEN_FDS)\n"
 "       %s --stdio [options] (--maildir DIR | --exec CMD [ARG...] | --discard)\n"
 "\n"
 "Receive mail by SMTP (or LMTP) and deliver it to a Maildir, a program or\n"
@@ -87,6 +139,9 @@ usage(FILE *f)
 "  -l, --listen ADDR:PORT     listen there ([IPv6]:PORT; repeatable)\n"
 "      --stdio                one session on stdin/stdout (inetd, tcpserver)\n"
 "  -u, --user USER            drop privileges to USER after binding\n"
+"      --workers N            N processes, each its own loop (SO_REUSEPORT)\n"
+"      --store-threads N      threads that sync messages and wait for --exec\n"
+"                             programs, off the event loop (16; 0: none)\n"
 "      --hostname NAME        name in the greeting (default: this host's)\n"
 "      --maildir DIR          deliver to the Maildir DIR (%%d domain, %%u user)\n"
 "      --exec CMD [ARG...] -- deliver to CMD's stdin (the rest of the line,\n"
@@ -107,7 +162,21 @@ usage(FILE *f)
 "      --auth-plaintext       AUTH also without TLS\n"
 "      --require-auth         MAIL only after AUTH\n"
 "      --strict               refuse bare CR or LF in messages\n"
+"      --check CMD [ARG...] -- ask the long-running program CMD about each\n"
+"                             recipient (a line protocol: see the manual)\n"
+"      --check-timeout T      its answer's deadline (10s)\n"
+"      --dnsbl ZONE           refuse clients ZONE lists, at RCPT (repeatable)\n"
+"      --dnsbl-timeout T      how long the lookups may take (2s)\n"
+"      --resolver ADDR[:PORT] DNS resolver (default: /etc/resolv.conf)\n"
 "      --json-log             one JSON record per message on stderr\n"
+"Fault injection (for testing senders):\n"
+"      --reply CMD=CODE[:TEXT]  answer CMD (EHLO, MAIL, RCPT, DATA, DOT...,\n"
+"                             CONNECT) with CODE instead (repeatable)\n"
+"      --delay CMD=MS         delay the reply to CMD (repeatable)\n"
+"      --drop-after CMD       close the connection when CMD comes, no reply\n"
+"      --reject-rate P        refuse a share P (0..1) of transactions, 451\n"
+"      --reject-at CMD        where: MAIL, RCPT, DATA or DOT (DOT)\n"
+"      --seed N               seed of --reject-rate's choice (random)\n"
 "      --syslog               log to syslog (mail facility)\n"
 "  -v, --verbose              the SMTP transcript (AUTH hidden)\n"
 "  -h, --help                 this text\n"
@@ -184,7 +253,9 @@ enum {
 	OPT_LMTP, OPT_ACCEPT, OPT_MAXSIZE, OPT_MAXRCPT, OPT_MAXCLIENTS,
 	OPT_MAXPERIP, OPT_TIMEOUT, OPT_DATATIMEOUT, OPT_GREETDELAY, OPT_CERT,
 	OPT_KEY, OPT_REQTLS, OPT_PASSWD, OPT_AUTHPLAIN, OPT_REQAUTH,
-	OPT_STRICT, OPT_JSONLOG, OPT_SYSLOG
+	OPT_STRICT, OPT_JSONLOG, OPT_SYSLOG, OPT_REPLY, OPT_DELAY, OPT_DROP,
+	OPT_REJRATE, OPT_REJAT, OPT_SEED, OPT_DNSBL, OPT_DNSBLTIMEOUT,
+	OPT_RESOLVER, OPT_CHECK, OPT_CHECKTIMEOUT, OPT_WORKERS, OPT_THREADS
 };
 
 static const struct option longopts[] = {
@@ -213,11 +284,137 @@ static const struct option longopts[] = {
 	{ "strict", no_argument, NULL, OPT_STRICT },
 	{ "json-log", no_argument, NULL, OPT_JSONLOG },
 	{ "syslog", no_argument, NULL, OPT_SYSLOG },
+	{ "reply", required_argument, NULL, OPT_REPLY },
+	{ "delay", required_argument, NULL, OPT_DELAY },
+	{ "drop-after", required_argument, NULL, OPT_DROP },
+	{ "reject-rate", required_argument, NULL, OPT_REJRATE },
+	{ "reject-at", required_argument, NULL, OPT_REJAT },
+	{ "seed", required_argument, NULL, OPT_SEED },
+	{ "dnsbl", required_argument, NULL, OPT_DNSBL },
+	{ "dnsbl-timeout", required_argument, NULL, OPT_DNSBLTIMEOUT },
+	{ "resolver", required_argument, NULL, OPT_RESOLVER },
+	{ "check", required_argument, NULL, OPT_CHECK },
+	{ "check-timeout", required_argument, NULL, OPT_CHECKTIMEOUT },
+	{ "workers", required_argument, NULL, OPT_WORKERS },
+	{ "store-threads", required_argument, NULL, OPT_THREADS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
 };
+
+/* "RCPT" (any case) -> P_RCPT; -1 when unknown. */
+static int
+point_of(const char *s, size_t n)
+{
+	int	i;
+
+	for (i = 0; i < P__COUNT; i++)
+		if (strlen(point_names[i]) == n &&
+		    strncasecmp(s, point_names[i], n) == 0)
+			return i;
+	return -1;
+}
+
+static int
+point_arg(const char *opt, const char *s, size_t n)
+{
+	int	p = point_of(s, n);
+
+	if (p == -1)
+		die_usage("%s %s: not a command (EHLO, HELO, LHLO, MAIL, RCPT, "
+		    "DATA, BDAT, DOT, RSET, NOOP, QUIT, VRFY, HELP, STARTTLS, "
+		    "AUTH, CONNECT)", opt, s);
+	return p;
+}
+
+/*
+ * --reply CMD=CODE[:TEXT]: CODE 4xx or 5xx (CONNECT: 421 or 5xx); TEXT may
+ * start with an enhanced status code of the same class (RFC 3463).
+ */
+static void
+parse_reply(struct opts *o, const char *arg)
+{
+	const char		*eq = strchr(arg, '='), *t;
+	struct mxk_smtpd_reply	*r;
+	char			*end;
+	long			 code;
+	int			 p, a, b, c, n = 0;
+
+	if (eq == NULL)
+		die_usage("--reply %s: CMD=CODE[:TEXT]", arg);
+	p = point_arg("--reply", arg, (size_t)(eq - arg));
+	errno = 0;
+	code = strtol(eq + 1, &end, 10);
+	if (errno != 0 || end != eq + 4 || (*end != '\0' && *end != ':') ||
+	    code < 400 || code > 599 || (p == P_CONNECT && code / 100 == 4 &&
+	    code != 421))
+		die_usage("--reply %s: CODE is 400 to 599 (a greeting: 421 or "
+		    "5xx)", arg);
+	r = &o->faults[p].reply;
+	memset(r, 0, sizeof(*r));
+	r->code = (int)code;
+	t = *end == ':' ? end + 1 : "";
+	for (; *t != '\0'; t++)
+		if ((unsigned char)*t < 32 || *t == 127)
+			die_usage("--reply %s: a control character in TEXT",
+			    arg);
+	t = *end == ':' ? end + 1 : "";
+	if (sscanf(t, "%1d.%3d.%3d %n", &a, &b, &c, &n) == 3 && n > 0 &&
+	    a == code / 100 && b >= 0 && c >= 0) {
+		char st[48];
+
+		(void)snprintf(st, sizeof(st), "%d.%d.%d", a, b, c);
+		(void)snprintf(r->status, sizeof(r->status), "%.15s", st);
+		t += n;
+	} else
+		(void)snprintf(r->status, sizeof(r->status), "%ld.0.0",
+		    code / 100);
+	if (*t == '\0')
+		t = "Error: injected fault (smtpd-lite --reply)";
+	if (snprintf(r->text, sizeof(r->text), "%s", t) >=
+	    (int)sizeof(r->text))
+		die_usage("--reply %s: TEXT too long", arg);
+	o->faults[p].reply_set = 1;
+	o->nfaults++;
+}
+
+/* --delay CMD=MS: milliseconds, or a number with ms, s or m. */
+static void
+parse_delay(struct opts *o, const char *arg)
+{
+	const char	*eq = strchr(arg, '=');
+	char		 v[64];
+	int		 p;
+
+	if (eq == NULL)
+		die_usage("--delay %s: CMD=MS", arg);
+	p = point_arg("--delay", arg, (size_t)(eq - arg));
+	if (snprintf(v, sizeof(v), "%s%s", eq + 1, eq[1] != '\0' &&
+	    strspn(eq + 1, "0123456789.") == strlen(eq + 1) ? "ms" : "") >=
+	    (int)sizeof(v))
+		die_usage("--delay %s: not a duration", arg);
+	o->faults[p].delay = duration("--delay", v, 0);
+	o->nfaults++;
+}
+
+static double
+rate_arg(const char *s)
+{
+	char	*end;
+	double	 v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno == 0 && end != s && *end == '%' && end[1] == '\0')
+		v /= 100;
+	else if (errno != 0 || end == s || *end != '\0')
+		v = -1;
+	if (!(v >= 0 && v <= 1))
+		die_usage("--reject-rate %s: a share from 0 to 1 (or 0%% to "
+		    "100%%)", s);
+	return v;
+}
 
 static void
 set_kind(struct opts *o, enum mxk_store_kind k)
@@ -227,6 +424,31 @@ set_kind(struct opts *o, enum mxk_store_kind k)
 		    "other%s", "");
 	o->kind = k;
 	o->kind_set = 1;
+}
+
+/*
+ * systemd socket activation, sd_listen_fds(3) without libsystemd:
+ * LISTEN_PID is ours and LISTEN_FDS counts descriptors from 3 on.
+ */
+#define LISTEN_FDS_START	3
+
+static int
+activated_env(void)
+{
+	const char	*pid = getenv("LISTEN_PID"), *n = getenv("LISTEN_FDS");
+	char		*end;
+	long		 v;
+
+	if (pid == NULL || n == NULL)
+		return 0;
+	errno = 0;
+	v = strtol(pid, &end, 10);
+	if (errno != 0 || *end != '\0' || v != (long)getpid())
+		return 0;
+	v = strtol(n, &end, 10);
+	if (errno != 0 || *end != '\0' || v <= 0 || v > MAXLISTEN)
+		return 0;
+	return (int)v;
 }
 
 static void
@@ -242,6 +464,10 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->timeout = 300000;
 	o->data_timeout = 600000;
 	o->shutdown_grace = 10000;
+	o->reject_at = P_DOT;
+	o->dnsbl_timeout = 2000;
+	o->check_timeout = 10000;
+	o->threads = 16;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":l:u:hvV", longopts, NULL)) !=
 	    -1) {
@@ -274,10 +500,17 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->maildir = optarg;
 			break;
 		case OPT_EXEC:
-			set_kind(o, MXK_STORE_EXEC);
+		case OPT_CHECK:
+			if (c == OPT_EXEC)
+				set_kind(o, MXK_STORE_EXEC);
+			else if (o->argv_check != NULL)
+				die_usage("--check given twice%s", "");
 			/* CMD and its arguments, up to a lone "--". */
 			i = optind - 1;
-			o->argv_exec = &argv[i];
+			if (c == OPT_EXEC)
+				o->argv_exec = &argv[i];
+			else
+				o->argv_check = &argv[i];
 			for (; i < argc && strcmp(argv[i], "--") != 0; i++)
 				;
 			if (i < argc) {
@@ -285,6 +518,18 @@ parse_args(int argc, char **argv, struct opts *o)
 				optind = i + 1;
 			} else
 				optind = argc;
+			break;
+		case OPT_THREADS:
+			o->threads = strcmp(optarg, "0") == 0 ? 0 :
+			    (int)number("--store-threads", optarg, MAXTHREADS);
+			break;
+		case OPT_WORKERS:
+			o->workers = (int)number("--workers", optarg,
+			    MAXWORKERS);
+			break;
+		case OPT_CHECKTIMEOUT:
+			o->check_timeout = duration("--check-timeout", optarg,
+			    0);
 			break;
 		case OPT_DISCARD:
 			set_kind(o, MXK_STORE_DISCARD);
@@ -350,6 +595,56 @@ parse_args(int argc, char **argv, struct opts *o)
 		case OPT_SYSLOG:
 			o->use_syslog = 1;
 			break;
+		case OPT_REPLY:
+			parse_reply(o, optarg);
+			break;
+		case OPT_DNSBL:
+			if (o->ndnsbl >= MAXDNSBL)
+				die_usage("too many --dnsbl (%d)", MAXDNSBL);
+			/* Room for 32 nibbles and the dots before it. */
+			if (optarg[0] == '\0' || optarg[0] == '.' ||
+			    strlen(optarg) > 180 || strchr(optarg, ' ') != NULL)
+				die_usage("--dnsbl %s: not a zone name", optarg);
+			o->dnsbl[o->ndnsbl++] = optarg;
+			break;
+		case OPT_DNSBLTIMEOUT:
+			o->dnsbl_timeout = duration("--dnsbl-timeout", optarg,
+			    0);
+			break;
+		case OPT_RESOLVER:
+			o->resolver = optarg;
+			break;
+		case OPT_DELAY:
+			parse_delay(o, optarg);
+			break;
+		case OPT_DROP:
+			o->faults[point_arg("--drop-after", optarg,
+			    strlen(optarg))].drop = 1;
+			o->nfaults++;
+			break;
+		case OPT_REJRATE:
+			o->reject_rate = rate_arg(optarg);
+			break;
+		case OPT_REJAT:
+			o->reject_at = point_arg("--reject-at", optarg,
+			    strlen(optarg));
+			if (o->reject_at != P_MAIL && o->reject_at != P_RCPT &&
+			    o->reject_at != P_DATA && o->reject_at != P_DOT)
+				die_usage("--reject-at %s: MAIL, RCPT, DATA "
+				    "or DOT", optarg);
+			break;
+		case OPT_SEED:
+		{
+			char *end;
+
+			errno = 0;
+			o->seed = strtoull(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    optarg[0] == '-')
+				die_usage("--seed %s: not a number", optarg);
+			o->seed_set = 1;
+		}
+			break;
 		case ':':
 			die_usage("option %s needs an argument",
 			    argv[optind - 1]);
@@ -367,10 +662,16 @@ parse_args(int argc, char **argv, struct opts *o)
 	if (o->kind == MXK_STORE_EXEC && (o->argv_exec == NULL ||
 	    o->argv_exec[0] == NULL || o->argv_exec[0][0] == '\0'))
 		die_usage("--exec needs a program%s", "");
-	if (!o->stdio && o->nlisten == 0)
-		die_usage("nothing to serve: -l ADDR:PORT or --stdio%s", "");
+	if (o->argv_check != NULL && (o->argv_check[0] == NULL ||
+	    o->argv_check[0][0] == '\0'))
+		die_usage("--check needs a program%s", "");
+	if (!o->stdio && o->nlisten == 0 && !activated_env())
+		die_usage("nothing to serve: -l ADDR:PORT, sockets from "
+		    "systemd (LISTEN_FDS) or --stdio%s", "");
 	if (o->stdio && o->nlisten > 0)
 		die_usage("--stdio and -l exclude each other%s", "");
+	if (o->stdio && o->workers > 1)
+		die_usage("--stdio and --workers exclude each other%s", "");
 	if ((o->certfile == NULL) != (o->keyfile == NULL) &&
 	    o->keyfile != NULL)
 		die_usage("--key needs --cert%s", "");
@@ -397,6 +698,23 @@ struct server {
 	unsigned long		 qcounter;
 	volatile sig_atomic_t	 stop, reload;
 	long long		 stop_deadline;
+	int			 shared[MAXLISTEN];	/* lfd of all workers */
+	int			 worker;	/* 1..N with --workers, else 0 */
+	long long		 next_wake;	/* the nearest fine deadline */
+	unsigned long long	 rng;		/* --reject-rate's state */
+	struct mxk_dns		*dns;		/* --dnsbl */
+	struct mxk_check	*check;		/* --check */
+	struct pool		*pool;		/* --store-threads */
+	unsigned long		 check_gen;	/* its program, registered */
+	int			 check_rreg, check_wreg;
+	unsigned long		 nsessions;	/* sessions so far, for ids */
+};
+
+/* A reply held back by --delay: bytes of output before it go out, then
+ * it waits ms (from when it would have gone out). */
+struct hold {
+	size_t		 mark;
+	long long	 ms, until;	/* until: 0 while not started */
 };
 
 enum sstate { SS_GREETWAIT, SS_RUN, SS_TLSWAIT, SS_TLS, SS_DONE };
@@ -418,6 +736,53 @@ struct sess {
 	unsigned long		 nmsg;
 	int			 events;
 	long long		 started;
+	struct hold		 holds[MAXHOLDS];
+	int			 nholds;
+	int			 closing;	/* the engine is done: flush */
+	char			 fault[200];	/* injected in this transaction */
+	int			 reject;	/* picked by --reject-rate */
+	/* --dnsbl: the lookups (A and TXT per zone) and what they said. */
+	struct mxk_dns_batch	*dnsbl;
+	struct mxk_dns_query	*dq;
+	char			*dqnames;
+	int			 listed;	/* zone index, -1 none */
+	char			 listed_txt[128];
+	/* A RCPT whose decision is not made yet. */
+	enum { W_NONE, W_DNSBL, W_CHECK } wait;
+	char			 pend_to[MXK_ADDR_INPUTMAX];
+	unsigned long		 id;
+	struct job		*job;		/* the message being synced */
+};
+
+/*
+ * The end of a message on a store thread: mxk_store_end() (the fsyncs of
+ * a Maildir delivery, the wait for an --exec program) runs there while
+ * the event loop goes on; the engine holds the session meanwhile
+ * (mxk_smtpd_defer()), and the replies come when the job is back.  Many
+ * sessions syncing at once share the file system's journal commits.
+ * Only the loop's thread touches sessions: a job knows its session, and
+ * the session its job, and either may go first (sess_free() clears
+ * job->sess; a job without a session is only freed).
+ */
+struct job {
+	struct job		*next;
+	struct sess		*sess;
+	struct mxk_store_msg	*msg;
+	struct mxk_store_result	*res;
+	size_t			 nrcpt, nreplies;
+	int			 rc;
+	struct mxk_err		 err;
+};
+
+struct pool {
+	pthread_mutex_t		 mu;
+	pthread_cond_t		 cv;
+	struct job		*todo, **todo_tail;
+	struct job		*done, **done_tail;
+	int			 efd;		/* eventfd: jobs are done */
+	int			 stop;
+	int			 nthreads;
+	pthread_t		 th[MAXTHREADS];
 };
 
 static struct server	*the_server;
@@ -453,6 +818,8 @@ logkv(struct server *srv, const char *fmt, ...)
 			*p = '?';
 	if (srv->o->use_syslog)
 		syslog(LOG_MAIL | LOG_INFO, "%s", line);
+	else if (srv->worker > 0)
+		(void)fprintf(stderr, "%s[%d]: %s\n", PROG, srv->worker, line);
 	else
 		(void)fprintf(stderr, "%s: %s\n", PROG, line);
 }
@@ -463,13 +830,563 @@ new_qid(struct sess *s)
 	struct timespec	ts;
 
 	(void)clock_gettime(CLOCK_REALTIME, &ts);
+	/* Workers differ in the counter's top six bits. */
 	(void)snprintf(s->qid, sizeof(s->qid), "%08llX%05lX%04X",
 	    (unsigned long long)ts.tv_sec & 0xffffffffULL,
 	    (unsigned long)(ts.tv_nsec / 1000) & 0xfffffUL,
+	    s->srv->worker > 0 ? (unsigned)((s->srv->worker - 1) << 10 |
+	    (++s->srv->qcounter & 0x3ff)) :
 	    (unsigned)(++s->srv->qcounter & 0xffff));
 }
 
+static void
+wake_at(struct server *srv, long long t)
+{
+	if (t < srv->next_wake)
+		srv->next_wake = t;
+}
+
+/* SplitMix64 (Steele, Lea, Flood 2014): a small, seedable generator, so
+ * that --seed replays a run's choices. */
+static double
+rng_next(struct server *srv)
+{
+	unsigned long long z = (srv->rng += 0x9E3779B97F4A7C15ULL);
+
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	z ^= z >> 31;
+	return (double)(z >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Hold what the engine answers from now on back for ms. */
+static void
+hold_add(struct sess *s, long long ms)
+{
+	size_t	n;
+
+	(void)mxk_smtpd_output(s->eng, &n);
+	if (s->nholds == MAXHOLDS) {
+		s->holds[MAXHOLDS - 1].ms += ms;
+		return;
+	}
+	s->holds[s->nholds].mark = n;
+	s->holds[s->nholds].ms = ms;
+	s->holds[s->nholds].until = 0;
+	s->nholds++;
+}
+
+static void
+fault_note(struct sess *s, const char *what, enum point p,
+    const struct mxk_smtpd_reply *r, long long ms)
+{
+	size_t	n = strlen(s->fault);
+	char	one[64];
+
+	if (r != NULL)
+		(void)snprintf(one, sizeof(one), "%s %s=%d", what,
+		    point_names[p], r->code);
+	else if (ms > 0)
+		(void)snprintf(one, sizeof(one), "%s %s=%lldms", what,
+		    point_names[p], ms);
+	else
+		(void)snprintf(one, sizeof(one), "%s %s", what,
+		    point_names[p]);
+	(void)snprintf(s->fault + n, sizeof(s->fault) - n, "%s%s",
+	    n > 0 ? "," : "", one);
+}
+
+/* One record per injected fault (those at DOT are in the message's). */
+static void
+log_fault(struct sess *s, const char *what, enum point p,
+    const struct mxk_smtpd_reply *r, long long ms)
+{
+	struct server	*srv = s->srv;
+	struct mxk_buf	 b;
+	char		 rep[MXK_SMTPD_TEXTMAX + 32] = "";
+	int		 first = 1, x = 0;
+
+	fault_note(s, what, p, r, ms);
+	if (r != NULL)
+		(void)snprintf(rep, sizeof(rep), "%d %s %s", r->code,
+		    r->status, r->text);
+	if (!srv->o->json_log) {
+		char	extra[MXK_SMTPD_TEXTMAX + 64] = "";
+
+		if (ms > 0)
+			(void)snprintf(extra, sizeof(extra), " delay=%lldms",
+			    ms);
+		else if (r != NULL)
+			(void)snprintf(extra, sizeof(extra), " reply=\"%s\"",
+			    rep);
+		logkv(srv, "fault client=%s command=%s fault=%s%s", s->ip,
+		    point_names[p], what, extra);
+		return;
+	}
+	mxk_buf_init(&b, 4096);
+	x |= mxk_buf_addch(&b, '{');
+	x |= mxk_json_kv_str(&b, &first, "event", "fault");
+	x |= mxk_json_kv_str(&b, &first, "client", s->ip);
+	x |= mxk_json_kv_str(&b, &first, "helo", mxk_smtpd_helo(s->eng));
+	x |= mxk_json_kv_str(&b, &first, "from", mxk_smtpd_from(s->eng));
+	x |= mxk_json_kv_int(&b, &first, "rcpts",
+	    (long long)mxk_smtpd_nrcpt(s->eng));
+	x |= mxk_json_kv_str(&b, &first, "command", point_names[p]);
+	x |= mxk_json_kv_str(&b, &first, "fault", what);
+	if (ms > 0)
+		x |= mxk_json_kv_int(&b, &first, "delay_ms", ms);
+	if (r != NULL)
+		x |= mxk_json_kv_str(&b, &first, "reply", rep);
+	x |= mxk_buf_addch(&b, '}');
+	if (x == 0) {
+		if (srv->o->use_syslog)
+			syslog(LOG_MAIL | LOG_INFO, "%s", b.p);
+		else
+			(void)fprintf(stderr, "%s\n", b.p);
+	}
+	mxk_buf_free(&b);
+}
+
+static void
+reject_reply(struct mxk_smtpd_reply *r)
+{
+	r->code = 451;
+	(void)snprintf(r->status, sizeof(r->status), "4.3.0");
+	(void)snprintf(r->text, sizeof(r->text), "Error: try again later "
+	    "(fault injected by smtpd-lite --reject-rate)");
+}
+
+static void *
+pool_thread(void *arg)
+{
+	struct pool	*p = arg;
+	struct job	*j;
+	uint64_t	 one = 1;
+	ssize_t		 w;
+
+	for (;;) {
+		(void)pthread_mutex_lock(&p->mu);
+		while (p->todo == NULL && !p->stop)
+			(void)pthread_cond_wait(&p->cv, &p->mu);
+		if ((j = p->todo) == NULL) {
+			(void)pthread_mutex_unlock(&p->mu);
+			return NULL;
+		}
+		if ((p->todo = j->next) == NULL)
+			p->todo_tail = &p->todo;
+		(void)pthread_mutex_unlock(&p->mu);
+
+		j->rc = mxk_store_end(j->msg, j->res, &j->err);
+		j->msg = NULL;
+
+		(void)pthread_mutex_lock(&p->mu);
+		j->next = NULL;
+		*p->done_tail = j;
+		p->done_tail = &j->next;
+		(void)pthread_mutex_unlock(&p->mu);
+		do
+			w = write(p->efd, &one, sizeof(one));
+		while (w == -1 && errno == EINTR);
+	}
+}
+
+static struct pool *
+pool_new(int n)
+{
+	struct pool	*p;
+	sigset_t	 all, old;
+	int		 i;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	if ((p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
+		free(p);
+		return NULL;
+	}
+	(void)pthread_mutex_init(&p->mu, NULL);
+	(void)pthread_cond_init(&p->cv, NULL);
+	p->todo_tail = &p->todo;
+	p->done_tail = &p->done;
+	/* Signals are for the loop's thread: the threads block them all. */
+	(void)sigfillset(&all);
+	(void)pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (i = 0; i < n; i++)
+		if (pthread_create(&p->th[p->nthreads], NULL, pool_thread,
+		    p) == 0)
+			p->nthreads++;
+	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (p->nthreads == 0) {
+		(void)close(p->efd);
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+static void
+pool_submit(struct pool *p, struct job *j)
+{
+	(void)pthread_mutex_lock(&p->mu);
+	j->next = NULL;
+	*p->todo_tail = j;
+	p->todo_tail = &j->next;
+	(void)pthread_cond_signal(&p->cv);
+	(void)pthread_mutex_unlock(&p->mu);
+}
+
+/* The jobs done so far, oldest first. */
+static struct job *
+pool_take(struct pool *p)
+{
+	struct job	*j;
+	uint64_t	 v;
+
+	(void)read(p->efd, &v, sizeof(v));
+	(void)pthread_mutex_lock(&p->mu);
+	j = p->done;
+	p->done = NULL;
+	p->done_tail = &p->done;
+	(void)pthread_mutex_unlock(&p->mu);
+	return j;
+}
+
+static void
+job_free(struct job *j)
+{
+	if (j->msg != NULL)
+		mxk_store_abort(j->msg);
+	free(j->res);
+	free(j);
+}
+
+/* Threads finish what they have (every job ends by itself: fsyncs, a
+ * program's deadline), then stop. */
+static void
+pool_free(struct pool *p)
+{
+	struct job	*j, *next;
+	int		 i;
+
+	if (p == NULL)
+		return;
+	(void)pthread_mutex_lock(&p->mu);
+	p->stop = 1;
+	(void)pthread_cond_broadcast(&p->cv);
+	(void)pthread_mutex_unlock(&p->mu);
+	for (i = 0; i < p->nthreads; i++)
+		(void)pthread_join(p->th[i], NULL);
+	for (j = pool_take(p); j != NULL; j = next) {
+		next = j->next;
+		job_free(j);
+	}
+	(void)close(p->efd);
+	(void)pthread_mutex_destroy(&p->mu);
+	(void)pthread_cond_destroy(&p->cv);
+	free(p);
+}
+
 /* Hooks of the engine. */
+
+/* Fault injection at each command: delay, drop, reply, --reject-rate. */
+static int
+h_command(void *arg, struct mxk_smtpd *e, const char *verb,
+    const char *cmdarg, struct mxk_smtpd_reply *r)
+{
+	struct sess		*s = arg;
+	struct server		*srv = s->srv;
+	const struct opts	*o = srv->o;
+	const struct fault	*f;
+	int			 p = point_of(verb, strlen(verb));
+
+	if (p == -1)
+		return 0;
+	if (p == P_MAIL) {
+		/* A transaction begins: is it one --reject-rate refuses? */
+		s->fault[0] = '\0';
+		s->reject = o->reject_rate > 0 && rng_next(srv) <
+		    o->reject_rate;
+	}
+	f = &o->faults[p];
+	if (p == P_BDAT && f->delay == 0 && !f->drop && !f->reply_set &&
+	    !mxk_smtpd_bdat(e) && mxk_smtpd_from(e) != NULL) {
+		/* The first BDAT starts the message as DATA does: DATA's
+		 * faults apply to it, unless BDAT has its own. */
+		p = P_DATA;
+		f = &o->faults[P_DATA];
+	}
+	if (f->delay > 0) {
+		hold_add(s, f->delay);
+		log_fault(s, "delay", p, NULL, f->delay);
+	}
+	if (f->drop) {
+		log_fault(s, "drop", p, NULL, 0);
+		mxk_smtpd_drop(e);
+		return 0;
+	}
+	if (f->reply_set) {
+		*r = f->reply;
+		log_fault(s, "reply", p, r, 0);
+		return -1;
+	}
+	if (s->reject && (p == (int)o->reject_at ||
+	    (o->reject_at == P_DATA && p == P_BDAT))) {
+		reject_reply(r);
+		log_fault(s, "reject-rate", p, r, 0);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * --dnsbl (RFC 5782): the client's address, reversed (IPv4 octets, IPv6
+ * nibbles), under each zone, asked for A and TXT at once when the session
+ * starts.  The answer is awaited only at the first RCPT, within
+ * --dnsbl-timeout of the start, and never by the event loop: the lookups
+ * are stepped by it.
+ */
+static int
+dnsbl_name(const char *ip, const char *zone, char *out, size_t len)
+{
+	struct in6_addr	a6;
+	struct in_addr	a4;
+	const unsigned char *b;
+	size_t		o = 0;
+	int		i, n;
+
+	if (inet_pton(AF_INET, ip, &a4) == 1 ||
+	    (inet_pton(AF_INET6, ip, &a6) == 1 &&
+	    IN6_IS_ADDR_V4MAPPED(&a6) && (memcpy(&a4, &a6.s6_addr[12], 4),
+	    1))) {
+		b = (const unsigned char *)&a4;
+		n = snprintf(out, len, "%u.%u.%u.%u.%s", b[3], b[2], b[1],
+		    b[0], zone);
+		return n > 0 && (size_t)n < len ? 0 : -1;
+	}
+	if (inet_pton(AF_INET6, ip, &a6) != 1)
+		return -1;
+	for (i = 15; i >= 0; i--) {
+		n = snprintf(out + o, len - o, "%x.%x.", a6.s6_addr[i] & 15,
+		    a6.s6_addr[i] >> 4);
+		if (n <= 0 || (size_t)n >= len - o)
+			return -1;
+		o += (size_t)n;
+	}
+	n = snprintf(out + o, len - o, "%s", zone);
+	return n > 0 && (size_t)n < len - o ? 0 : -1;
+}
+
+static void
+dnsbl_register(struct sess *s)
+{
+	struct pollfd		 pfd[2 * MAXDNSBL];
+	struct epoll_event	 ev;
+	long long		 wake;
+	size_t			 i, n;
+
+	n = mxk_dns_batch_fds(s->dnsbl, pfd, 2 * MAXDNSBL, &wake);
+	wake_at(s->srv, wake);
+	if (s->srv->ep == -1)
+		return;
+	for (i = 0; i < n; i++) {
+		memset(&ev, 0, sizeof(ev));
+		ev.events = pfd[i].events & POLLOUT ? EPOLLOUT : EPOLLIN;
+		ev.data.u64 = TAG_DNS;
+		if (epoll_ctl(s->srv->ep, EPOLL_CTL_ADD, pfd[i].fd, &ev) ==
+		    -1 && errno == EEXIST)
+			(void)epoll_ctl(s->srv->ep, EPOLL_CTL_MOD, pfd[i].fd,
+			    &ev);
+	}
+}
+
+static void
+dnsbl_start(struct sess *s)
+{
+	const struct opts	*o = s->srv->o;
+	struct mxk_err		 e;
+	size_t			 i, nz = o->ndnsbl;
+
+	s->listed = -1;
+	if (nz == 0 || s->srv->dns == NULL)
+		return;
+	s->dq = calloc(2 * nz, sizeof(*s->dq));
+	s->dqnames = malloc(nz * MXK_DNS_NAMEMAX);
+	if (s->dq == NULL || s->dqnames == NULL)
+		goto fail;
+	for (i = 0; i < nz; i++) {
+		char *name = s->dqnames + i * MXK_DNS_NAMEMAX;
+
+		if (dnsbl_name(s->ip, o->dnsbl[i], name, MXK_DNS_NAMEMAX) ==
+		    -1)
+			goto fail;	/* not an address: nothing to ask */
+		s->dq[2 * i].name = s->dq[2 * i + 1].name = name;
+		s->dq[2 * i].type = MXK_DNS_A;
+		s->dq[2 * i + 1].type = MXK_DNS_TXT;
+	}
+	if (mxk_dns_batch_start(s->srv->dns, s->dq, 2 * nz,
+	    mxk_deadline_in(o->dnsbl_timeout), &s->dnsbl, &e) == -1) {
+		logkv(s->srv, "dnsbl client=%s error=\"%s\"", s->ip, e.msg);
+		goto fail;
+	}
+	dnsbl_register(s);
+	return;
+fail:
+	free(s->dq);
+	free(s->dqnames);
+	s->dq = NULL;
+	s->dqnames = NULL;
+}
+
+/* Listed: an A record in 127.0.0.0/8 (RFC 5782 §2.1), but not
+ * 127.255.255.0/24, which lists use for errors (a refused query). */
+static void
+dnsbl_judge(struct sess *s)
+{
+	const struct opts	*o = s->srv->o;
+	struct mxk_dns_answer	*a, *t;
+	size_t			 i, j, k;
+	unsigned long		 v;
+	char			 addr[INET_ADDRSTRLEN];
+
+	for (i = 0; i < o->ndnsbl; i++) {
+		a = s->dq[2 * i].ans;
+		t = s->dq[2 * i + 1].ans;
+		if (a == NULL)
+			continue;
+		if (a->status != MXK_DNS_OK && a->status != MXK_DNS_NXDOMAIN &&
+		    a->status != MXK_DNS_NODATA) {
+			logkv(s->srv, "dnsbl client=%s zone=%s result=%s "
+			    "(not listed)", s->ip, o->dnsbl[i],
+			    mxk_dns_status_name(a->status));
+			continue;
+		}
+		for (j = 0; j < a->nrr && s->listed == -1; j++) {
+			if (a->rr[j].type != MXK_DNS_A)
+				continue;
+			v = ntohl(a->rr[j].a.s_addr);
+			(void)inet_ntop(AF_INET, &a->rr[j].a, addr,
+			    sizeof(addr));
+			if ((v >> 24) != 127 || (v >> 8) == 0x7fffffUL) {
+				logkv(s->srv, "dnsbl client=%s zone=%s "
+				    "a=%s result=ignored", s->ip,
+				    o->dnsbl[i], addr);
+				continue;
+			}
+			s->listed = (int)i;
+			s->listed_txt[0] = '\0';
+			if (t != NULL && t->status == MXK_DNS_OK &&
+			    t->nrr > 0 && t->rr[0].type == MXK_DNS_TXT) {
+				/* The list's words: printable, bounded. */
+				for (k = 0; k < t->rr[0].len &&
+				    k + 1 < sizeof(s->listed_txt); k++) {
+					unsigned char c = t->rr[0].data[k];
+
+					s->listed_txt[k] = c >= 32 && c < 127 ?
+					    (char)c : '?';
+				}
+				s->listed_txt[k] = '\0';
+			}
+			logkv(s->srv, "dnsbl client=%s zone=%s a=%s "
+			    "result=listed txt=\"%s\"", s->ip, o->dnsbl[i],
+			    addr, s->listed_txt);
+		}
+		if (s->listed != -1)
+			break;
+	}
+}
+
+static void
+dnsbl_free(struct sess *s)
+{
+	size_t	i;
+
+	mxk_dns_batch_free(s->dnsbl);
+	s->dnsbl = NULL;
+	if (s->dq != NULL)
+		for (i = 0; i < 2 * s->srv->o->ndnsbl; i++)
+			mxk_dns_answer_free(s->dq[i].ans);
+	free(s->dq);
+	free(s->dqnames);
+	s->dq = NULL;
+	s->dqnames = NULL;
+}
+
+static int	rcpt_policy(struct sess *, struct mxk_smtpd_reply *);
+static int	check_ask(struct sess *);
+static void	rcpt_decided(struct sess *, int, struct mxk_smtpd_reply *);
+static void	after_feed(struct sess *, int);
+static void	sess_read(struct sess *);
+
+/* Step the lookups; when done, judge, and go on with a waiting RCPT. */
+static void
+dnsbl_step(struct sess *s)
+{
+	struct mxk_smtpd_reply	 r;
+	struct mxk_err		 e;
+	int			 rc;
+
+	if ((rc = mxk_dns_batch_step(s->dnsbl, &e)) == 0) {
+		dnsbl_register(s);
+		return;
+	}
+	if (rc == 1)
+		dnsbl_judge(s);
+	else
+		logkv(s->srv, "dnsbl client=%s error=\"%s\" (not listed)",
+		    s->ip, e.msg);
+	dnsbl_free(s);
+	if (s->wait == W_DNSBL) {
+		s->wait = W_NONE;
+		memset(&r, 0, sizeof(r));
+		rcpt_decided(s, rcpt_policy(s, &r), &r);
+	}
+}
+
+/* The RCPT decision after the checks of h_rcpt(): DNS lists. */
+static int
+rcpt_policy(struct sess *s, struct mxk_smtpd_reply *r)
+{
+	const struct opts	*o = s->srv->o;
+
+	if (s->dnsbl != NULL) {
+		s->wait = W_DNSBL;
+		return MXK_SMTPD_PENDING;
+	}
+	if (s->listed >= 0) {
+		/* As Postfix words it (reject_rbl_client). */
+		r->code = 554;
+		(void)snprintf(r->status, sizeof(r->status), "5.7.1");
+		(void)snprintf(r->text, sizeof(r->text), "Service unavailable; "
+		    "client [%s] blocked using %s%s%.120s", s->ip,
+		    o->dnsbl[s->listed], s->listed_txt[0] != '\0' ? ": " : "",
+		    s->listed_txt);
+		return -1;
+	}
+	if (s->srv->check != NULL) {
+		if (check_ask(s) == -1) {
+			r->code = 451;
+			(void)snprintf(r->status, sizeof(r->status), "4.3.0");
+			(void)snprintf(r->text, sizeof(r->text), "Error: "
+			    "policy check unavailable, try again later");
+			return -1;
+		}
+		s->wait = W_CHECK;
+		return MXK_SMTPD_PENDING;
+	}
+	return 0;
+}
+
+/* A pending RCPT is decided (rc as a rcpt hook returns). */
+static void
+rcpt_decided(struct sess *s, int rc, struct mxk_smtpd_reply *r)
+{
+	if (rc == MXK_SMTPD_PENDING)
+		return;
+	rc = mxk_smtpd_resume(s->eng, rc == 0 ? NULL : r);
+	after_feed(s, rc);
+	/* Input the TLS layer decoded already raises no epoll event. */
+	if (s->st == SS_RUN && mxk_conn_pending(s->conn) > 0)
+		sess_read(s);
+}
 
 static int
 h_rcpt(void *arg, struct mxk_smtpd *e, const char *to,
@@ -478,18 +1395,127 @@ h_rcpt(void *arg, struct mxk_smtpd *e, const char *to,
 	struct sess	*s = arg;
 	const struct opts *o = s->srv->o;
 	const char	*at = strrchr(to, '@');
+	struct mxk_err	 err;
+	char		 path[PATH_MAX];
 	size_t		 i;
 
-	if (o->ndomains == 0)
-		return 0;
-	for (i = 0; at != NULL && i < o->ndomains; i++)
-		if (strcasecmp(at + 1, o->domains[i]) == 0)
-			return 0;
-	r->code = 550;
-	(void)snprintf(r->status, sizeof(r->status), "5.7.1");
-	(void)snprintf(r->text, sizeof(r->text), "Error: relay access "
-	    "denied: not a domain of this server");
-	return -1;
+	if (o->ndomains > 0) {
+		for (i = 0; at != NULL && i < o->ndomains; i++)
+			if (strcasecmp(at + 1, o->domains[i]) == 0)
+				break;
+		if (at == NULL || i == o->ndomains) {
+			r->code = 550;
+			(void)snprintf(r->status, sizeof(r->status), "5.7.1");
+			(void)snprintf(r->text, sizeof(r->text), "Error: "
+			    "relay access denied: not a domain of this server");
+			return -1;
+		}
+	}
+	/* A folder name the address would make unsafe: refused now, not
+	 * after the message (store.h). */
+	if (o->kind == MXK_STORE_MAILDIR && mxk_store_expand(o->maildir, to,
+	    path, sizeof(path), &err) == -1) {
+		r->code = err.class == MXK_ERR_RCPT ? 550 : 451;
+		(void)snprintf(r->status, sizeof(r->status), "%s",
+		    err.class == MXK_ERR_RCPT ? "5.1.3" : "4.3.0");
+		(void)snprintf(r->text, sizeof(r->text), "Error: %s",
+		    err.class == MXK_ERR_RCPT ? "unsafe recipient address for "
+		    "a mailbox" : "cannot deliver to that address now");
+		return -1;
+	}
+	(void)snprintf(s->pend_to, sizeof(s->pend_to), "%s", to);
+	return rcpt_policy(s, r);
+}
+
+/*
+ * --check: keep the epoll registrations in step with the program's pipes
+ * (they change when it is started again), and the wake-up time.
+ */
+static void
+check_sync(struct server *srv)
+{
+	struct epoll_event	ev;
+	unsigned long		gen = mxk_check_starts(srv->check);
+	int			rfd, wfd;
+
+	mxk_check_fds(srv->check, &rfd, &wfd);
+	wake_at(srv, mxk_check_wake(srv->check));
+	if (srv->ep == -1)
+		return;
+	if (gen != srv->check_gen) {
+		/* Closed pipes left epoll by themselves. */
+		srv->check_gen = gen;
+		srv->check_rreg = srv->check_wreg = -1;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.data.u64 = TAG_CHECK;
+	if (rfd != -1 && rfd != srv->check_rreg) {
+		ev.events = EPOLLIN;
+		(void)epoll_ctl(srv->ep, EPOLL_CTL_ADD, rfd, &ev);
+		srv->check_rreg = rfd;
+	}
+	if (wfd != srv->check_wreg) {
+		if (srv->check_wreg != -1)
+			(void)epoll_ctl(srv->ep, EPOLL_CTL_DEL,
+			    srv->check_wreg, NULL);
+		ev.events = EPOLLOUT;
+		if (wfd != -1)
+			(void)epoll_ctl(srv->ep, EPOLL_CTL_ADD, wfd, &ev);
+		srv->check_wreg = wfd;
+	}
+}
+
+/* One request: the session and the envelope so far (lib/check.h). */
+static int
+check_ask(struct sess *s)
+{
+	struct mxk_smtpd	*e = s->eng;
+	struct mxk_err		 err;
+	char			 id[32], n[32];
+	const char		*kv[20];
+	int			 rc;
+
+	(void)snprintf(id, sizeof(id), "%lu", s->id);
+	(void)snprintf(n, sizeof(n), "%zu", mxk_smtpd_nrcpt(e));
+	kv[0] = "request";	kv[1] = "rcpt";
+	kv[2] = "session";	kv[3] = id;
+	kv[4] = "client";	kv[5] = s->ip;
+	kv[6] = "helo";		kv[7] = mxk_smtpd_helo(e);
+	kv[8] = "tls";		kv[9] = mxk_smtpd_tls(e);
+	kv[10] = "auth";	kv[11] = mxk_smtpd_auth_user(e);
+	kv[12] = "from";	kv[13] = mxk_smtpd_from(e);
+	kv[14] = "rcpt";	kv[15] = s->pend_to;
+	kv[16] = "nrcpt";	kv[17] = n;
+	kv[18] = "server";	kv[19] = s->srv->hostname;
+	rc = mxk_check_submit(s->srv->check, kv, 10, s, &err);
+	if (rc == -1)
+		logkv(s->srv, "check client=%s rcpt=<%s> error=\"%s\"", s->ip,
+		    s->pend_to, err.msg);
+	check_sync(s->srv);
+	return rc;
+}
+
+/* The program's answer (from mxk_check_step()). */
+static void
+check_done(void *cookie, const struct mxk_check_result *cr)
+{
+	struct sess		*s = cookie;
+	struct mxk_smtpd_reply	 r;
+
+	if (s->wait != W_CHECK)
+		return;
+	s->wait = W_NONE;
+	if (cr->accept) {
+		rcpt_decided(s, 0, NULL);
+		return;
+	}
+	memset(&r, 0, sizeof(r));
+	r.code = cr->code;
+	(void)snprintf(r.status, sizeof(r.status), "%s", cr->status);
+	(void)snprintf(r.text, sizeof(r.text), "%s", cr->text);
+	logkv(s->srv, "check client=%s rcpt=<%s> result=\"%d %s %s\"", s->ip,
+	    s->pend_to, r.code, r.status, r.text);
+	rcpt_decided(s, -1, &r);
 }
 
 /* RFC 5322 §3.3 date. */
@@ -604,13 +1630,14 @@ log_message(struct sess *s, const struct mxk_smtpd_reply *r, size_t n)
 
 	if (!srv->o->json_log) {
 		logkv(srv, "msg qid=%s client=%s helo=%s from=<%s> rcpts=%zu "
-		    "size=%llu tls=%s auth=%s body=%s bdat=%s result=\"%d %s "
-		    "%s\"", s->qid, s->ip, mxk_smtpd_helo(e),
+		    "size=%llu tls=%s auth=%s body=%s bdat=%s%s%s result=\"%d "
+		    "%s %s\"", s->qid, s->ip, mxk_smtpd_helo(e),
 		    mxk_smtpd_from(e) != NULL ? mxk_smtpd_from(e) : "",
 		    mxk_smtpd_nrcpt(e), mxk_smtpd_msg_size(e),
 		    mxk_smtpd_tls(e) != NULL ? "yes" : "no",
 		    mxk_smtpd_auth_user(e) != NULL ? mxk_smtpd_auth_user(e) :
 		    "-", mxk_smtpd_body(e), mxk_smtpd_bdat(e) ? "yes" : "no",
+		    s->fault[0] != '\0' ? " fault=" : "", s->fault,
 		    r[0].code, r[0].status, r[0].text);
 		return;
 	}
@@ -630,6 +1657,8 @@ log_message(struct sess *s, const struct mxk_smtpd_reply *r, size_t n)
 	x |= mxk_json_kv_bool(&b, &first, "bdat", mxk_smtpd_bdat(e));
 	x |= mxk_json_kv_str(&b, &first, "ret", mxk_smtpd_dsn_ret(e));
 	x |= mxk_json_kv_str(&b, &first, "envid", mxk_smtpd_dsn_envid(e));
+	if (s->fault[0] != '\0')
+		x |= mxk_json_kv_str(&b, &first, "fault", s->fault);
 	x |= mxk_json_key(&b, &first, "rcpts");
 	x |= mxk_buf_addch(&b, '[');
 	for (i = 0; i < mxk_smtpd_nrcpt(e); i++) {
@@ -643,6 +1672,7 @@ log_message(struct sess *s, const struct mxk_smtpd_reply *r, size_t n)
 		x |= mxk_json_kv_str(&b, &f2, "orcpt", rc->orcpt);
 		x |= mxk_json_kv_int(&b, &f2, "code", ri->code);
 		x |= mxk_json_kv_str(&b, &f2, "status", ri->status);
+		x |= mxk_json_kv_str(&b, &f2, "text", ri->text);
 		x |= mxk_buf_addch(&b, '}');
 	}
 	x |= mxk_buf_addstr(&b, "]}");
@@ -655,32 +1685,13 @@ log_message(struct sess *s, const struct mxk_smtpd_reply *r, size_t n)
 	mxk_buf_free(&b);
 }
 
+/* The replies to a message from the store's results. */
 static void
-h_end(void *arg, struct mxk_smtpd *e, int bad, struct mxk_smtpd_reply *r,
-    size_t n)
+end_replies(struct sess *s, const struct mxk_store_result *res, size_t nr,
+    struct mxk_smtpd_reply *r, size_t n)
 {
-	struct sess		*s = arg;
-	struct mxk_store_result	*res;
-	struct mxk_err		 err;
-	size_t			 i, nr = mxk_smtpd_nrcpt(e);
+	size_t	i;
 
-	if (s->msg == NULL)
-		return;
-	if (bad) {
-		mxk_store_abort(s->msg);
-		s->msg = NULL;
-		log_message(s, r, n);
-		return;
-	}
-	if ((res = calloc(nr > 0 ? nr : 1, sizeof(*res))) == NULL) {
-		mxk_store_abort(s->msg);
-		s->msg = NULL;
-		return;
-	}
-	/* res is always filled: -1 only says that not all got 250. */
-	if (mxk_store_end(s->msg, res, &err) == -1)
-		logkv(s->srv, "store qid=%s: %s", s->qid, err.msg);
-	s->msg = NULL;
 	for (i = 0; i < n; i++) {
 		const struct mxk_store_result *x = &res[i < nr ? i : 0];
 
@@ -699,9 +1710,134 @@ h_end(void *arg, struct mxk_smtpd *e, int bad, struct mxk_smtpd_reply *r,
 				(void)snprintf(r[0].text, sizeof(r[0].text),
 				    "%s", res[i].text);
 			}
+}
+
+static void	job_done(struct job *);
+
+static void
+h_end(void *arg, struct mxk_smtpd *e, int bad, struct mxk_smtpd_reply *r,
+    size_t n)
+{
+	struct sess		*s = arg;
+	struct mxk_store_result	*res;
+	struct mxk_err		 err;
+	size_t			 i, nr = mxk_smtpd_nrcpt(e);
+
+	const struct fault	*f = &s->srv->o->faults[P_DOT];
+
+	if (s->msg == NULL)
+		return;
+	if (f->delay > 0) {
+		hold_add(s, f->delay);
+		fault_note(s, "delay", P_DOT, NULL, f->delay);
+	}
+	if (f->drop) {
+		/* Nothing is stored: the client never heard of it. */
+		mxk_store_abort(s->msg);
+		s->msg = NULL;
+		fault_note(s, "drop", P_DOT, NULL, 0);
+		for (i = 0; i < n; i++) {
+			r[i].code = 0;
+			(void)snprintf(r[i].status, sizeof(r[i].status), "-");
+			(void)snprintf(r[i].text, sizeof(r[i].text),
+			    "dropped without a reply");
+		}
+		log_message(s, r, n);
+		mxk_smtpd_drop(e);
+		return;
+	}
+	if (!bad && (f->reply_set || (s->reject &&
+	    s->srv->o->reject_at == P_DOT))) {
+		/* An injected refusal: nothing is stored either. */
+		mxk_store_abort(s->msg);
+		s->msg = NULL;
+		for (i = 0; i < n; i++) {
+			if (f->reply_set)
+				r[i] = f->reply;
+			else
+				reject_reply(&r[i]);
+		}
+		fault_note(s, f->reply_set ? "reply" : "reject-rate", P_DOT,
+		    &r[0], 0);
+		log_message(s, r, n);
+		return;
+	}
+	if (bad) {
+		mxk_store_abort(s->msg);
+		s->msg = NULL;
+		log_message(s, r, n);
+		return;
+	}
+	if ((res = calloc(nr > 0 ? nr : 1, sizeof(*res))) == NULL) {
+		mxk_store_abort(s->msg);
+		s->msg = NULL;
+		return;
+	}
+	if (s->srv->pool != NULL && s->srv->o->kind != MXK_STORE_DISCARD) {
+		struct job *j;
+
+		if ((j = calloc(1, sizeof(*j))) == NULL) {
+			free(res);
+			mxk_store_abort(s->msg);
+			s->msg = NULL;
+			return;
+		}
+		/* Synced on a thread: the replies come in job_done(). */
+		j->sess = s;
+		j->msg = s->msg;
+		j->res = res;
+		j->nrcpt = nr;
+		j->nreplies = n;
+		s->msg = NULL;
+		s->job = j;
+		pool_submit(s->srv->pool, j);
+		mxk_smtpd_defer(e);
+		return;
+	}
+	/* res is always filled: -1 only says that not all got 250. */
+	if (mxk_store_end(s->msg, res, &err) == -1)
+		logkv(s->srv, "store qid=%s: %s", s->qid, err.msg);
+	s->msg = NULL;
+	end_replies(s, res, nr, r, n);
 	s->nmsg++;
 	log_message(s, r, n);
 	free(res);
+}
+
+/* A job is back from its thread: reply, and go on with the session. */
+static void
+job_done(struct job *j)
+{
+	struct sess		*s = j->sess;
+	struct mxk_smtpd_reply	*r;
+	size_t			 n = j->nreplies;
+	int			 rc;
+
+	if (s == NULL) {
+		/* Stored, but nobody heard of it: the client will retry. */
+		if (j->rc == -1)
+			mxk_log(MXK_LOG_WARN, "store: %s", j->err.msg);
+		job_free(j);
+		return;
+	}
+	s->job = NULL;
+	if (j->rc == -1)
+		logkv(s->srv, "store qid=%s: %s", s->qid, j->err.msg);
+	if ((r = calloc(n > 0 ? n : 1, sizeof(*r))) == NULL) {
+		job_free(j);
+		rc = mxk_smtpd_resume_message(s->eng, NULL, 0);
+		after_feed(s, rc);
+		return;
+	}
+	end_replies(s, j->res, j->nrcpt, r, n);
+	s->nmsg++;
+	log_message(s, r, n);
+	rc = mxk_smtpd_resume_message(s->eng, r, n);
+	free(r);
+	job_free(j);
+	after_feed(s, rc);
+	if (s->st == SS_RUN && mxk_conn_pending(s->conn) > 0)
+		sess_read(s);
 }
 
 static void
@@ -762,7 +1898,11 @@ sess_events(struct sess *s, int ev)
 {
 	struct epoll_event	e;
 
-	if (s->srv->ep == -1 || s->events == ev)
+	if (s->srv->ep == -1) {
+		s->events = ev;
+		return;
+	}
+	if (s->events == ev)
 		return;
 	memset(&e, 0, sizeof(e));
 	e.events = (uint32_t)ev;
@@ -780,10 +1920,18 @@ sess_free(struct sess *s)
 	    "state=%s", s->ip, s->port, s->nmsg, mxk_now_ms() - s->started,
 	    mxk_smtpd_tls(s->eng) != NULL ? "yes" : "no",
 	    mxk_smtpd_state_name(s->eng));
-	if (s->msg != NULL)
+	/* Aborted once here; the engine's data_abort hook then finds none. */
+	if (s->msg != NULL) {
 		mxk_store_abort(s->msg);
+		s->msg = NULL;
+	}
 	if (s->hs != NULL)
 		mxk_tls_abandon(s->hs);
+	dnsbl_free(s);
+	if (srv->check != NULL)
+		mxk_check_cancel(srv->check, s);
+	if (s->job != NULL)
+		s->job->sess = NULL;	/* it frees itself when back */
 	mxk_smtpd_free(s->eng);
 	if (srv->ep != -1)
 		(void)epoll_ctl(srv->ep, EPOLL_CTL_DEL, s->fd, NULL);
@@ -798,7 +1946,10 @@ sess_free(struct sess *s)
 	free(s);
 }
 
-/* Write what the engine has; 1 when all is out, 0 blocked, -1 dead. */
+/*
+ * Write what the engine has: 1 when all is out, 0 blocked on the client,
+ * 2 held back by --delay (the timer goes on), -1 dead.
+ */
 static int
 sess_flush(struct sess *s)
 {
@@ -806,9 +1957,30 @@ sess_flush(struct sess *s)
 	const char	*p;
 	size_t		 n;
 	ssize_t		 w;
+	int		 i;
 
 	for (;;) {
 		p = mxk_smtpd_output(s->eng, &n);
+		if (s->nholds > 0) {
+			struct hold	*h = &s->holds[0];
+			long long	 now;
+
+			if (h->mark == 0) {
+				now = mxk_now_ms();
+				if (h->until == 0)
+					h->until = now + h->ms;
+				if (now < h->until) {
+					wake_at(s->srv, h->until);
+					return 2;
+				}
+				memmove(&s->holds[0], &s->holds[1],
+				    (size_t)(s->nholds - 1) * sizeof(*h));
+				s->nholds--;
+				continue;
+			}
+			if (n > h->mark)
+				n = h->mark;
+		}
 		if (n == 0)
 			return 1;
 		if (s->wfd != s->fd)
@@ -822,6 +1994,8 @@ sess_flush(struct sess *s)
 		if (w <= 0)
 			return -1;
 		mxk_smtpd_consume(s->eng, (size_t)w);
+		for (i = 0; i < s->nholds; i++)
+			s->holds[i].mark -= (size_t)w;
 	}
 }
 
@@ -874,17 +2048,19 @@ tls_step(struct sess *s)
 static void
 after_feed(struct sess *s, int rc)
 {
-	int	f = sess_flush(s);
+	int	f;
 
-	if (f == -1) {
+	if (rc == MXK_SMTPD_CLOSE)
+		s->closing = 1;
+	if ((f = sess_flush(s)) == -1) {
 		s->st = SS_DONE;
 		return;
 	}
-	if (rc == MXK_SMTPD_CLOSE) {
+	if (s->closing) {
 		if (f == 1)
 			s->st = SS_DONE;
 		else
-			sess_events(s, EPOLLOUT);
+			sess_events(s, f == 0 ? EPOLLOUT : 0);
 		return;
 	}
 	if (rc == MXK_SMTPD_STARTTLS) {
@@ -895,7 +2071,12 @@ after_feed(struct sess *s, int rc)
 			if (s->st == SS_TLS)
 				tls_step(s);
 		} else
-			sess_events(s, EPOLLOUT);
+			sess_events(s, f == 0 ? EPOLLOUT : 0);
+		return;
+	}
+	if (f == 2 || mxk_smtpd_paused(s->eng)) {
+		/* Nothing is read while a reply is held or a RCPT waits. */
+		sess_events(s, f == 0 ? EPOLLOUT : 0);
 		return;
 	}
 	{
@@ -917,7 +2098,8 @@ sess_read(struct sess *s)
 
 	/* A few reads per wake-up, so one busy client cannot starve the
 	 * others. */
-	for (i = 0; i < 4 && (s->st == SS_RUN || s->st == SS_GREETWAIT); i++) {
+	for (i = 0; i < 4 && (s->st == SS_RUN || s->st == SS_GREETWAIT) &&
+	    s->nholds == 0 && !s->closing && !mxk_smtpd_paused(s->eng); i++) {
 		n = mxk_conn_read_nb(s->conn, buf, sizeof(buf), &e);
 		if (n == MXK_CONN_WANT_READ || n == MXK_CONN_WANT_WRITE)
 			return;
@@ -978,6 +2160,31 @@ count_ip(struct server *srv, const char *ip)
 static struct mxk_smtpd_params engine_params;
 static struct mxk_smtpd_hooks engine_hooks;
 
+/* The greeting, or what --delay, --drop-after and --reply make of it. */
+static void
+sess_greet(struct sess *s)
+{
+	const struct fault	*f = &s->srv->o->faults[P_CONNECT];
+
+	s->st = SS_RUN;
+	if (f->delay > 0) {
+		hold_add(s, f->delay);
+		log_fault(s, "delay", P_CONNECT, NULL, f->delay);
+	}
+	if (f->drop) {
+		log_fault(s, "drop", P_CONNECT, NULL, 0);
+		s->st = SS_DONE;
+		return;
+	}
+	if (f->reply_set) {
+		log_fault(s, "reply", P_CONNECT, &f->reply, 0);
+		after_feed(s, mxk_smtpd_greet_refuse(s->eng, &f->reply));
+		return;
+	}
+	mxk_smtpd_greet(s->eng);
+	after_feed(s, MXK_SMTPD_CONTINUE);
+}
+
 static struct sess *
 sess_new(struct server *srv, int fd, int wfd, const char *ip, int port)
 {
@@ -993,6 +2200,7 @@ sess_new(struct server *srv, int fd, int wfd, const char *ip, int port)
 	(void)snprintf(s->ip, sizeof(s->ip), "%s", ip);
 	s->port = port;
 	s->started = s->last = mxk_now_ms();
+	s->id = ++srv->nsessions;
 	h.arg = s;
 	if ((s->conn = mxk_conn_new_fd(fd)) == NULL ||
 	    (s->eng = mxk_smtpd_new(&engine_params, &h)) == NULL) {
@@ -1013,16 +2221,15 @@ sess_new(struct server *srv, int fd, int wfd, const char *ip, int port)
 		ev.events = EPOLLIN;
 		ev.data.ptr = s;
 		(void)epoll_ctl(srv->ep, EPOLL_CTL_ADD, fd, &ev);
-		s->events = EPOLLIN;
 	}
+	s->events = EPOLLIN;
+	dnsbl_start(s);
 	if (srv->o->greet_delay > 0) {
 		s->st = SS_GREETWAIT;
 		s->greet_at = s->started + srv->o->greet_delay;
-	} else {
-		s->st = SS_RUN;
-		mxk_smtpd_greet(s->eng);
-		after_feed(s, MXK_SMTPD_CONTINUE);
-	}
+		wake_at(srv, s->greet_at);
+	} else
+		sess_greet(s);
 	return s;
 }
 
@@ -1044,17 +2251,15 @@ accept_all(struct server *srv, int lfd)
 				continue;
 			return;	/* EAGAIN, EMFILE...: next time */
 		}
-		(void)mxk_net_addr_str((struct sockaddr *)&ss, ip, sizeof(ip));
-		/* Drop the ":port" mxk_net_addr_str() appends. */
-		if (ip[0] == '[') {
-			char *rb = strchr(ip, ']');
-
-			if (rb != NULL) {
-				*rb = '\0';
-				memmove(ip, ip + 1, strlen(ip));
-			}
-		} else if (strrchr(ip, ':') != NULL)
-			*strrchr(ip, ':') = '\0';
+		/* The address alone (no port, no brackets); an IPv4 client of
+		 * a dual-stack socket (systemd's) as IPv4. */
+		if (ss.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(
+		    &((struct sockaddr_in6 *)&ss)->sin6_addr))
+			(void)inet_ntop(AF_INET, &((struct sockaddr_in6 *)
+			    &ss)->sin6_addr.s6_addr[12], ip, sizeof(ip));
+		else
+			(void)mxk_net_addr_str((struct sockaddr *)&ss, ip,
+			    sizeof(ip));
 		if (srv->stop || srv->nsess >= srv->o->max_clients ||
 		    count_ip(srv, ip) >= srv->o->max_per_ip) {
 			static const char busy[] =
@@ -1087,18 +2292,43 @@ timers(struct server *srv)
 	struct sess	*s, *next;
 	long long	 now = mxk_now_ms();
 
+	srv->next_wake = LLONG_MAX;
+	if (srv->check != NULL) {
+		mxk_check_step(srv->check);
+		check_sync(srv);
+	}
 	for (s = srv->sessions; s != NULL; s = next) {
 		next = s->next;
-		if (s->st == SS_GREETWAIT && now >= s->greet_at) {
+		if (s->st == SS_GREETWAIT) {
+			if (now < s->greet_at) {
+				wake_at(srv, s->greet_at);
+				continue;
+			}
 			/* Silent so far (a talker was read and refused by
 			 * the engine in sess_read()): greet. */
-			s->st = SS_RUN;
-			mxk_smtpd_greet(s->eng);
-			after_feed(s, MXK_SMTPD_CONTINUE);
+			sess_greet(s);
 			continue;
 		}
 		if (s->st == SS_DONE)
 			continue;
+		if (s->dnsbl != NULL)
+			dnsbl_step(s);
+		if (s->st == SS_DONE)
+			continue;
+		if (s->nholds > 0 && s->holds[0].mark == 0 &&
+		    s->holds[0].until > 0) {
+			if (now >= s->holds[0].until) {
+				/* A delayed reply is due. */
+				if (s->st == SS_TLSWAIT)
+					sess_step(s);
+				else if (s->st == SS_RUN) {
+					after_feed(s, MXK_SMTPD_CONTINUE);
+					if (s->st == SS_RUN)
+						sess_read(s);
+				}
+			} else
+				wake_at(srv, s->holds[0].until);
+		}
 		if (srv->stop && !mxk_smtpd_in_data(s->eng) &&
 		    (s->st == SS_RUN || s->st == SS_GREETWAIT)) {
 			after_feed(s, mxk_smtpd_shutdown(s->eng));
@@ -1126,7 +2356,7 @@ timers(struct server *srv)
 
 /* "ADDR:PORT", "[V6]:PORT", ":PORT" (all addresses). */
 static int
-open_listener(const char *spec, struct mxk_err *e)
+open_listener(const char *spec, int reuseport, struct mxk_err *e)
 {
 	struct sockaddr_storage	 ss;
 	char			 host[128], *colon, *end;
@@ -1174,6 +2404,14 @@ open_listener(const char *spec, struct mxk_err *e)
 	    0)) == -1)
 		return mxk_err_sys(e, MXK_ERR_TEMP, "socket");
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* --workers: one socket per worker on the same port; the kernel
+	 * spreads connections over them. */
+	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+	    sizeof(one)) == -1) {
+		(void)mxk_err_sys(e, MXK_ERR_TEMP, "SO_REUSEPORT");
+		(void)close(fd);
+		return -1;
+	}
 	if (fam == AF_INET6)
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
 		    sizeof(one));
@@ -1230,58 +2468,411 @@ reload(struct server *srv)
 	logkv(srv, "reloaded");
 }
 
+/* How long the loop may sleep: at most max ms, less when a fine deadline
+ * (a delayed reply, a greeting) is near. */
+static int
+wait_ms(struct server *srv, int max)
+{
+	long long	left;
+
+	if (srv->next_wake == LLONG_MAX)
+		return max;
+	left = srv->next_wake - mxk_now_ms();
+	if (left <= 0)
+		return 0;
+	return left < max ? (int)left : max;
+}
+
 /* --stdio: one session on fds 0 and 1 (inetd, tcpserver, systemd). */
 static int
 run_stdio(struct server *srv)
 {
-	const char	*ip = getenv("TCPREMOTEIP");
-	struct stat	 st;
-	struct sess	*s;
-	struct pollfd	 pfd;
-	long long	 now;
-	int		 sock, w;
+	const char		*ip = getenv("TCPREMOTEIP");
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl = sizeof(ss);
+	char			 peer[64];
+	struct stat		 st;
+	struct sess		*s;
+	struct pollfd		 pfd[4 + 2 * MAXDNSBL];
+	long long		 now, wake;
+	int			 sock, w, np, ns, i, port = 0;
 
 	/* A socket on fd 0 carries both directions (and STARTTLS). */
 	sock = fstat(0, &st) == 0 && S_ISSOCK(st.st_mode);
 	if (!sock)
 		engine_params.starttls = 0;
+	/*
+	 * The client: tcpserver's TCPREMOTEIP, systemd's REMOTE_ADDR
+	 * (Accept=yes), or the socket's peer.
+	 */
+	if (ip == NULL || *ip == '\0')
+		ip = getenv("REMOTE_ADDR");
+	if ((ip == NULL || *ip == '\0') && sock &&
+	    getpeername(0, (struct sockaddr *)&ss, &sl) == 0 &&
+	    (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)) {
+		(void)mxk_net_addr_str((struct sockaddr *)&ss, peer,
+		    sizeof(peer));
+		port = mxk_net_addr_port((struct sockaddr *)&ss);
+		ip = peer;
+	}
+	if (ip != NULL && strncmp(ip, "::ffff:", 7) == 0 &&
+	    strchr(ip + 7, ':') == NULL)
+		ip += 7;	/* an IPv4 client of a dual-stack socket */
 	srv->ep = -1;
-	if ((s = sess_new(srv, 0, sock ? 0 : 1, ip != NULL ? ip : "stdin",
-	    0)) == NULL)
+	if ((s = sess_new(srv, 0, sock ? 0 : 1, ip != NULL && *ip != '\0' ?
+	    ip : "stdin", port)) == NULL)
 		return EX_OSERR;
-	while (s->st != SS_DONE) {
+	while (s != NULL && s->st != SS_DONE) {
 		now = mxk_now_ms();
-		pfd.fd = 0;
-		pfd.events = POLLIN;
-		if (s->st == SS_TLS)
-			pfd.events = s->events & EPOLLOUT ? POLLOUT : POLLIN;
-		w = poll(&pfd, 1, 1000);
+		np = 0;
+		if (s->events & EPOLLIN) {
+			pfd[np].fd = s->fd;
+			pfd[np++].events = POLLIN;
+		}
+		if (s->events & EPOLLOUT) {
+			if (np > 0 && s->wfd == s->fd)
+				pfd[0].events |= POLLOUT;
+			else {
+				pfd[np].fd = s->wfd;
+				pfd[np++].events = POLLOUT;
+			}
+		}
+		ns = np;	/* the session's; then the others' */
+		if (srv->check != NULL) {
+			int rfd, wfd;
+
+			mxk_check_fds(srv->check, &rfd, &wfd);
+			if (rfd != -1) {
+				pfd[np].fd = rfd;
+				pfd[np++].events = POLLIN;
+			}
+			if (wfd != -1) {
+				pfd[np].fd = wfd;
+				pfd[np++].events = POLLOUT;
+			}
+		}
+		if (s->dnsbl != NULL)
+			np += (int)mxk_dns_batch_fds(s->dnsbl, pfd + np,
+			    2 * MAXDNSBL, &wake);
+		for (i = 0; i < np; i++)
+			pfd[i].revents = 0;
+		w = poll(pfd, (nfds_t)np, wait_ms(srv, 1000));
 		if (w == -1 && errno != EINTR)
 			break;
 		if (srv->stop && srv->stop_deadline == 0)
 			srv->stop_deadline = now + srv->o->shutdown_grace;
-		if (w > 0) {
-			sess_step(s);
-		}
-		/* Output blocked on a pipe: wait for it (bounded). */
-		if (s->st != SS_DONE) {
-			size_t n;
-
-			(void)mxk_smtpd_output(s->eng, &n);
-			if (n > 0) {
-				struct pollfd po = { s->wfd, POLLOUT, 0 };
-
-				(void)poll(&po, 1, 1000);
+		for (i = 0; w > 0 && i < ns && s->st != SS_DONE; i++) {
+			if (pfd[i].revents == 0)
+				continue;
+			if (s->st == SS_RUN && (pfd[i].revents & POLLOUT) &&
+			    !(pfd[i].revents & POLLIN)) {
 				if (sess_flush(s) == -1)
 					s->st = SS_DONE;
-			}
+				else
+					after_feed(s, MXK_SMTPD_CONTINUE);
+			} else
+				sess_step(s);
 		}
 		timers(srv);
-		if (srv->sessions == NULL)
-			break;
+		s = srv->sessions;
 	}
 	if (srv->sessions != NULL)
 		sess_free(srv->sessions);
+	return 0;
+}
+
+/* The event loop of one process (or of one worker). */
+static int
+serve(struct server *srv)
+{
+	const struct opts	*o = srv->o;
+	struct epoll_event	 evs[256], ev;
+	size_t			 i;
+	int			 n, k;
+
+	if ((srv->ep = epoll_create1(EPOLL_CLOEXEC)) == -1) {
+		(void)fprintf(stderr, "%s: error: epoll: %s\n", PROG,
+		    strerror(errno));
+		return EX_OSERR;
+	}
+	if (o->threads > 0 && o->kind != MXK_STORE_DISCARD) {
+		if ((srv->pool = pool_new(o->threads)) == NULL) {
+			(void)fprintf(stderr, "%s: error: store threads: %s\n",
+			    PROG, strerror(errno));
+			return EX_OSERR;
+		}
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN;
+		ev.data.u64 = TAG_JOBS;
+		(void)epoll_ctl(srv->ep, EPOLL_CTL_ADD, srv->pool->efd, &ev);
+	}
+	for (i = 0; i < srv->nlfd; i++) {
+		memset(&ev, 0, sizeof(ev));
+		/* A socket every worker waits on wakes one of them. */
+		ev.events = EPOLLIN | (srv->shared[i] ? EPOLLEXCLUSIVE : 0);
+		ev.data.u64 = i;	/* listeners: small integers */
+		(void)epoll_ctl(srv->ep, EPOLL_CTL_ADD, srv->lfd[i], &ev);
+	}
+	if (srv->worker <= 1) {
+		if (o->ndomains == 0)
+			logkv(srv, "warning: no --accept-domain: mail for "
+			    "every domain is accepted");
+		if (o->nfaults > 0 || o->reject_rate > 0)
+			logkv(srv, "warning: fault injection is on (--reply, "
+			    "--delay, --drop-after, --reject-rate): for "
+			    "testing only");
+		if (o->reject_rate > 0)
+			logkv(srv, "reject-rate=%g at=%s seed=%llu",
+			    o->reject_rate, point_names[o->reject_at],
+			    o->seed);
+		for (i = 0; i < o->ndnsbl; i++)
+			logkv(srv, "dnsbl zone=%s timeout=%lldms", o->dnsbl[i],
+			    o->dnsbl_timeout);
+		if (o->argv_check != NULL)
+			logkv(srv, "check program=%s timeout=%lldms",
+			    o->argv_check[0], o->check_timeout);
+	}
+	logkv(srv, "start listen=%zu store=%s tls=%s auth=%s", srv->nlfd,
+	    o->kind == MXK_STORE_MAILDIR ? "maildir" : o->kind ==
+	    MXK_STORE_EXEC ? "exec" : "discard", srv->tls != NULL ? "yes" :
+	    "no", srv->pw != NULL ? "yes" : "no");
+
+	for (;;) {
+		if (srv->reload)
+			reload(srv);
+		if (srv->stop && srv->stop_deadline == 0) {
+			srv->stop_deadline = mxk_now_ms() +
+			    srv->o->shutdown_grace;
+			for (i = 0; i < srv->nlfd; i++) {
+				(void)epoll_ctl(srv->ep, EPOLL_CTL_DEL,
+				    srv->lfd[i], NULL);
+				(void)close(srv->lfd[i]);
+			}
+			srv->nlfd = 0;
+			logkv(srv, "stopping sessions=%d", srv->nsess);
+		}
+		if (srv->stop && srv->sessions == NULL)
+			break;
+		n = epoll_wait(srv->ep, evs, 256, wait_ms(srv, 200));
+		if (n == -1 && errno != EINTR)
+			break;
+		for (k = 0; k < n; k++) {
+			if (evs[k].data.u64 == TAG_JOBS) {
+				struct job *j, *next;
+
+				for (j = pool_take(srv->pool); j != NULL;
+				    j = next) {
+					next = j->next;
+					job_done(j);
+				}
+				continue;
+			}
+			if (evs[k].data.u64 >= MAXLISTEN &&
+			    evs[k].data.u64 < TAG_MAX)
+				continue;	/* timers() steps DNS lookups */
+			if (evs[k].data.u64 < MAXLISTEN) {
+				if (srv->nlfd > 0)
+					accept_all(srv, srv->lfd[
+					    evs[k].data.u64]);
+				continue;
+			}
+			{
+				struct sess *s = evs[k].data.ptr;
+
+				if (evs[k].events & (EPOLLERR | EPOLLHUP) &&
+				    !(evs[k].events & EPOLLIN))
+					s->st = SS_DONE;
+				else if (evs[k].events & EPOLLOUT &&
+				    s->st == SS_RUN) {
+					if (sess_flush(s) == -1)
+						s->st = SS_DONE;
+					else
+						after_feed(s,
+						    MXK_SMTPD_CONTINUE);
+					if (s->st == SS_RUN &&
+					    (evs[k].events & EPOLLIN))
+						sess_read(s);
+				} else
+					sess_step(s);
+			}
+		}
+		timers(srv);
+	}
+	pool_free(srv->pool);
+	srv->pool = NULL;
+	logkv(srv, "stopped");
+	mxk_passwd_free(srv->pw);
+	mxk_tls_server_ctx_free(srv->tls);
+	mxk_dns_close(srv->dns);
+	mxk_check_free(srv->check);
+	return 0;
+}
+
+/*
+ * The sockets systemd passed (LISTEN_FDS, from fd 3): listening stream
+ * sockets only; made non-blocking and close-on-exec; the variables are
+ * removed so that programs started later do not take them for theirs.
+ */
+static int
+activated(int *fds, struct mxk_err *e)
+{
+	int		n = activated_env(), i, fd, v, fl;
+	socklen_t	len;
+
+	(void)unsetenv("LISTEN_PID");
+	(void)unsetenv("LISTEN_FDS");
+	(void)unsetenv("LISTEN_FDNAMES");
+	for (i = 0; i < n; i++) {
+		fd = LISTEN_FDS_START + i;
+		len = sizeof(v);
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == -1 ||
+		    v == 0)
+			return mxk_err_set(e, MXK_ERR_CONFIG, MXK_SRC_LOCAL,
+			    NULL, "LISTEN_FDS: descriptor %d is not a "
+			    "listening socket", fd);
+		len = sizeof(v);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) == -1 ||
+		    v != SOCK_STREAM)
+			return mxk_err_set(e, MXK_ERR_CONFIG, MXK_SRC_LOCAL,
+			    NULL, "LISTEN_FDS: descriptor %d is not a stream "
+			    "socket", fd);
+		if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+		    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1 ||
+		    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1)
+			return mxk_err_sys(e, MXK_ERR_CONFIG, "LISTEN_FDS: "
+			    "descriptor %d", fd);
+		fds[i] = fd;
+	}
+	return n;
+}
+
+/*
+ * --workers: the parent forks N workers, each with its own event loop and
+ * listening sockets (its own SO_REUSEPORT set of -l, and every socket from
+ * systemd), and only supervises: a worker that dies is started again (one
+ * second later when it lived less than a second), SIGHUP is passed on,
+ * SIGTERM too, and the parent waits for the workers to finish their
+ * sessions (the grace, then 5 seconds, then SIGKILL).  The parent keeps
+ * every socket, so that a new worker takes over its predecessor's.
+ */
+static pid_t
+spawn(struct server *srv, int k, const int *act, int nact, const int *own,
+    int nw)
+{
+	sigset_t	none;
+	pid_t		pid, parent = getpid();
+	size_t		i, nl = srv->o->nlisten;
+	int		j;
+
+	if ((pid = fork()) != 0)
+		return pid;
+	(void)sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	/* The supervisor gone (SIGKILL): stop too. */
+	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent)
+		_exit(0);
+	srv->worker = k + 1;
+	srv->nlfd = 0;
+	for (j = 0; j < nact; j++) {
+		srv->shared[srv->nlfd] = 1;
+		srv->lfd[srv->nlfd++] = act[j];
+	}
+	for (j = 0; j < nw; j++)
+		for (i = 0; i < nl; i++) {
+			if (j == k) {
+				srv->shared[srv->nlfd] = 0;
+				srv->lfd[srv->nlfd++] = own[(size_t)j * nl + i];
+			} else
+				(void)close(own[(size_t)j * nl + i]);
+		}
+	exit(serve(srv));
+}
+
+static int
+supervise(struct server *srv, const int *act, int nact, const int *own,
+    int nw)
+{
+	pid_t		 pids[MAXWORKERS], pid;
+	long long	 born[MAXWORKERS], again[MAXWORKERS], now, until = 0;
+	sigset_t	 set;
+	siginfo_t	 si;
+	struct timespec	 ts;
+	int		 k, sig, st, stopping = 0, left;
+
+	(void)sigemptyset(&set);
+	(void)sigaddset(&set, SIGTERM);
+	(void)sigaddset(&set, SIGINT);
+	(void)sigaddset(&set, SIGHUP);
+	(void)sigaddset(&set, SIGCHLD);
+	(void)sigprocmask(SIG_BLOCK, &set, NULL);
+	logkv(srv, "start workers=%d listen=%d", nw, nact +
+	    (int)srv->o->nlisten);
+	for (k = 0; k < nw; k++) {
+		pids[k] = 0;
+		again[k] = 0;
+	}
+	for (;;) {
+		now = mxk_now_ms();
+		for (k = 0; k < nw && !stopping; k++) {
+			if (pids[k] != 0 || now < again[k])
+				continue;
+			if ((pids[k] = spawn(srv, k, act, nact, own, nw)) ==
+			    -1) {
+				logkv(srv, "error: fork: %s", strerror(errno));
+				pids[k] = 0;
+				again[k] = now + 1000;
+				continue;
+			}
+			born[k] = now;
+			logkv(srv, "worker %d pid=%ld started", k + 1,
+			    (long)pids[k]);
+		}
+		ts.tv_sec = 0;
+		ts.tv_nsec = 250 * 1000000L;
+		sig = sigtimedwait(&set, &si, &ts);
+		if (sig == SIGTERM || sig == SIGINT) {
+			if (!stopping) {
+				logkv(srv, "stopping workers=%d", nw);
+				until = mxk_now_ms() +
+				    srv->o->shutdown_grace + 5000;
+			}
+			stopping = 1;
+			for (k = 0; k < nw; k++)
+				if (pids[k] > 0)
+					(void)kill(pids[k], SIGTERM);
+		} else if (sig == SIGHUP) {
+			for (k = 0; k < nw; k++)
+				if (pids[k] > 0)
+					(void)kill(pids[k], SIGHUP);
+		}
+		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+			for (k = 0; k < nw && pids[k] != pid; k++)
+				;
+			if (k == nw)
+				continue;
+			pids[k] = 0;
+			if (stopping)
+				continue;
+			now = mxk_now_ms();
+			logkv(srv, "worker %d pid=%ld %s %d; starting it again",
+			    k + 1, (long)pid, WIFSIGNALED(st) ? "killed by "
+			    "signal" : "exited", WIFSIGNALED(st) ?
+			    WTERMSIG(st) : WEXITSTATUS(st));
+			again[k] = now - born[k] < 1000 ? now + 1000 : now;
+		}
+		if (stopping) {
+			for (k = 0, left = 0; k < nw; k++)
+				left += pids[k] > 0;
+			if (left == 0)
+				break;
+			if (mxk_now_ms() >= until)
+				for (k = 0; k < nw; k++)
+					if (pids[k] > 0)
+						(void)kill(pids[k], SIGKILL);
+		}
+	}
+	logkv(srv, "stopped");
 	return 0;
 }
 
@@ -1291,11 +2882,10 @@ main(int argc, char **argv)
 	struct opts		 o;
 	struct server		 srv;
 	struct mxk_err		 e;
-	struct epoll_event	 evs[256], ev;
 	struct sigaction	 sa;
 	struct rlimit		 rl;
 	size_t			 i;
-	int			 n, k, fd;
+	int			 k, fd, nact, nw, act[MAXLISTEN], *own = NULL;
 
 	while ((fd = open("/dev/null", O_RDWR)) != -1 && fd <= 2)
 		;
@@ -1311,6 +2901,13 @@ main(int argc, char **argv)
 	memset(&srv, 0, sizeof(srv));
 	srv.o = &o;
 	srv.ep = -1;
+	srv.next_wake = LLONG_MAX;
+	if (!o.seed_set &&
+	    getrandom(&o.seed, sizeof(o.seed), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(o.seed))
+		o.seed = (unsigned long long)time(NULL) ^
+		    ((unsigned long long)getpid() << 32);
+	srv.rng = o.seed;
 	if (o.hostname != NULL)
 		(void)snprintf(srv.hostname, sizeof(srv.hostname), "%s",
 		    o.hostname);
@@ -1345,6 +2942,36 @@ main(int argc, char **argv)
 		(void)fprintf(stderr, "%s: error: --passwd: %s\n", PROG, e.msg);
 		return EX_CONFIG;
 	}
+	if (o.argv_check != NULL) {
+		struct mxk_check_params	cp;
+
+		memset(&cp, 0, sizeof(cp));
+		cp.argv = o.argv_check;
+		cp.timeout_ms = (int)o.check_timeout;
+		if (mxk_check_new(&cp, check_done, &srv.check, &e) == -1) {
+			(void)fprintf(stderr, "%s: error: --check: %s\n", PROG,
+			    e.msg);
+			return EX_CONFIG;
+		}
+		srv.check_rreg = srv.check_wreg = -1;
+	}
+	if (o.ndnsbl > 0) {
+		struct mxk_dns_params	dp;
+
+		memset(&dp, 0, sizeof(dp));
+		dp.resolver = o.resolver;
+		dp.trust_ad = -1;
+		/* Each try within the deadline; two tries fit. */
+		dp.timeout_ms = (int)(o.dnsbl_timeout / 2 > 0 ?
+		    o.dnsbl_timeout / 2 : 1);
+		if (dp.timeout_ms > 2000)
+			dp.timeout_ms = 2000;
+		if (mxk_dns_open(&srv.dns, &dp, &e) == -1) {
+			(void)fprintf(stderr, "%s: error: --dnsbl: %s\n", PROG,
+			    e.msg);
+			return EX_CONFIG;
+		}
+	}
 
 	memset(&engine_params, 0, sizeof(engine_params));
 	engine_params.hostname = srv.hostname;
@@ -1358,6 +2985,7 @@ main(int argc, char **argv)
 	engine_params.require_auth = o.require_auth;
 	engine_params.strict = o.strict;
 	memset(&engine_hooks, 0, sizeof(engine_hooks));
+	engine_hooks.command = h_command;
 	engine_hooks.rcpt = h_rcpt;
 	engine_hooks.data_begin = h_begin;
 	engine_hooks.data = h_data;
@@ -1378,17 +3006,39 @@ main(int argc, char **argv)
 	/* -u applies to --stdio too (inetd, tcpserver started as root). */
 	if (o.stdio && o.user != NULL && drop_privileges(o.user) == -1)
 		return EX_CONFIG;
-	if (o.stdio)
-		return run_stdio(&srv);
+	if (o.stdio) {
+		int rc = run_stdio(&srv);
 
-	for (i = 0; i < o.nlisten; i++) {
-		if ((fd = open_listener(o.listen[i], &e)) == -1) {
-			(void)fprintf(stderr, "%s: error: %s\n", PROG, e.msg);
-			return e.class == MXK_ERR_USAGE ? EX_USAGE :
-			    EX_UNAVAILABLE;
-		}
-		srv.lfd[srv.nlfd++] = fd;
+		mxk_check_free(srv.check);
+		mxk_dns_close(srv.dns);
+		return rc;
 	}
+
+	/* Listening sockets: systemd's (shared by every worker), then -l
+	 * (one per worker with --workers, SO_REUSEPORT). */
+	if ((nact = activated(act, &e)) == -1) {
+		(void)fprintf(stderr, "%s: error: %s\n", PROG, e.msg);
+		return EX_CONFIG;
+	}
+	nw = o.workers > 1 ? o.workers : 1;
+	if (nact + o.nlisten > MAXLISTEN)
+		die_usage("too many listening sockets (%d)", MAXLISTEN);
+	if (o.nlisten > 0 && (own = calloc((size_t)nw * o.nlisten,
+	    sizeof(*own))) == NULL) {
+		(void)fprintf(stderr, "%s: error: out of memory\n", PROG);
+		return EX_OSERR;
+	}
+	for (k = 0; k < nw; k++)
+		for (i = 0; i < o.nlisten; i++) {
+			if ((fd = open_listener(o.listen[i], nw > 1, &e)) ==
+			    -1) {
+				(void)fprintf(stderr, "%s: error: %s\n", PROG,
+				    e.msg);
+				return e.class == MXK_ERR_USAGE ? EX_USAGE :
+				    EX_UNAVAILABLE;
+			}
+			own[(size_t)k * o.nlisten + i] = fd;
+		}
 	if (o.user != NULL && drop_privileges(o.user) == -1)
 		return EX_CONFIG;
 	/* Enough descriptors for max-clients sessions. */
@@ -1398,75 +3048,14 @@ main(int argc, char **argv)
 		    rl.rlim_max : (rlim_t)o.max_clients + 64;
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if ((srv.ep = epoll_create1(EPOLL_CLOEXEC)) == -1) {
-		(void)fprintf(stderr, "%s: error: epoll: %s\n", PROG,
-		    strerror(errno));
-		return EX_OSERR;
+	if (nw > 1)
+		return supervise(&srv, act, nact, own, nw);
+	for (i = 0; i < (size_t)nact; i++) {
+		srv.shared[srv.nlfd] = 0;
+		srv.lfd[srv.nlfd++] = act[i];
 	}
-	for (i = 0; i < srv.nlfd; i++) {
-		memset(&ev, 0, sizeof(ev));
-		ev.events = EPOLLIN;
-		ev.data.ptr = NULL;
-		ev.data.u64 = i;	/* listeners: small integers */
-		(void)epoll_ctl(srv.ep, EPOLL_CTL_ADD, srv.lfd[i], &ev);
-	}
-	if (o.ndomains == 0)
-		logkv(&srv, "warning: no --accept-domain: mail for every "
-		    "domain is accepted");
-	logkv(&srv, "start listen=%zu store=%s tls=%s auth=%s", srv.nlfd,
-	    o.kind == MXK_STORE_MAILDIR ? "maildir" : o.kind ==
-	    MXK_STORE_EXEC ? "exec" : "discard", srv.tls != NULL ? "yes" :
-	    "no", srv.pw != NULL ? "yes" : "no");
-
-	for (;;) {
-		if (srv.reload)
-			reload(&srv);
-		if (srv.stop && srv.stop_deadline == 0) {
-			srv.stop_deadline = mxk_now_ms() + o.shutdown_grace;
-			for (i = 0; i < srv.nlfd; i++) {
-				(void)epoll_ctl(srv.ep, EPOLL_CTL_DEL,
-				    srv.lfd[i], NULL);
-				(void)close(srv.lfd[i]);
-			}
-			srv.nlfd = 0;
-			logkv(&srv, "stopping sessions=%d", srv.nsess);
-		}
-		if (srv.stop && srv.sessions == NULL)
-			break;
-		n = epoll_wait(srv.ep, evs, 256, 200);
-		if (n == -1 && errno != EINTR)
-			break;
-		for (k = 0; k < n; k++) {
-			if (evs[k].data.u64 < MAXLISTEN) {
-				if (srv.nlfd > 0)
-					accept_all(&srv, srv.lfd[
-					    evs[k].data.u64]);
-				continue;
-			}
-			{
-				struct sess *s = evs[k].data.ptr;
-
-				if (evs[k].events & (EPOLLERR | EPOLLHUP) &&
-				    !(evs[k].events & EPOLLIN))
-					s->st = SS_DONE;
-				else if (evs[k].events & EPOLLOUT &&
-				    s->st == SS_RUN) {
-					if (sess_flush(s) == -1)
-						s->st = SS_DONE;
-					else
-						after_feed(s,
-						    MXK_SMTPD_CONTINUE);
-					if (s->st == SS_RUN &&
-					    (evs[k].events & EPOLLIN))
-						sess_read(s);
-				} else
-					sess_step(s);
-			}
-		}
-		timers(&srv);
-	}
-	logkv(&srv, "stopped");
-	mxk_passwd_free(srv.pw);
-	mxk_tls_server_ctx_free(srv.tls);
-	return 0;
+	for (i = 0; i < o.nlisten; i++)
+		srv.lfd[srv.nlfd++] = own[i];
+	free(own);
+	return serve(&srv);
 }

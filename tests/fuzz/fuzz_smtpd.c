@@ -7,8 +7,11 @@
  * strict, small limits), byte 1 seeds the chunk sizes; the rest is what
  * the client sends, fed in random chunks as it would arrive from a socket.
  * When the engine asks for STARTTLS the "handshake" succeeds at once.
- * Invariants: the output is always whole reply lines with a valid code
- * and no control characters;
+ * With bit 6 of byte 0, RCPT decisions are left PENDING and given with
+ * mxk_smtpd_resume() after the feed (accept and refuse in turn); with bit
+ * 7 the command hook answers some commands itself or drops the session.
+ * Invariants: the output is always whole reply lines with a valid code and no
+ * control characters;
  * the message octets given to the hooks never exceed the size limit; a
  * CLOSE is final; nothing leaks (ASan).
  *
@@ -35,7 +38,44 @@ int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 struct st {
 	unsigned long long	 got, max;
 	int			 in_msg;
+	int			 pending, inject;
+	unsigned		 n;
 };
+
+static int
+h_rcpt(void *arg, struct mxk_smtpd *s, const char *to,
+    struct mxk_smtpd_reply *r)
+{
+	struct st *st = arg;
+
+	if (st->pending && (st->n++ & 1) == 0)
+		return MXK_SMTPD_PENDING;
+	return 0;
+}
+
+static int
+h_command(void *arg, struct mxk_smtpd *s, const char *verb, const char *a,
+    struct mxk_smtpd_reply *r)
+{
+	struct st	*st = arg;
+	unsigned	 k;
+
+	if (!st->inject)
+		return 0;
+	k = (unsigned)strlen(a) + (unsigned)(unsigned char)verb[0];
+	if (k % 11 == 0) {
+		mxk_smtpd_drop(s);
+		return 0;
+	}
+	if (k % 3 == 0) {
+		r->code = k % 2 ? 451 : 554;
+		(void)snprintf(r->status, sizeof(r->status), "%d.0.0",
+		    r->code / 100);
+		(void)snprintf(r->text, sizeof(r->text), "injected");
+		return -1;
+	}
+	return 0;
+}
 
 static int
 h_begin(void *arg, struct mxk_smtpd *s, struct mxk_smtpd_reply *r)
@@ -139,6 +179,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	seed = data[1];
 	memset(&st, 0, sizeof(st));
 	st.max = p.max_size > 0 ? p.max_size : 30ULL * 1024 * 1024;
+	st.pending = (data[0] >> 6) & 1;
+	st.inject = (data[0] >> 7) & 1;
 	memset(&h, 0, sizeof(h));
 	h.arg = &st;
 	h.data_begin = h_begin;
@@ -146,6 +188,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	h.data_end = h_end;
 	h.data_abort = h_abort;
 	h.auth = h_auth;
+	h.rcpt = h_rcpt;
+	h.command = h_command;
 	if ((s = mxk_smtpd_new(&p, &h)) == NULL)
 		return 0;
 	mxk_smtpd_greet(s);
@@ -157,6 +201,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (k > size - i)
 			k = size - i;
 		rc = mxk_smtpd_feed(s, (const char *)data + i, k);
+		while (rc == MXK_SMTPD_PAUSE) {
+			struct mxk_smtpd_reply	r;
+
+			CHECK(mxk_smtpd_paused(s));
+			memset(&r, 0, sizeof(r));
+			r.code = 450;
+			(void)snprintf(r.status, sizeof(r.status), "4.2.0");
+			rc = mxk_smtpd_resume(s, (st.n & 2) ? &r : NULL);
+		}
+		CHECK(!mxk_smtpd_paused(s));
 		o = mxk_smtpd_output(s, &n);
 		check_output(o, n);
 		mxk_smtpd_consume(s, n);

@@ -809,6 +809,42 @@ test_engine(void)
 		mxk_dns_answer_free(a);
 	}
 
+	/* The same batch stepped by an outside poll loop, as an event loop
+	 * would: the same answers. */
+	{
+		struct mxk_dns_batch	*b;
+		struct pollfd		 pf[N];
+		long long		 wake;
+		size_t			 np;
+		int			 rc = 0, steps = 0;
+
+		T_EQ_INT(mxk_dns_batch_start(h, q, N, mxk_deadline_in(3000),
+		    &b, &e), 0, "batch start");
+		while (b != NULL && (rc = mxk_dns_batch_step(b, &e)) == 0 &&
+		    steps++ < 1000) {
+			np = mxk_dns_batch_fds(b, pf, N, &wake);
+			T_OK(np <= N, "batch fds %zu", np);
+			(void)poll(pf, (nfds_t)np, mxk_ms_left(wake));
+		}
+		T_EQ_INT(rc, 1, "batch done");
+		for (i = 0; i < N; i++) {
+			a = q[i].ans;
+			T_OK(a != NULL && a->status == cases[i].status &&
+			    a->nrr == cases[i].nrr, "batch %s: %s",
+			    cases[i].name, a != NULL ?
+			    mxk_dns_status_name(a->status) : "no answer");
+			mxk_dns_answer_free(a);
+		}
+		mxk_dns_batch_free(b);
+		/* Abandoned in flight: nothing leaks, no answers. */
+		T_EQ_INT(mxk_dns_batch_start(h, q, N, mxk_deadline_in(3000),
+		    &b, &e), 0, "batch start 2");
+		T_EQ_INT(mxk_dns_batch_step(b, &e), 0, "batch in flight");
+		mxk_dns_batch_free(b);
+		for (i = 0; i < N; i++)
+			T_OK(q[i].ans == NULL, "abandoned %zu: no answer", i);
+	}
+
 	/* A deadline shorter than the try timeout wins. */
 	t0 = mxk_now_ms();
 	T_EQ_INT(mxk_dns_lookup(h, "slow.t", MXK_DNS_A, &a,

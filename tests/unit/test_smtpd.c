@@ -15,7 +15,36 @@ struct seen {
 	size_t		 nreplies;
 	char		 last_rcpt[256];
 	int		 refuse_rcpt;	/* "no@..." refused */
+	/* The command hook: answer verb with code (0: none), or drop. */
+	const char	*inject_verb;
+	int		 inject_code;
+	const char	*drop_verb;
+	char		 verbs[512];	/* every verb seen, space-separated */
+	int		 defer_end;	/* data_end defers its replies */
 };
+
+static int
+h_command(void *arg, struct mxk_smtpd *s, const char *verb, const char *a,
+    struct mxk_smtpd_reply *r)
+{
+	struct seen	*sn = arg;
+	size_t		 n = strlen(sn->verbs);
+
+	(void)snprintf(sn->verbs + n, sizeof(sn->verbs) - n, "%s%s",
+	    n > 0 ? " " : "", verb);
+	if (sn->drop_verb != NULL && strcmp(verb, sn->drop_verb) == 0) {
+		mxk_smtpd_drop(s);
+		return 0;
+	}
+	if (sn->inject_verb != NULL && strcmp(verb, sn->inject_verb) == 0) {
+		r->code = sn->inject_code;
+		(void)snprintf(r->status, sizeof(r->status), "%d.7.9",
+		    sn->inject_code / 100);
+		(void)snprintf(r->text, sizeof(r->text), "injected");
+		return -1;
+	}
+	return 0;
+}
 
 static int
 h_rcpt(void *arg, struct mxk_smtpd *s, const char *to,
@@ -24,6 +53,8 @@ h_rcpt(void *arg, struct mxk_smtpd *s, const char *to,
 	struct seen *sn = arg;
 
 	(void)snprintf(sn->last_rcpt, sizeof(sn->last_rcpt), "%s", to);
+	if (strncmp(to, "wait", 4) == 0)
+		return MXK_SMTPD_PENDING;
 	if (strncmp(to, "no@", 3) == 0) {
 		r->code = 550;
 		(void)snprintf(r->status, sizeof(r->status), "5.1.1");
@@ -62,6 +93,10 @@ h_end(void *arg, struct mxk_smtpd *s, int bad, struct mxk_smtpd_reply *r,
 	sn->ends++;
 	sn->bad = bad;
 	sn->nreplies = n;
+	if (sn->defer_end) {
+		mxk_smtpd_defer(s);
+		return;
+	}
 	for (i = 0; i < n; i++) {
 		r[i].code = 250;
 		(void)snprintf(r[i].status, sizeof(r[i].status), "2.0.0");
@@ -105,6 +140,7 @@ sess_start(struct sess *x, const struct mxk_smtpd_params *p, int greet)
 	h.data_end = h_end;
 	h.data_abort = h_abort;
 	h.auth = h_auth;
+	h.command = h_command;
 	x->s = mxk_smtpd_new(p, &h);
 	if (greet)
 		mxk_smtpd_greet(x->s);
@@ -500,6 +536,208 @@ main(void)
 	    "BDAT 2\r\nab");
 	feed(&x, "QUIT\r\n");
 	T_EQ_INT(x.sn.aborts, 1, "abort on QUIT");
+	sess_end(&x);
+
+	/* The command hook: every verb seen, answers instead of commands. */
+	sess_start(&x, &p, 1);
+	x.sn.inject_verb = "RCPT";
+	x.sn.inject_code = 451;
+	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
+	    "NOOP\r\n");
+	T_EQ_STR(x.sn.verbs, "EHLO MAIL RCPT NOOP", "hook: verbs");
+	HAS(&x, "451 4.7.9 injected\r\n250 2.0.0 Ok\r\n", "hook: RCPT answered");
+	T_EQ_INT(mxk_smtpd_nrcpt(x.s), 0, "hook: RCPT not carried out");
+	T_EQ_STR(x.sn.last_rcpt, "", "hook: rcpt hook not called");
+	x.sn.inject_verb = "DATA";
+	x.sn.inject_code = 552;
+	feed(&x, "RCPT TO:<c@d.test>\r\nDATA\r\n");
+	HAS(&x, "552 5.7.9 injected\r\n", "hook: DATA answered");
+	T_EQ_INT(x.sn.begins, 0, "hook: no message begun");
+	T_EQ_INT(x.rc, MXK_SMTPD_CONTINUE, "hook: refused DATA alone");
+	feed(&x, "DATA\r\nSubject: x\r\n");
+	T_EQ_INT(x.rc, MXK_SMTPD_CLOSE, "hook: refused DATA, pipelined data");
+	HAS(&x, "421 4.5.0", "hook: 421 after refused pipelined DATA");
+	sess_end(&x);
+
+	sess_start(&x, &p, 1);
+	x.sn.inject_verb = "BDAT";
+	x.sn.inject_code = 554;
+	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
+	    "BDAT 6\r\nNOOP\r\nBDAT 3 LAST\r\nxyzNOOP\r\n");
+	HAS(&x, "554 5.7.9 injected\r\n554 5.7.9 injected\r\n250 2.0.0 Ok",
+	    "hook: BDAT chunks read and refused");
+	HASNT(&x, "octets received", "hook: no chunk taken");
+	T_EQ_INT(x.sn.ends, 0, "hook: BDAT no message");
+	T_EQ_INT(mxk_smtpd_nrcpt(x.s), 0, "hook: BDAT LAST ends the txn");
+	sess_end(&x);
+
+	sess_start(&x, &p, 1);
+	x.sn.inject_verb = "MAIL";
+	x.sn.inject_code = 421;
+	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nNOOP\r\n");
+	T_EQ_INT(x.rc, MXK_SMTPD_CLOSE, "hook: 421 closes");
+	HAS(&x, "421 4.7.9 injected\r\n", "hook: 421 sent");
+	HASNT(&x, "2.0.0 Ok", "hook: nothing after 421");
+	sess_end(&x);
+
+	sess_start(&x, &p, 1);
+	x.sn.drop_verb = "RCPT";
+	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
+	    "NOOP\r\n");
+	T_EQ_INT(x.rc, MXK_SMTPD_CLOSE, "drop: closed");
+	HAS(&x, "250 2.1.0 Ok\r\n", "drop: earlier replies kept");
+	HASNT(&x, "2.1.5", "drop: no reply to the dropped command");
+	HASNT(&x, "2.0.0 Ok", "drop: nothing after");
+	sess_end(&x);
+
+	sess_start(&x, &p, 1);
+	x.sn.inject_verb = "EHLO";
+	x.sn.inject_code = 550;
+	feed(&x, "EHLO c\r\nHELO c\r\n");
+	HAS(&x, "550 5.7.9 injected\r\n250 2.0.0 mx.test\r\n",
+	    "hook: EHLO refused, HELO served");
+	T_EQ_INT(mxk_smtpd_esmtp(x.s), 0, "hook: not ESMTP");
+	sess_end(&x);
+
+	/* A pending RCPT: input behind it waits for the decision. */
+	sess_start(&x, &p, 1);
+	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<wait1@d.test>\r\n"
+	    "RCPT TO:<wait2@d.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\n");
+	T_EQ_INT(x.rc, MXK_SMTPD_PAUSE, "pending: paused");
+	T_EQ_INT(mxk_smtpd_paused(x.s), 1, "pending: paused()");
+	T_EQ_STR(x.sn.last_rcpt, "wait1@d.test", "pending: first rcpt asked");
+	HAS(&x, "250 2.1.0 Ok\r\n", "pending: MAIL answered");
+	HASNT(&x, "2.1.5", "pending: no RCPT reply yet");
+	T_EQ_INT(feed(&x, "hello\r\n"), MXK_SMTPD_PAUSE, "pending: fed while paused");
+	x.rc = mxk_smtpd_resume(x.s, NULL);
+	(void)feed(&x, "");
+	T_EQ_INT(x.rc, MXK_SMTPD_PAUSE, "pending: paused again at the second");
+	T_EQ_STR(x.sn.last_rcpt, "wait2@d.test", "pending: second rcpt asked");
+	{
+		struct mxk_smtpd_reply r;
+
+		memset(&r, 0, sizeof(r));
+		r.code = 554;
+		(void)snprintf(r.status, sizeof(r.status), "5.7.1");
+		(void)snprintf(r.text, sizeof(r.text), "listed");
+		x.rc = mxk_smtpd_resume(x.s, &r);
+		T_EQ_INT(x.rc, MXK_SMTPD_CONTINUE, "pending: resumed to the end");
+		(void)feed(&x, "");
+	}
+	T_OK(strstr(x.out, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n554 5.7.1 listed\r\n"
+	    "250 2.1.5 Ok\r\n354 ") != NULL, "pending: replies in order: %s",
+	    x.out);
+	T_EQ_INT(mxk_smtpd_nrcpt(x.s), 2, "pending: two recipients");
+	feed(&x, ".\r\n");
+	T_EQ_STR(data_str(&x), "hello\r\n", "pending: data kept in order");
+	T_EQ_INT(x.sn.ends, 1, "pending: message ended");
+	sess_end(&x);
+
+	/* A timeout while paused. */
+	sess_start(&x, &p, 1);
+	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<wait@d.test>\r\n");
+	T_EQ_INT(x.rc, MXK_SMTPD_PAUSE, "pending: paused before timeout");
+	T_EQ_INT(mxk_smtpd_timeout(x.s), MXK_SMTPD_CLOSE, "pending: timeout");
+	T_EQ_INT(mxk_smtpd_paused(x.s), 0, "pending: not paused after timeout");
+	T_EQ_INT(mxk_smtpd_resume(x.s, NULL), MXK_SMTPD_CLOSE,
+	    "pending: resume after timeout");
+	sess_end(&x);
+
+	/* A refusing greeting: 554 then QUIT only; 421 closes. */
+	sess_start(&x, &p, 0);
+	{
+		struct mxk_smtpd_reply r;
+
+		memset(&r, 0, sizeof(r));
+		r.code = 554;
+		(void)snprintf(r.status, sizeof(r.status), "5.7.1");
+		(void)snprintf(r.text, sizeof(r.text), "go away");
+		T_EQ_INT(mxk_smtpd_greet_refuse(x.s, &r), MXK_SMTPD_CONTINUE,
+		    "greet refuse 554");
+		feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nQUIT\r\n");
+		HAS(&x, "554 5.7.1 go away\r\n503 5.5.1 ", "554 then 503");
+		HAS(&x, "221 2.0.0", "QUIT served");
+		T_EQ_INT(x.rc, MXK_SMTPD_CLOSE, "QUIT closes");
+		sess_end(&x);
+		sess_start(&x, &p, 0);
+		r.code = 421;
+		(void)snprintf(r.status, sizeof(r.status), "4.3.2");
+		T_EQ_INT(mxk_smtpd_greet_refuse(x.s, &r), MXK_SMTPD_CLOSE,
+		    "greet refuse 421");
+		(void)feed(&x, "");
+		HAS(&x, "421 4.3.2 go away\r\n", "421 greeting");
+		sess_end(&x);
+	}
+
+	/* Replies to a message deferred (the store syncs elsewhere). */
+	sess_start(&x, &p, 1);
+	x.sn.defer_end = 1;
+	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
+	    "DATA\r\n");
+	feed(&x, "hi\r\n.\r\nMAIL FROM:<b@b.test>\r\n");
+	T_EQ_INT(x.rc, MXK_SMTPD_PAUSE, "defer: paused after the dot");
+	T_EQ_INT(mxk_smtpd_in_data(x.s), 1, "defer: still in data");
+	HASNT(&x, "2.0.0 stored", "defer: no reply yet");
+	T_EQ_INT(x.sn.ends, 1, "defer: ended once");
+	T_EQ_STR(mxk_smtpd_from(x.s), "a@b.test", "defer: the sender kept");
+	T_EQ_INT(mxk_smtpd_nrcpt(x.s), 1, "defer: the recipient kept");
+	T_EQ_INT(feed(&x, "RCPT TO:<e@d.test>\r\n"), MXK_SMTPD_PAUSE,
+	    "defer: input kept");
+	{
+		struct mxk_smtpd_reply r;
+
+		memset(&r, 0, sizeof(r));
+		r.code = 250;
+		(void)snprintf(r.status, sizeof(r.status), "2.0.0");
+		(void)snprintf(r.text, sizeof(r.text), "synced");
+		x.rc = mxk_smtpd_resume_message(x.s, &r, 1);
+		(void)feed(&x, "");
+	}
+	T_EQ_INT(x.rc, MXK_SMTPD_CONTINUE, "defer: resumed");
+	T_OK(strstr(x.out, "354 End data") == NULL &&
+	    strstr(x.out, "250 2.0.0 synced\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n")
+	    != NULL, "defer: replies in order: %s", x.out);
+	T_EQ_STR(mxk_smtpd_from(x.s), "b@b.test", "defer: the next transaction");
+	T_EQ_INT(mxk_smtpd_in_data(x.s), 0, "defer: out of data");
+	sess_end(&x);
+	q = p;
+	q.lmtp = 1;
+	sess_start(&x, &q, 1);
+	x.sn.defer_end = 1;
+	feed(&x, "LHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
+	    "RCPT TO:<e@d.test>\r\nDATA\r\nx\r\n.\r\nQUIT\r\n");
+	T_EQ_INT(x.rc, MXK_SMTPD_PAUSE, "defer lmtp: paused");
+	{
+		struct mxk_smtpd_reply r;
+
+		memset(&r, 0, sizeof(r));
+		r.code = 452;
+		(void)snprintf(r.status, sizeof(r.status), "4.2.2");
+		(void)snprintf(r.text, sizeof(r.text), "full");
+		x.rc = mxk_smtpd_resume_message(x.s, &r, 1);
+		(void)feed(&x, "");
+	}
+	HAS(&x, "452 4.2.2 full\r\n451 4.3.0 Error: not stored\r\n221 ",
+	    "defer lmtp: one given, the other 451, then QUIT");
+	T_EQ_INT(x.rc, MXK_SMTPD_CLOSE, "defer lmtp: closed");
+	sess_end(&x);
+	sess_start(&x, &p, 1);
+	x.sn.defer_end = 1;
+	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
+	    "DATA\r\nx\r\n.\r\n");
+	T_EQ_INT(x.rc, MXK_SMTPD_PAUSE, "defer, shutdown: paused");
+	T_EQ_INT(mxk_smtpd_shutdown(x.s), MXK_SMTPD_CLOSE, "defer: shutdown");
+	T_EQ_INT(mxk_smtpd_resume_message(x.s, NULL, 0), MXK_SMTPD_CLOSE,
+	    "defer: resume after shutdown");
+	sess_end(&x);
+
+	/* BDAT 0 LAST ends a message at once. */
+	sess_start(&x, &p, 1);
+	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
+	    "BDAT 2\r\nab");
+	feed(&x, "BDAT 0 LAST\r\n");
+	HAS(&x, "250 2.0.0 stored 0\r\n", "BDAT 0 LAST answered");
+	T_EQ_STR(data_str(&x), "ab", "BDAT 0 LAST data");
 	sess_end(&x);
 
 	/* Timeouts and shutdown. */

@@ -1,0 +1,504 @@
+#!/bin/bash
+# ISC license.
+#
+# smtpd-lite, continued (tests/integration/smtpd_lite.sh has the protocol,
+# delivery, TLS and AUTH): fault injection (--reply, --delay, --drop-after,
+# --reject-rate), --dnsbl against a DNS list zone of the world, --check
+# with a long-running policy program, --max-per-ip, unsafe recipients,
+# --workers, systemd socket activation and a reliability run.  Real
+# clients: swaks, smtp-source, smtpsend, and scripted talkers (python3).
+# Servers run in the world's inet namespace on the addresses of
+# zones/lite.test.zone.  No timing assertions: delays are tested against
+# client timeouts several times shorter.
+
+. "$(dirname "$0")/lib.sh"
+
+L=$T_ROOT/bin/smtpd-lite
+S=$T_ROOT/bin/smtpsend
+M=$T_TMP/maildir
+P=$WORLD_DIR/peers
+mkdir -p "$P" "$M"
+
+# lite NAME ADDR [options...]: start smtpd-lite on ADDR:25 (log in
+# $P/lite-NAME.log, pid in LITE_PID).
+lite() {
+	local name=$1 addr=$2
+	shift 2
+	nsenter --net="$WORLD_DIR/inet.ns" "$L" -l "$addr:25" --hostname \
+	    "$name.lite.test" "$@" >"$P/lite-$name.log" 2>&1 </dev/null &
+	LITE_PID=$!
+	world_pid_add "$WORLD_DIR/peers.pids" smtpd-lite $LITE_PID
+	addr=${addr#[}
+	if ! wait_port "${addr%]}" 25 5; then
+		fail "start $name" "$(tail -n 3 "$P/lite-$name.log")"
+		return 1
+	fi
+}
+unlite() {
+	kill "$LITE_PID" 2>/dev/null
+	wait "$LITE_PID" 2>/dev/null
+}
+
+K=$T_TMP/kept
+keep() { cp "$T_OUT" "$K"; }
+ce() { check_exit "$@"; local r=$?; keep; return $r; }
+cm() { check_match "$@"; local r=$?; keep; return $r; }
+msg() { printf 'From: a@example.test\nSubject: %s\n\nhello\n' "$1"; }
+export -f msg
+nnew() { find "$1" -path '*/new/*' -type f 2>/dev/null | wc -l; }
+# count FILE ERE: lines of FILE matching ERE.
+count() { grep -Ec -- "$2" "$1"; }
+
+# talk.py ADDR PORT [SOURCE]: a scripted client; the script on stdin:
+# "> TEXT" sent with CRLF, ">> TEXT" sent as is (\r \n), "= N" sleep N
+# seconds, "<" read what came (2 s at most) and print it.
+cat >"$T_TMP/talk.py" <<'EOF'
+import socket, sys, time
+src = (sys.argv[3], 0) if len(sys.argv) > 3 else None
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10,
+                             source_address=src)
+out = []
+def rd():
+    s.settimeout(2)
+    try:
+        data = s.recv(65536)
+        out.append(data.decode("latin-1") if data else "(closed)\n")
+    except socket.timeout:
+        pass
+    except OSError as e:
+        out.append("(%s)\n" % e)
+def send(b):
+    try:
+        s.sendall(b)
+    except OSError:
+        pass
+for line in sys.stdin.read().split("\n"):
+    if line.startswith("> "):
+        send(line[2:].encode("latin-1") + b"\r\n")
+    elif line.startswith(">> "):
+        send(line[3:].replace("\\r", "\r").replace("\\n", "\n").encode("latin-1"))
+    elif line.startswith("= "):
+        time.sleep(float(line[2:]))
+    elif line.startswith("<"):
+        time.sleep(0.2)
+        rd()
+sys.stdout.write("".join(out))
+EOF
+talk() { /usr/bin/python3 "$T_TMP/talk.py" "$@"; }
+
+F=192.0.2.147
+FH=faults.lite.test
+
+# --- usage of the fault options
+ce "--reply without CODE: usage" 64 timeout 5 "$L" -l 127.0.0.1:2525 --discard --reply RCPT
+ce "--reply 250: usage (only 4xx and 5xx)" 64 timeout 5 "$L" -l 127.0.0.1:2525 --discard --reply RCPT=250
+ce "--reply CONNECT=450: usage (421 or 5xx)" 64 timeout 5 "$L" -l 127.0.0.1:2525 --discard --reply CONNECT=450
+ce "--reply FOO=451: usage" 64 timeout 5 "$L" -l 127.0.0.1:2525 --discard --reply FOO=451
+ce "--reject-rate 2: usage" 64 timeout 5 "$L" -l 127.0.0.1:2525 --discard --reject-rate 2
+ce "--reject-at EHLO: usage" 64 timeout 5 "$L" -l 127.0.0.1:2525 --discard --reject-rate 0.5 --reject-at EHLO
+ce "--delay RCPT=x: usage" 64 timeout 5 "$L" -l 127.0.0.1:2525 --discard --delay RCPT=x
+
+# --- --reply: each place of a transaction
+lite faults $F --maildir "$M/faults" --json-log \
+    --reply 'RCPT=451:4.7.1 greylisted, try again' --reply MAIL=421
+# MAIL=421 and RCPT=... in one server: smtpsend meets MAIL first.
+ce "--reply MAIL=421: deferred" 75 bash -c "msg a | $S --host $FH --tls none a@lite.test"
+cm "--reply MAIL=421: the injected reply" '^deferred a@lite\.test 421 4\.0\.0 Error: injected fault' cat "$K"
+unlite
+lite faults $F --maildir "$M/faults" --json-log --reply 'RCPT=451:4.7.1 greylisted, try again'
+ce "--reply RCPT=451: smtpsend defers" 75 bash -c "msg a | $S --host $FH --tls none a@lite.test"
+cm "--reply RCPT=451: text and status" '^deferred a@lite\.test 451 4\.7\.1 greylisted, try again' cat "$K"
+ce "--reply RCPT=451: swaks sees it" 24 swaks --server $FH --to b@lite.test --from a@example.test
+cm "--reply RCPT=451: swaks' transcript" '<\*\* +451 4\.7\.1 greylisted' cat "$K"
+cm "--reply RCPT: a JSON fault record" '^\{"event":"fault","client":"203\.0\.113\.2",.*"command":"RCPT","fault":"reply","reply":"451 4\.7\.1 greylisted, try again"\}$' cat "$P/lite-faults.log"
+[ "$(nnew "$M/faults")" = 0 ] && ok "--reply RCPT: nothing stored" || fail reply-rcpt-stored "$(nnew "$M/faults")"
+unlite
+
+lite faults $F --maildir "$M/data" --json-log --reply 'DATA=554:5.7.0 no DATA today'
+ce "--reply DATA=554: bounced (BDAT: DATA's fault)" 69 bash -c "msg a | $S --host $FH --tls none a@lite.test"
+cm "--reply DATA=554: the reply" '^bounced a@lite\.test 554 5\.7\.0 no DATA today' cat "$K"
+ce "--reply DATA=554: swaks (DATA) bounced" 25 swaks --server $FH --to b@lite.test --from a@example.test
+cm "--reply DATA=554: swaks' transcript" '<\*\* +554 5\.7\.0 no DATA today' cat "$K"
+[ "$(nnew "$M/data")" = 0 ] && ok "--reply DATA: nothing stored" || fail reply-data-stored "$(nnew "$M/data")"
+# A client that does not wait for the 354 has its message read as
+# commands otherwise: the refusal closes the pipelined session.
+talk $F 25 >"$T_TMP/data.out" <<EOF
+<
+> EHLO c
+> MAIL FROM:<a@example.test>
+> RCPT TO:<b@lite.test>
+>> DATA\r\nMAIL FROM:<evil@example.test>\r\n
+<
+EOF
+cm "--reply DATA with pipelined text: 421 after it" '554 5\.7\.0 no DATA today.*421 4\.5\.0' tr '\r\n' '  ' <"$T_TMP/data.out"
+unlite
+
+lite faults $F --maildir "$M/dot" --json-log --reply 'DOT=452:4.3.1 disk full (injected)' --accept-domain lite.test
+ce "--reply DOT=452: deferred after the message" 75 bash -c "msg dot | $S --host $FH --tls none a@lite.test"
+cm "--reply DOT=452: the reply" '^deferred a@lite\.test 452 4\.3\.1 disk full \(injected\)' cat "$K"
+[ "$(nnew "$M/dot")" = 0 ] && ok "--reply DOT: nothing stored" || fail reply-dot-stored "$(nnew "$M/dot")"
+cm "--reply DOT: the message record names the fault" '^\{"event":"message",.*"fault":"reply DOT=452".*"code":452' cat "$P/lite-faults.log"
+ce "--reply DOT, BDAT: the end of the last chunk" 75 bash -c "(printf 'Subject: chunk\n\n'; seq 1 3000) | $S --host $FH --tls none b@lite.test"
+cm "--reply DOT, BDAT: logged" '"bdat":true.*"fault":"reply DOT=452"' cat "$P/lite-faults.log"
+unlite
+
+lite faults $F --discard --reply EHLO=502 --json-log
+ce "--reply EHLO=502: smtpsend falls back to HELO" 0 bash -c "msg helo | $S --host $FH --tls none a@lite.test"
+cm "--reply EHLO=502: served over SMTP" '"helo":"[^"]+".*"body":"7BIT"' grep '"event":"message"' "$P/lite-faults.log"
+unlite
+
+lite faults $F --discard --reply 'CONNECT=554:5.7.1 no service for you'
+talk $F 25 >"$T_TMP/c554.out" <<EOF
+<
+> EHLO c
+<
+> MAIL FROM:<a@example.test>
+<
+> QUIT
+<
+EOF
+cm "--reply CONNECT=554: the greeting" '^554 5\.7\.1 no service for you' cat "$T_TMP/c554.out"
+cm "--reply CONNECT=554: then 503 until QUIT (RFC 5321 3.1)" '503 5\.5\.1 .*503 5\.5\.1 .*221 2\.0\.0' tr '\r\n' '  ' <"$T_TMP/c554.out"
+ce "--reply CONNECT=554: smtpsend bounces" 67 bash -c "msg a | $S --host $FH --tls none a@lite.test"
+cm "--reply CONNECT=554: smtpsend names the greeting" 'greeting 554 5\.7\.1: no service for you' cat "$K"
+unlite
+lite faults $F --discard --reply CONNECT=421
+ce "--reply CONNECT=421: smtpsend defers" 75 bash -c "msg a | $S --host $FH --tls none a@lite.test"
+cm "--reply CONNECT=421: the greeting" '421 4\.0\.0' cat "$K"
+unlite
+
+# --- --drop-after
+lite faults $F --maildir "$M/faults" --drop-after RCPT
+ce "--drop-after RCPT: smtpsend defers" 75 bash -c "msg a | $S --host $FH --tls none a@lite.test"
+talk $F 25 >"$T_TMP/drop.out" <<EOF
+<
+> EHLO c
+> MAIL FROM:<a@example.test>
+> RCPT TO:<b@lite.test>
+<
+<
+EOF
+cm "--drop-after RCPT: MAIL answered, RCPT not, closed" '250 2\.1\.0 Ok +\(closed\)' tr '\r\n' '  ' <"$T_TMP/drop.out"
+cm "--drop-after RCPT: logged" 'fault client=203\.0\.113\.2 command=RCPT fault=drop' cat "$P/lite-faults.log"
+unlite
+lite faults $F --maildir "$M/drop" --drop-after DOT --json-log
+ce "--drop-after DOT: smtpsend defers (no reply after the message)" 75 bash -c "msg a | $S --host $FH --tls none a@lite.test"
+[ "$(nnew "$M/drop")" = 0 ] && ok "--drop-after DOT: nothing stored" || fail drop-dot-stored "$(nnew "$M/drop")"
+cm "--drop-after DOT: the message record" '"event":"message".*"fault":"drop DOT".*"code":0' cat "$P/lite-faults.log"
+unlite
+lite faults $F --discard --drop-after CONNECT
+talk $F 25 >"$T_TMP/dropc.out" <<EOF
+<
+EOF
+cm "--drop-after CONNECT: closed without a greeting" '^\(closed\)' cat "$T_TMP/dropc.out"
+unlite
+
+# --- --delay: against client timeouts several times shorter
+lite faults $F --discard --json-log --delay DATA=4000 --delay RCPT=300
+cm "--delay DATA=4s: swaks' 1 s timeout expires at DATA" 'DATA.*\n?.*([Tt]imed? ?out|timeout)' bash -c "swaks --server $FH --to b@lite.test --from a@example.test --timeout 1 2>&1 | tr '\n' ' '"
+ce "--delay DATA=4s: a patient client gets through" 0 bash -c "msg a | $S --host $FH --tls none a@lite.test"
+cm "--delay: JSON fault records" '"command":"DATA","fault":"delay","delay_ms":4000' cat "$P/lite-faults.log"
+cm "--delay: the message record lists the delays" '"event":"message".*"fault":"delay RCPT=300ms,delay DATA=4000ms"' cat "$P/lite-faults.log"
+# The event loop goes on during a delay: another session is served.
+( msg slow | $S --host $FH --tls none s@lite.test >"$T_TMP/slow.out" 2>&1 ) &
+slow=$!
+sleep 1
+talk $F 25 >"$T_TMP/other.out" <<EOF
+<
+> EHLO other
+<
+> QUIT
+<
+EOF
+cm "--delay: others served meanwhile" '250-faults\.lite\.test Hello other' cat "$T_TMP/other.out"
+wait $slow
+cm "--delay: the slow one sent too" '^sent s@lite\.test 250' cat "$T_TMP/slow.out"
+unlite
+lite faults $F --discard --delay RCPT=4000
+ce "--delay RCPT=4s: smtpsend's 1 s command timeout expires" 75 bash -c "msg a | $S --host $FH --tls none --command-timeout 1 a@lite.test"
+cm "--delay RCPT: deferred on the timeout" '^deferred a@lite\.test .*([Tt]ime|timeout)' cat "$K"
+unlite
+lite faults $F --discard --delay CONNECT=3000
+ce "--delay CONNECT=3s: swaks' 1 s timeout expires" 0 bash -c "swaks --server $FH --to b@lite.test --timeout 1 2>&1 | grep -qi 'timed out\|timeout'"
+unlite
+
+# --- --reject-rate: a share of transactions, seedable (smtp-source stops
+# at the first refusal: smtpsend --each sends 200 messages in one session)
+mkdir -p "$T_TMP/msgs"
+for i in $(seq -w 1 200); do msg "rate $i" >"$T_TMP/msgs/$i.eml"; done
+lite faults $F --maildir "$M/rate" --json-log --reject-rate 0.3 --seed 42
+ce "--reject-rate: 200 messages, some deferred" 75 timeout 60 "$S" --each --to r@lite.test --host $FH --tls none --json "$T_TMP"/msgs/*.eml
+grep -c '"result":"sent"' "$K" >"$T_TMP/sent1"
+grep '"event":"message"' "$P/lite-faults.log" | grep -o '"code":[0-9]*' >"$T_TMP/rate1"
+n250=$(count "$T_TMP/rate1" ':250$')
+n451=$(count "$T_TMP/rate1" ':451$')
+[ $((n250 + n451)) = 200 ] && ok "--reject-rate: 200 messages, 250 or 451 ($n250, $n451)" || fail reject-rate-total "$n250 + $n451"
+[ "$n451" -ge 30 ] && [ "$n451" -le 90 ] && ok "--reject-rate 0.3: $n451 of 200 refused" || fail reject-rate-share "$n451 of 200"
+[ "$(nnew "$M/rate")" = "$n250" ] && ok "--reject-rate: stored = accepted ($n250)" || fail reject-rate-stored "$(nnew "$M/rate") stored, $n250 accepted"
+cm "--reject-rate: logged with the seed" 'reject-rate=0\.3 at=DOT seed=42' cat "$P/lite-faults.log"
+unlite
+[ "$(cat "$T_TMP/sent1")" = "$n250" ] && ok "--reject-rate: smtpsend's sent = the server's 250s" || fail reject-rate-sent "$(cat "$T_TMP/sent1") vs $n250"
+lite faults $F --discard --json-log --reject-rate 0.3 --seed 42
+timeout 60 "$S" --each --to r@lite.test --host $FH --tls none "$T_TMP"/msgs/*.eml >/dev/null 2>&1
+grep '"event":"message"' "$P/lite-faults.log" | grep -o '"code":[0-9]*' >"$T_TMP/rate2"
+cmp -s "$T_TMP/rate1" "$T_TMP/rate2" && ok "--reject-rate: the same seed, the same choices" || fail reject-rate-seed "$(diff "$T_TMP/rate1" "$T_TMP/rate2" | head -n 5)"
+unlite
+lite faults $F --discard --json-log --reject-rate 1 --reject-at RCPT
+ce "--reject-rate 1 --reject-at RCPT: deferred" 75 bash -c "msg a | $S --host $FH --tls none a@lite.test"
+cm "--reject-at RCPT: 451 4.3.0" '^deferred a@lite\.test 451 4\.3\.0 .*reject-rate' cat "$K"
+cm "--reject-at RCPT: a fault record" '"command":"RCPT","fault":"reject-rate"' cat "$P/lite-faults.log"
+unlite
+
+# --- --dnsbl: a DNS list zone of the world, asked through nsd
+Q=192.0.2.148
+QH=policy.lite.test
+NSD=$NS_V4
+lite policy $Q --discard --json-log --resolver "$NSD" --dnsbl dnsbl.test --dnsbl dnsbl2.test
+ce "dnsbl: a client not listed is served" 0 swaks --server $Q --to a@lite.test --from a@example.test
+ce "dnsbl: a listed client refused at RCPT" 24 swaks --server $Q --to a@lite.test --from a@example.test --local-interface "$SOURCE_V4"
+cm "dnsbl: 554 5.7.1 naming the zone and its TXT" '<\*\* +554 5\.7\.1 Service unavailable; client \[198\.51\.100\.1\] blocked using dnsbl\.test: spam source seen at the test trap' cat "$K"
+cm "dnsbl: logged" 'dnsbl client=198\.51\.100\.1 zone=dnsbl\.test a=127\.0\.0\.2 result=listed' cat "$P/lite-policy.log"
+ce "dnsbl: the second zone" 24 swaks --server $Q --to a@lite.test --from a@example.test --local-interface "$SOURCE3_V4"
+cm "dnsbl: the second zone named, no TXT" '<\*\* +554 5\.7\.1 Service unavailable; client \[198\.51\.100\.3\] blocked using dnsbl2\.test\s*$' cat "$K"
+ce "dnsbl: 127.255.255.254 is an error, not a listing" 0 swaks --server $Q --to a@lite.test --from a@example.test --local-interface "$SOURCE2_V4"
+cm "dnsbl: the error code logged" 'dnsbl client=198\.51\.100\.2 zone=dnsbl\.test a=127\.255\.255\.254 result=ignored' cat "$P/lite-policy.log"
+talk $Q 25 "$SOURCE_V4" >"$T_TMP/bl.out" <<EOF
+<
+> EHLO c
+> MAIL FROM:<a@example.test>
+> RCPT TO:<a@lite.test>
+> RCPT TO:<b@lite.test>
+> DATA
+<
+> QUIT
+<
+EOF
+cm "dnsbl: pipelined RCPTs each refused, then DATA" '554 5\.7\.1 .*554 5\.7\.1 .*554 5\.5\.1 Error: no valid recipients' tr '\r\n' '  ' <"$T_TMP/bl.out"
+unlite
+lite policy6 "[2001:db8::148]" --discard --resolver "$NSD" --dnsbl dnsbl.test
+ce "dnsbl: an IPv6 client listed (nibbles)" 24 swaks --server "2001:db8::148" -6 --to a@lite.test --from a@example.test --local-interface "$SOURCE_V6"
+cm "dnsbl: IPv6 refused" '554 5\.7\.1 Service unavailable; client \[2001:db8:1::1\] blocked using dnsbl\.test' cat "$K"
+ce "dnsbl: an IPv6 client not listed" 0 swaks --server "2001:db8::148" -6 --to a@lite.test --from a@example.test
+unlite
+
+# A slow resolver: the RCPT waits for the lookup, the event loop does not.
+nsenter --net="$WORLD_DIR/inet.ns" /usr/bin/python3 "$T_ROOT/bench/dnsdelay.py" $Q 5353 "$NSD" 53 1500 120 >"$P/dnsdelay.log" 2>&1 </dev/null &
+world_pid_add "$WORLD_DIR/peers.pids" dnsdelay $!
+sleep 0.5
+lite policy $Q --discard --resolver "$Q:5353" --dnsbl dnsbl.test --dnsbl-timeout 5s
+( talk $Q 25 "$SOURCE_V4" >"$T_TMP/slowbl.out" <<EOF
+<
+> EHLO c
+> MAIL FROM:<a@example.test>
+> RCPT TO:<a@lite.test>
+= 2.5
+<
+EOF
+) &
+slowbl=$!
+sleep 0.5
+talk $Q 25 >"$T_TMP/fast.out" <<EOF
+<
+> EHLO fast
+<
+EOF
+cm "dnsbl, slow resolver: others served while a RCPT waits" '250-policy\.lite\.test Hello fast' cat "$T_TMP/fast.out"
+wait $slowbl
+cm "dnsbl, slow resolver: the RCPT refused once the answer came" '554 5\.7\.1 Service unavailable; client \[198\.51\.100\.1\]' cat "$T_TMP/slowbl.out"
+unlite
+lite policy $Q --discard --resolver "$Q:5353" --dnsbl dnsbl.test --dnsbl-timeout 300ms
+ce "dnsbl: past --dnsbl-timeout, not listed (fail open)" 0 swaks --server $Q --to a@lite.test --from a@example.test --local-interface "$SOURCE_V4"
+cm "dnsbl: the timeout logged" 'dnsbl client=198\.51\.100\.1 zone=dnsbl\.test result=timeout \(not listed\)' cat "$P/lite-policy.log"
+unlite
+
+# --- unsafe recipients refused at RCPT, not after the message
+W=192.0.2.149
+mkdir -p "$M/u"
+lite multi $W --maildir "$M/u/%u" --accept-domain lite.test
+ce "unsafe local part: refused at RCPT, the other delivered (67)" 67 bash -c "msg u | $S --host $W --tls none good@lite.test '\"a/b\"@lite.test' '\".hidden\"@lite.test'"
+cm "unsafe: a/b 550 5.1.3" '^bounced "a/b"@lite\.test 550 5\.1\.3 ' cat "$K"
+cm "unsafe: .hidden 550 5.1.3" '^bounced "\.hidden"@lite\.test 550 5\.1\.3 ' cat "$K"
+cm "unsafe: the good one sent" '^sent good@lite\.test 250 ' cat "$K"
+[ "$(nnew "$M/u")" = 1 ] && [ -d "$M/u/good/new" ] && ok "unsafe: one file, in good/" || fail unsafe-files "$(find "$M/u" | head)"
+[ ! -e "$M/u/a" ] && [ -z "$(ls -A "$M/u" | grep -v '^good$')" ] && ok "unsafe: nothing made outside" || fail unsafe-outside "$(ls -A "$M/u")"
+talk $W 25 >"$T_TMP/unsafe.out" <<EOF
+<
+> EHLO c
+> MAIL FROM:<a@example.test>
+> RCPT TO:<"../x"@lite.test>
+<
+EOF
+cm "unsafe: ../x refused at RCPT" '550 5\.1\.3 Error: unsafe recipient' cat "$T_TMP/unsafe.out"
+unlite
+
+# --- --max-per-ip: a third session from one address gets 421
+lite multi $W --discard --max-per-ip 2 --timeout 30s
+/usr/bin/python3 - "$W" >"$T_TMP/perip.out" 2>&1 <<'EOF'
+import socket, sys
+ss = [socket.create_connection((sys.argv[1], 25), timeout=5) for _ in range(2)]
+for s in ss:
+    print("held", s.recv(200).decode().strip())
+t = socket.create_connection((sys.argv[1], 25), timeout=5)
+print("third", t.recv(200).decode().strip())
+o = socket.create_connection((sys.argv[1], 25), timeout=5, source_address=("198.51.100.1", 0))
+print("other", o.recv(200).decode().strip())
+EOF
+cm "--max-per-ip 2: two held" 'held 220 multi' cat "$T_TMP/perip.out"
+cm "--max-per-ip 2: the third refused" '^third 421 4\.3\.2 Too many connections' cat "$T_TMP/perip.out"
+cm "--max-per-ip 2: another address served" '^other 220 multi' cat "$T_TMP/perip.out"
+cm "--max-per-ip: logged" 'refused client=203\.0\.113\.2 reason=max-per-ip' cat "$P/lite-multi.log"
+unlite
+
+# --- --check: one long-running policy program, a line per recipient
+cat >"$T_TMP/policy.py" <<'EOF'
+#!/usr/bin/python3
+# A --check program: one request line in, one reply line out.
+import os, sys, time, urllib.parse
+log = open(sys.argv[1], "a")
+for line in sys.stdin:
+    f = dict(kv.split("=", 1) for kv in line.split())
+    f = {k: urllib.parse.unquote(v) for k, v in f.items()}
+    print(os.getpid(), line.strip(), file=log, flush=True)
+    r = f.get("rcpt", "")
+    if r.startswith("bad@"):
+        out = "550 5.1.1 <%s>: no such user here" % r
+    elif r.startswith("temp@"):
+        out = "75"
+    elif r.startswith("nouser@"):
+        out = "67"
+    elif r.startswith("other@"):
+        out = "3"
+    elif r.startswith("die@"):
+        sys.exit(1)
+    elif r.startswith("slow@"):
+        time.sleep(4)
+        out = "0"
+    elif f.get("from") == "" and r.startswith("bounce@"):
+        out = "550 5.7.1 no bounces to that one"
+    else:
+        out = "0"
+    print(out, flush=True)
+EOF
+chmod +x "$T_TMP/policy.py"
+lite policy $Q --maildir "$M/check" --check /usr/bin/python3 "$T_TMP/policy.py" "$T_TMP/policy.log" -- --check-timeout 1s
+ce "check: accepted" 0 bash -c "msg c | $S --host $Q --tls none -f a@example.test good@lite.test"
+ce "check: 550 with the program's text and status" 67 bash -c "msg c | $S --host $Q --tls none -f a@example.test bad@lite.test"
+cm "check: 550 5.1.1" '^bounced bad@lite\.test 550 5\.1\.1 <bad@lite\.test>: no such user here' cat "$K"
+ce "check: 75 is 451 4.3.0" 75 bash -c "msg c | $S --host $Q --tls none temp@lite.test"
+cm "check: 451 4.3.0" '^deferred temp@lite\.test 451 4\.3\.0 ' cat "$K"
+ce "check: 67 is 550 5.1.1, 3 is 554 5.3.0" 67 bash -c "msg c | $S --host $Q --tls none nouser@lite.test other@lite.test"
+cm "check: 67" '^bounced nouser@lite\.test 550 5\.1\.1 ' cat "$K"
+cm "check: 3" '^bounced other@lite\.test 554 5\.3\.0 ' cat "$K"
+ce "check: the null sender (from=)" 67 bash -c "msg c | $S --host $Q --tls none -f '' bounce@lite.test"
+cm "check: null sender refused" '^bounced bounce@lite\.test 550 5\.7\.1 no bounces' cat "$K"
+cm "check: the request line" '^[0-9]+ request=rcpt session=[0-9]+ client=203\.0\.113\.2 helo=[^ ]+ tls= auth= from=a@example\.test rcpt=good@lite\.test nrcpt=0 server=policy\.lite\.test$' cat "$T_TMP/policy.log"
+ce "check: smtp-source 5 sessions, 40 messages, 2 recipients each" 0 timeout 60 smtp-source -s 5 -m 40 -r 2 -c -f a@example.test -t s@lite.test $Q:25
+n=$(grep -c 'rcpt=[0-9]*s@lite.test' "$T_TMP/policy.log")
+[ "$n" = 80 ] && ok "check: 80 requests for 80 recipients" || fail check-requests "$n"
+[ "$(nnew "$M/check")" = 41 ] && ok "check: 41 messages stored" || fail check-stored "$(nnew "$M/check")"
+[ "$(awk '{print $1}' "$T_TMP/policy.log" | sort -u | wc -l)" = 1 ] && ok "check: one program for every request (no fork per recipient)" ||
+    fail check-one-process "$(awk '{print $1}' "$T_TMP/policy.log" | sort | uniq -c)"
+# A slow answer: the RCPT gets 451 at --check-timeout, the program is
+# replaced, and other sessions are served meanwhile.
+( msg slow | $S --host $Q --tls none slow@lite.test >"$T_TMP/slowc.out" 2>&1 ) &
+slowc=$!
+sleep 0.3
+talk $Q 25 >"$T_TMP/fastc.out" <<EOF
+<
+> EHLO fast
+<
+EOF
+cm "check, slow program: others served meanwhile" '250-policy\.lite\.test Hello fast' cat "$T_TMP/fastc.out"
+wait $slowc
+cm "check, slow program: 451 at the deadline" '^deferred slow@lite\.test 451 4\.3\.0 Error: policy check failed' cat "$T_TMP/slowc.out"
+cm "check, slow program: logged" 'check: .*python3.* did not answer in time' cat "$P/lite-policy.log"
+sleep 1.1
+ce "check: the program dies: 451" 75 bash -c "msg c | $S --host $Q --tls none die@lite.test"
+sleep 1.1
+ce "check: started again after it died" 0 bash -c "msg c | $S --host $Q --tls none again@lite.test"
+[ "$(awk '{print $1}' "$T_TMP/policy.log" | sort -u | wc -l)" = 3 ] && ok "check: three programs in all (slow killed, died)" ||
+    fail check-restarts "$(awk '{print $1}' "$T_TMP/policy.log" | sort | uniq -c)"
+unlite
+ce "check: a missing program is a configuration error" 78 timeout 5 "$L" -l 127.0.0.1:2525 --discard --check /nonexistent/policy --
+ce "check: no program: usage" 64 timeout 5 "$L" -l 127.0.0.1:2525 --discard --check --
+
+# --- --workers: N processes, each its own loop and SO_REUSEPORT socket
+mkdir -p "$M/w"
+lite multi $W --maildir "$M/w" --workers 3 --max-per-ip 1000
+sleep 0.5
+workers() { ps -o pid= --ppid "$LITE_PID" | wc -l; }
+[ "$(workers)" = 3 ] && ok "--workers 3: three worker processes" || fail workers-count "$(ps -o pid,args --ppid "$LITE_PID")"
+ce "--workers: smtp-source 20 sessions, 300 messages" 0 timeout 60 smtp-source -s 20 -m 300 -c -f a@example.test -t w@lite.test $W:25
+[ "$(nnew "$M/w")" = 300 ] && ok "--workers: 300 stored" || fail workers-stored "$(nnew "$M/w")"
+nw=$(grep -o '^smtpd-lite\[[0-9]*\]: msg ' "$P/lite-multi.log" | sort -u | wc -l)
+[ "$nw" -ge 2 ] && ok "--workers: messages served by $nw workers" || fail workers-spread "$nw"
+[ "$(grep -o 'queued as [0-9A-F]*' "$P/lite-multi.log" | sort | uniq -d | wc -l)" = 0 ] && ok "--workers: queue ids unique" ||
+    fail workers-qid "$(grep -o 'queued as [0-9A-F]*' "$P/lite-multi.log" | sort | uniq -d | head -n 3)"
+victim=$(ps -o pid= --ppid "$LITE_PID" | head -n 1 | tr -d ' ')
+kill -KILL "$victim"
+for _ in $(seq 30); do
+	[ "$(workers)" = 3 ] && ! kill -0 "$victim" 2>/dev/null && break
+	sleep 0.2
+done
+[ "$(workers)" = 3 ] && ok "--workers: a killed worker is replaced" || fail workers-restart "$(workers) workers"
+cm "--workers: the death logged" "worker [0-9] pid=$victim killed by signal 9; starting it again" cat "$P/lite-multi.log"
+ce "--workers: still serving" 0 timeout 60 smtp-source -s 5 -m 30 -c -f a@example.test -t w@lite.test $W:25
+kill -HUP "$LITE_PID"
+sleep 0.5
+[ "$(grep -c '^smtpd-lite\[[0-9]\]: reloaded' "$P/lite-multi.log")" = 3 ] && ok "--workers: SIGHUP passed on to each" ||
+    fail workers-hup "$(grep reloaded "$P/lite-multi.log")"
+kill -TERM "$LITE_PID"
+wait "$LITE_PID"
+rc=$?
+[ $rc = 0 ] && ok "--workers: SIGTERM, exit 0" || fail workers-term "exit $rc"
+[ "$(ps -o pid= --ppid "$LITE_PID" | wc -l)" = 0 ] && ok "--workers: no worker left" || fail workers-left "$(ps -o pid,args --ppid "$LITE_PID")"
+cm "--workers: every worker stopped" '^smtpd-lite\[3\]: stopped' cat "$P/lite-multi.log"
+
+# --- systemd socket activation (LISTEN_FDS), with systemd-socket-activate
+nsenter --net="$WORLD_DIR/inet.ns" systemd-socket-activate -l $W:25 -- "$L" --discard --hostname act.lite.test --workers 2 \
+    >"$P/lite-act.log" 2>&1 </dev/null &
+LITE_PID=$!
+world_pid_add "$WORLD_DIR/peers.pids" smtpd-lite $LITE_PID
+wait_port $W 25 5
+ce "socket activation: the first connection starts the server" 0 swaks --server $W --to a@lite.test --from a@example.test
+cm "socket activation: served by smtpd-lite" '<-  220 act\.lite\.test ESMTP' cat "$K"
+cm "socket activation: the descriptor taken" 'smtpd-lite: start workers=2 listen=1' cat "$P/lite-act.log"
+ce "socket activation: smtp-source 10 sessions, 100 messages" 0 timeout 60 smtp-source -s 10 -m 100 -c -f a@example.test -t w@lite.test $W:25
+unlite
+ce "LISTEN_PID of another process: nothing to serve (64)" 64 env LISTEN_PID=1 LISTEN_FDS=1 timeout 5 "$L" --discard
+ce "LISTEN_FDS on a file, through exec: 78" 78 bash -c 'exec 3</dev/null; export LISTEN_FDS=1; exec env LISTEN_PID=$$ "$0" --discard' "$L"
+
+# One process per connection (systemd Accept=yes, inetd): --stdio on the
+# accepted socket; the client's address from the socket itself.
+mkdir -p "$M/acc"
+nsenter --net="$WORLD_DIR/inet.ns" systemd-socket-activate -a --inetd -l $W:25 -- "$L" --stdio --maildir "$M/acc" \
+    --hostname acc.lite.test >"$P/lite-acc.log" 2>&1 </dev/null &
+LITE_PID=$!
+world_pid_add "$WORLD_DIR/peers.pids" smtpd-lite $LITE_PID
+wait_port $W 25 5
+ce "Accept=yes: a session per process" 0 bash -c "msg acc | $S --host $W --tls none a@lite.test"
+ce "Accept=yes: and another" 0 bash -c "msg acc2 | $S --host $W --tls none b@lite.test"
+[ "$(nnew "$M/acc")" = 2 ] && ok "Accept=yes: both stored" || fail accept-stored "$(nnew "$M/acc")"
+cm "Accept=yes: the client's address from the socket" 'Received: from [^ ]+ \(\[203\.0\.113\.2\]\)' cat "$M"/acc/new/*
+cm "Accept=yes: logged with its port" 'close client=203\.0\.113\.2:[1-9][0-9]* messages=1' cat "$P/lite-acc.log"
+unlite
+
+# --- reliability: smtp-source, 100 sessions, 20000 messages into a Maildir
+# (fsync'ed; smtp-source gives up at the first refusal, so its exit 0 means
+# 20000 times 250); each message has its own recipient (-N): every one
+# must be stored once.
+B=192.0.2.150
+mkdir -p "$M/bulk"
+lite bulk $B --maildir "$M/bulk" --max-clients 500 --max-per-ip 500
+ce "bulk: smtp-source -s 100 -m 20000, all acknowledged" 0 timeout 240 smtp-source -s 100 -m 20000 -N -f a@example.test -t r@lite.test $B:25
+unlite
+grep -rho 'for <[0-9]*r@lite\.test>' "$M/bulk/new" | sort >"$T_TMP/bulk.rcpts"
+n=$(wc -l <"$T_TMP/bulk.rcpts")
+u=$(sort -u "$T_TMP/bulk.rcpts" | wc -l)
+[ "$n" = 20000 ] && [ "$u" = 20000 ] && ok "bulk: 20000 stored, 0 lost, 0 duplicated" || fail bulk-stored "$n stored, $u distinct"
+[ "$(nnew "$M/bulk")" = 20000 ] && ok "bulk: 20000 files in new/" || fail bulk-files "$(nnew "$M/bulk")"
+[ -z "$(ls -A "$M/bulk/tmp")" ] && ok "bulk: tmp/ empty" || fail bulk-tmp "$(ls "$M/bulk/tmp" | wc -l) left"
+[ "$(grep -c 'result="250 ' "$P/lite-bulk.log")" = 20000 ] && ok "bulk: 20000 logged with 250" || fail bulk-log "$(grep -c 'result="250 ' "$P/lite-bulk.log")"
+rm -rf "$M/bulk"
+
+finish
