@@ -1334,7 +1334,8 @@ dnsbl_step(struct sess *s)
 		logkv(s->srv, "dnsbl client=%s error=\"%s\" (not listed)",
 		    s->ip, e.msg);
 	dnsbl_free(s);
-	if (s->wait == W_DNSBL) {
+	/* A RCPT waits (unless a timeout or shutdown took it away). */
+	if (s->wait == W_DNSBL && mxk_smtpd_paused(s->eng)) {
 		s->wait = W_NONE;
 		memset(&r, 0, sizeof(r));
 		rcpt_decided(s, rcpt_policy(s, &r), &r);
@@ -1381,6 +1382,9 @@ rcpt_decided(struct sess *s, int rc, struct mxk_smtpd_reply *r)
 {
 	if (rc == MXK_SMTPD_PENDING)
 		return;
+	s->wait = W_NONE;
+	if (!mxk_smtpd_paused(s->eng))
+		return;		/* timed out or shut down meanwhile */
 	rc = mxk_smtpd_resume(s->eng, rc == 0 ? NULL : r);
 	after_feed(s, rc);
 	/* Input the TLS layer decoded already raises no epoll event. */

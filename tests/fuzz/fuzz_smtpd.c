@@ -8,7 +8,9 @@
  * the client sends, fed in random chunks as it would arrive from a socket.
  * When the engine asks for STARTTLS the "handshake" succeeds at once.
  * With bit 6 of byte 0, RCPT decisions are left PENDING and given with
- * mxk_smtpd_resume() after the feed (accept and refuse in turn); with bit
+ * mxk_smtpd_resume() after the feed (accept and refuse in turn), and the
+ * replies to every other message are deferred (mxk_smtpd_defer(), then
+ * mxk_smtpd_resume_message()); with bit
  * 7 the command hook answers some commands itself or drops the session.
  * Invariants: the output is always whole reply lines with a valid code and no
  * control characters;
@@ -39,7 +41,8 @@ struct st {
 	unsigned long long	 got, max;
 	int			 in_msg;
 	int			 pending, inject;
-	unsigned		 n;
+	unsigned		 n, nmsg;
+	int			 deferred;
 };
 
 static int
@@ -106,6 +109,11 @@ h_end(void *arg, struct mxk_smtpd *s, int bad, struct mxk_smtpd_reply *r,
 
 	CHECK(st->in_msg);
 	st->in_msg = 0;
+	if (st->pending && !bad && (st->nmsg++ & 1) == 0) {
+		mxk_smtpd_defer(s);
+		st->deferred = 1;
+		return;
+	}
 	for (i = 0; i < n; i++) {
 		r[i].code = 250;
 		(void)snprintf(r[i].status, sizeof(r[i].status), "2.0.0");
@@ -208,7 +216,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memset(&r, 0, sizeof(r));
 			r.code = 450;
 			(void)snprintf(r.status, sizeof(r.status), "4.2.0");
-			rc = mxk_smtpd_resume(s, (st.n & 2) ? &r : NULL);
+			if (st.deferred) {
+				st.deferred = 0;
+				CHECK(mxk_smtpd_in_data(s));
+				r.code = 250;
+				(void)snprintf(r.status, sizeof(r.status),
+				    "2.0.0");
+				rc = mxk_smtpd_resume_message(s, &r, 1);
+			} else
+				rc = mxk_smtpd_resume(s, (st.n & 2) ? &r :
+				    NULL);
 		}
 		CHECK(!mxk_smtpd_paused(s));
 		o = mxk_smtpd_output(s, &n);
