@@ -1367,13 +1367,31 @@ log_lines(struct mxk_smtpc_io *io, int who, const char *p, size_t len)
 	}
 }
 
+/* More reply octets into io->in, within the deadline; 0 or -1. */
+static int
+read_more(struct mxk_smtpc_io *io, long long deadline, struct mxk_err *e)
+{
+	char	*space;
+	ssize_t	 n;
+
+	if ((space = mxk_buf_space(&io->in, READ_CHUNK)) == NULL)
+		return mxk_err_set(e, MXK_ERR_PROTO, MXK_SRC_SMTP, "5.5.0",
+		    "reply too long");
+	n = mxk_conn_read(io->conn, space, READ_CHUNK, deadline, e);
+	if (n < 0)
+		return -1;
+	if (n == 0)
+		return mxk_err_set(e, MXK_ERR_TEMP, MXK_SRC_NET, "4.4.2",
+		    "connection closed by the server");
+	mxk_buf_commit(&io->in, (size_t)n);
+	return 0;
+}
+
 int
 mxk_smtpc_read(struct mxk_smtpc_io *io, struct mxk_reply *r,
     long long deadline, struct mxk_err *e)
 {
 	size_t	 used;
-	ssize_t	 n;
-	char	*space;
 	int	 got;
 
 	for (;;) {
@@ -1386,16 +1404,8 @@ mxk_smtpc_read(struct mxk_smtpc_io *io, struct mxk_reply *r,
 		}
 		if (got == -1)
 			return -1;
-		if ((space = mxk_buf_space(&io->in, READ_CHUNK)) == NULL)
-			return mxk_err_set(e, MXK_ERR_PROTO, MXK_SRC_SMTP,
-			    "5.5.0", "reply too long");
-		n = mxk_conn_read(io->conn, space, READ_CHUNK, deadline, e);
-		if (n < 0)
+		if (read_more(io, deadline, e) == -1)
 			return -1;
-		if (n == 0)
-			return mxk_err_set(e, MXK_ERR_TEMP, MXK_SRC_NET,
-			    "4.4.2", "connection closed by the server");
-		mxk_buf_commit(&io->in, (size_t)n);
 	}
 }
 
@@ -1464,8 +1474,6 @@ drive_read(struct mxk_smtpc_io *io, struct mxk_smtpc *s, long long deadline,
     struct mxk_err *e)
 {
 	size_t	 used;
-	ssize_t	 n;
-	char	*space;
 	int	 got;
 
 	for (;;) {
@@ -1476,16 +1484,8 @@ drive_read(struct mxk_smtpc_io *io, struct mxk_smtpc *s, long long deadline,
 		}
 		if (got != 0)
 			return 0;	/* the engine says what follows */
-		if ((space = mxk_buf_space(&io->in, READ_CHUNK)) == NULL)
-			return mxk_err_set(e, MXK_ERR_PROTO, MXK_SRC_SMTP,
-			    "5.5.0", "reply too long");
-		n = mxk_conn_read(io->conn, space, READ_CHUNK, deadline, e);
-		if (n < 0)
+		if (read_more(io, deadline, e) == -1)
 			return -1;
-		if (n == 0)
-			return mxk_err_set(e, MXK_ERR_TEMP, MXK_SRC_NET,
-			    "4.4.2", "connection closed by the server");
-		mxk_buf_commit(&io->in, (size_t)n);
 	}
 }
 
