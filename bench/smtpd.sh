@@ -98,7 +98,10 @@ rate_delivered() {
 	awk -v n="$N" -v u="$((t2 - t0))" 'BEGIN { printf "%.0f", n / (u / 1e6) }'
 }
 declare -A R
-cells="1024:1:c 1024:10:c 1024:100:c 1024:10:d 102400:10:c 102400:10:d"
+cells=${BENCH_CELLS:-"1024:1:c 1024:10:c 1024:100:c 1024:10:d 102400:10:c 102400:10:d"}
+# BENCH_SERVERS: which servers to run (default all).
+servers=" ${BENCH_SERVERS:-lite-discard smtp-sink lite-maildir postfix aiosmtpd idle} "
+want() { case $servers in *" $1 "*) return 0 ;; esac; return 1; }
 run_all() {	# run_all NAME [DIR]: every cell, RUNS times, medians
 	local c size sess mode i v a
 	for c in $cells; do
@@ -184,39 +187,50 @@ else
 	sink=(/usr/sbin/smtp-sink)
 fi
 echo "bench: $N messages per cell, $RUNS run(s) each" >&2
-start lite-discard "$L" -l "$ADDR:25" --discard --max-clients 5000 --max-per-ip 5000
-run_all lite-discard; stop
-start smtp-sink "${sink[@]}" -c "$ADDR:25" 1000
-run_all smtp-sink; stop
-start lite-maildir "$L" -l "$ADDR:25" --maildir "$T_TMP/md" --max-clients 5000 --max-per-ip 5000
-run_all lite-maildir; stop
-rm -rf "$T_TMP/md"
-if [ "$(id -u)" -eq 0 ] && postfix_start; then
+if want lite-discard; then
+	start lite-discard "$L" -l "$ADDR:25" --discard --max-clients 5000 --max-per-ip 5000
+	run_all lite-discard; stop
+fi
+if want smtp-sink; then
+	start smtp-sink "${sink[@]}" -c "$ADDR:25" 1000
+	run_all smtp-sink; stop
+fi
+if want lite-maildir; then
+	start lite-maildir "$L" -l "$ADDR:25" --maildir "$T_TMP/md" --max-clients 5000 --max-per-ip 5000
+	run_all lite-maildir; stop
+	rm -rf "$T_TMP/md"
+fi
+if ! want postfix; then
+	:
+elif [ "$(id -u)" -eq 0 ] && postfix_start; then
 	run_all postfix "$PFX_MAILDIR"
 	postfix_stop
 	rm -rf "$WORLD_DIR/postfix-bench/mail"
 else
 	echo "bench: no private Postfix (needs root and the postfix user): skipped" >&2
 fi
-start aiosmtpd /usr/bin/python3 "$WORLD_SRC/smtpd.py" "$ADDR" 25 --dump "$T_TMP/aio" --size 1000000 --pipelining --max-sessions 100000 --max-concurrent 200
-run_all aiosmtpd; stop
-rm -rf "$T_TMP/aio"
+if want aiosmtpd; then
+	start aiosmtpd /usr/bin/python3 "$WORLD_SRC/smtpd.py" "$ADDR" 25 --dump "$T_TMP/aio" --size 1000000 --pipelining --max-sessions 100000 --max-concurrent 200
+	run_all aiosmtpd; stop
+	rm -rf "$T_TMP/aio"
+fi
 
 echo
 echo "smtpd benchmark: $(nproc) CPUs, $(uname -sr), smtp-source, $N messages per cell, median of $RUNS (messages/s)"
 printf '  %-18s %12s %10s %6s   %12s %10s %9s %6s %10s %6s\n' "size:sessions:mode" lite-discard smtp-sink ratio \
     lite-maildir postfix "accepted" ratio aiosmtpd ratio
 for c in $cells; do
-	printf '  %-18s %12s %10s %6s   %12s %10s %9s %6s %10s %6s\n' "$c" "${R[lite-discard $c]}" "${R[smtp-sink $c]}" \
-	    "$(ratio "${R[lite-discard $c]}" "${R[smtp-sink $c]}")" \
-	    "${R[lite-maildir $c]}" "${R[postfix $c]:--}" "${R[postfix-acc $c]:--}" \
-	    "$(ratio "${R[lite-maildir $c]}" "${R[postfix $c]:-0}")" \
-	    "${R[aiosmtpd $c]}" "$(ratio "${R[lite-maildir $c]}" "${R[aiosmtpd $c]}")"
+	printf '  %-18s %12s %10s %6s   %12s %10s %9s %6s %10s %6s\n' "$c" "${R[lite-discard $c]:--}" "${R[smtp-sink $c]:--}" \
+	    "$(ratio "${R[lite-discard $c]:--}" "${R[smtp-sink $c]:--}")" \
+	    "${R[lite-maildir $c]:--}" "${R[postfix $c]:--}" "${R[postfix-acc $c]:--}" \
+	    "$(ratio "${R[lite-maildir $c]:--}" "${R[postfix $c]:-0}")" \
+	    "${R[aiosmtpd $c]:--}" "$(ratio "${R[lite-maildir $c]:--}" "${R[aiosmtpd $c]:--}")"
 done
 echo "  (mode c: one connection per message; d: smtp-source -d, many per connection;"
 echo "   postfix: until delivered to the Maildir, accepted: until its last 250)"
 
 # Idle sessions: RSS of the server holding IDLE open, greeted sessions.
+want idle || exit 0
 start lite-idle "$L" -l "$ADDR:25" --discard --max-clients $((IDLE + 100)) --max-per-ip $((IDLE + 100)) --timeout 120s
 cat >"$T_TMP/idle.py" <<'PY'
 import resource, socket, sys, time

@@ -153,7 +153,7 @@ usage(FILE *f)
 "      --max-rcpt N           recipients per message (100)\n"
 "      --max-clients N        sessions at once (1000)\n"
 "      --max-per-ip N         sessions per client address (20)\n"
-"      --timeout T            idle time before 421 (300s)\n"
+"      --timeout T            time for each command before 421 (300s)\n"
 "      --data-timeout T       the whole of DATA (600s)\n"
 "      --greet-delay T        wait before the greeting; talkers refused (0)\n"
 "      --cert FILE, --key FILE  offer STARTTLS with this certificate\n"
@@ -1998,6 +1998,8 @@ sess_flush(struct sess *s)
 		if (w <= 0)
 			return -1;
 		mxk_smtpd_consume(s->eng, (size_t)w);
+		/* The command timer runs from the last reply. */
+		s->last = mxk_now_ms();
 		for (i = 0; i < s->nholds; i++)
 			s->holds[i].mark -= (size_t)w;
 	}
@@ -2112,7 +2114,13 @@ sess_read(struct sess *s)
 			s->st = SS_DONE;
 			return;
 		}
-		s->last = mxk_now_ms();
+		/* Outside a message only a reply restarts the timer, so a
+		 * command must be complete within --timeout of the last
+		 * reply however slowly its bytes come (Postfix's
+		 * smtpd_per_record_deadline); a message has its own total
+		 * deadline, and its bytes keep the session alive. */
+		if (mxk_smtpd_in_data(s->eng))
+			s->last = mxk_now_ms();
 		rc = mxk_smtpd_feed(s->eng, buf, (size_t)n);
 		after_feed(s, rc);
 		if (rc != MXK_SMTPD_CONTINUE)

@@ -31,10 +31,6 @@ lite() {
 	fi
 }
 
-K=$T_TMP/kept
-keep() { cp "$T_OUT" "$K"; }
-ce() { check_exit "$@"; local r=$?; keep; return $r; }
-cm() { check_match "$@"; local r=$?; keep; return $r; }
 msg() { printf 'From: a@example.test\nSubject: %s\n\nhello\n.dot\n' "$1"; }
 export -f msg
 nnew() { find "$1" -path '*/new/*' -type f 2>/dev/null | wc -l; }
@@ -190,6 +186,44 @@ talk 192.0.2.144 25 >"$T_TMP/idle.out" <<EOF
 <
 EOF
 cm "idle client: 421 after --timeout" '421 4\.4\.2' cat "$T_TMP/idle.out"
+# A command dripped an octet at a time: --timeout runs from the reply.
+talk 192.0.2.144 25 >"$T_TMP/drip.out" <<EOF
+= 0.6
+<
+> EHLO c
+<
+>> N
+= 0.6
+>> O
+= 0.6
+>> O
+= 0.6
+>> P
+= 0.6
+>> \r
+= 0.6
+>> \n
+<
+EOF
+cm "dripping client: 421 within --timeout of the last reply" '421 4\.4\.2' cat "$T_TMP/drip.out"
+nomatch "dripping client: the NOOP never completed" '^250 2\.0\.0 Ok' "$T_TMP/drip.out"
+talk 192.0.2.144 25 >"$T_TMP/steady.out" <<EOF
+= 0.6
+<
+> EHLO c
+<
+= 1.3
+> NOOP
+<
+= 1.3
+> NOOP
+<
+= 1.3
+> QUIT
+<
+EOF
+cm "a command every 1.3 s under --timeout 2s: served to QUIT" '^221 ' cat "$T_TMP/steady.out"
+nomatch "a command every 1.3 s: no 421" '^421' "$T_TMP/steady.out"
 ( talk 192.0.2.144 25 >"$T_TMP/slow.out" <<EOF
 = 0.6
 <

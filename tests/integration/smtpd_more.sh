@@ -39,10 +39,6 @@ unlite() {
 	wait "$LITE_PID" 2>/dev/null
 }
 
-K=$T_TMP/kept
-keep() { cp "$T_OUT" "$K"; }
-ce() { check_exit "$@"; local r=$?; keep; return $r; }
-cm() { check_match "$@"; local r=$?; keep; return $r; }
 msg() { printf 'From: a@example.test\nSubject: %s\n\nhello\n' "$1"; }
 export -f msg
 nnew() { find "$1" -path '*/new/*' -type f 2>/dev/null | wc -l; }
