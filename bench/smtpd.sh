@@ -40,87 +40,135 @@ case $RUNS in ''|*[!0-9]*) RUNS=1 ;; esac
 IDLE=${BENCH_IDLE:-10000}
 us() { echo "${EPOCHREALTIME/[.,]/}"; }
 
-start() {	# start NAME CMD...: a server on $ADDR:25 in the inet namespace
-	local name=$1
-	shift
+declare -A PID PORT R
+# start NAME PORT CMD...: a server on $ADDR:PORT in the inet namespace.
+start() {
+	local name=$1 port=$2
+	shift 2
 	nsenter --net="$WORLD_DIR/inet.ns" "$@" >"$WORLD_DIR/peers/bench-$name.log" 2>&1 </dev/null &
-	SRV=$!
-	world_pid_add "$WORLD_DIR/peers.pids" "$name" $SRV
-	wait_port "$ADDR" 25 10 || { echo "bench: $name did not start" >&2; exit 1; }
+	PID[$name]=$!
+	PORT[$name]=$port
+	world_pid_add "$WORLD_DIR/peers.pids" "$name" $!
+	wait_port "$ADDR" "$port" 10 || { echo "bench: $name did not start" >&2; exit 1; }
 }
-stop() {
-	kill "$SRV" 2>/dev/null
-	wait "$SRV" 2>/dev/null
+stop() {	# stop NAME
+	kill "${PID[$1]}" 2>/dev/null
+	wait "${PID[$1]}" 2>/dev/null
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-# source SIZE SESSIONS MODE: one smtp-source run (bounded).
+# CPU ticks (user + system, all threads) of a process.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# source PORT SIZE SESSIONS MODE: one smtp-source run (bounded).
 source_run() {
 	local d=
-	[ "$3" = d ] && d=-d
-	timeout 300 smtp-source -s "$2" -m "$N" -l "$1" $d -c -f a@lite.test -t b@lite.test "$ADDR:25" >/dev/null 2>&1 ||
+	[ "$4" = d ] && d=-d
+	timeout 300 smtp-source -s "$3" -m "$N" -l "$2" $d -c -f a@lite.test -t b@lite.test "$ADDR:$1" >/dev/null 2>&1 ||
 	    echo "bench: smtp-source failed ($*)" >&2
 }
-# rate SIZE SESSIONS MODE: messages/s of one smtp-source run.
-rate() {
-	local t0 t1
-	t0=$(us)
-	source_run "$@"
-	t1=$(us)
-	awk -v n="$N" -v u="$((t1 - t0))" 'BEGIN { printf "%.0f", n / (u / 1e6) }'
-}
-# rate_delivered DIR SIZE SESSIONS MODE: messages/s until DIR/new holds N
-# more files (at most 300 s); the rate at smtp-source's end goes to
-# $T_TMP/acc.
-rate_delivered() {
-	local dir=$1 t0 t1 t2 before want
+# one NAME SIZE SESSIONS MODE: one run against server NAME; appends
+# messages/s to $T_TMP/NAME.runs and server CPU microseconds per message
+# to $T_TMP/NAME.cpu.  For postfix the clock stops when $PFX_MAILDIR/new
+# holds N more files (at most 300 s; its rate at smtp-source's end goes
+# to $T_TMP/postfix.acc) and no CPU is taken (it is many processes).
+one() {
+	local name=$1 t0 t1 t2 c0 c1 before want have last=-1 still=0
 	shift
-	before=$(find "$dir/new" -type f 2>/dev/null | wc -l)
-	want=$((before + N))
+	if [ "$name" = postfix ]; then
+		before=$(find "$PFX_MAILDIR/new" -type f 2>/dev/null | wc -l)
+		want=$((before + N))
+	fi
+	if [ "$name" = floor ]; then
+		[ "$2" = 1 ] || return 0	# one session's bound only
+		/usr/bin/python3 "$T_TMP/floor.py" "$T_TMP/floor" "$N" >>"$T_TMP/floor.runs"
+		return
+	fi
+	c0=$(ticks "${PID[$name]:-0}")
 	t0=$(us)
-	source_run "$@"
+	source_run "${PORT[$name]}" "$@"
 	t1=$(us)
-	local have last=-1 still=0
-	for _ in $(seq 3000); do
-		have=$(find "$dir/new" -type f 2>/dev/null | wc -l)
-		[ "$have" -ge "$want" ] && break
-		# No progress for 30 s: something is wrong; give up.
-		if [ "$have" = "$last" ]; then
-			still=$((still + 1))
-			[ $still -ge 300 ] && { echo "bench: delivery stalled at $have of $want" >&2; break; }
-		else
-			still=0
-		fi
-		last=$have
-		sleep 0.1
-	done
-	t2=$(us)
-	awk -v n="$N" -v u="$((t1 - t0))" 'BEGIN { printf "%.0f\n", n / (u / 1e6) }' >>"$T_TMP/acc"
-	awk -v n="$N" -v u="$((t2 - t0))" 'BEGIN { printf "%.0f", n / (u / 1e6) }'
+	c1=$(ticks "${PID[$name]:-0}")
+	if [ "$name" = postfix ]; then
+		for _ in $(seq 3000); do
+			have=$(find "$PFX_MAILDIR/new" -type f 2>/dev/null | wc -l)
+			[ "$have" -ge "$want" ] && break
+			# No progress for 30 s: something is wrong; give up.
+			if [ "$have" = "$last" ]; then
+				still=$((still + 1))
+				[ $still -ge 300 ] && { echo "bench: delivery stalled at $have of $want" >&2; break; }
+			else
+				still=0
+			fi
+			last=$have
+			sleep 0.1
+		done
+		t2=$(us)
+		awk -v n="$N" -v u="$((t1 - t0))" 'BEGIN { printf "%.0f\n", n / (u / 1e6) }' >>"$T_TMP/postfix.acc"
+		t1=$t2
+	else
+		awk -v n="$N" -v c="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" \
+		    'BEGIN { printf "%.0f\n", c / hz * 1e6 / n }' >>"$T_TMP/$name.cpu"
+	fi
+	awk -v n="$N" -v u="$((t1 - t0))" 'BEGIN { printf "%.0f\n", n / (u / 1e6) }' >>"$T_TMP/$name.runs"
 }
-declare -A R
-cells=${BENCH_CELLS:-"1024:1:c 1024:10:c 1024:100:c 1024:10:d 102400:10:c 102400:10:d"}
-# BENCH_SERVERS: which servers to run (default all).
-servers=" ${BENCH_SERVERS:-lite-discard smtp-sink lite-maildir postfix aiosmtpd idle} "
-want() { case $servers in *" $1 "*) return 0 ;; esac; return 1; }
-run_all() {	# run_all NAME [DIR]: every cell, RUNS times, medians
-	local c size sess mode i v a
+# The disk's floor, raced as if it were a server: one process storing
+# one message at a time as --maildir does (tmp/ file, write, fsync, link
+# into new/, fsync new/, unlink) and nothing else.  No store that says 250
+# only once a message is durable can take one session's messages faster
+# on this disk, whatever its protocol costs.
+cat >"$T_TMP/floor.py" <<'PY'
+import os, shutil, sys, time
+d, n = sys.argv[1], int(sys.argv[2])
+shutil.rmtree(d, ignore_errors=True)
+os.makedirs(d + "/tmp")
+os.makedirs(d + "/new")
+os.chdir(d)
+body = b"x" * 1100
+t0 = time.perf_counter()
+for i in range(n):
+    f = os.open("tmp/%d" % i, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(f, body)
+    os.fsync(f)
+    os.close(f)
+    os.link("tmp/%d" % i, "new/%d" % i)
+    g = os.open("new", os.O_RDONLY | os.O_DIRECTORY)
+    os.fsync(g)
+    os.close(g)
+    os.unlink("tmp/%d" % i)
+print("%.0f" % (n / (time.perf_counter() - t0)))
+PY
+# race "NAME..." : every cell, RUNS rounds; in each round every server
+# once, in an order that rotates from round to round, so that a change
+# in the machine's load falls on all of them alike.  Medians into R.
+race() {
+	local names=($1) c size sess mode i k j name v
 	for c in $cells; do
 		IFS=: read -r size sess mode <<<"$c"
-		: >"$T_TMP/runs" >"$T_TMP/acc"
-		for i in $(seq "$RUNS"); do
-			if [ $# -gt 1 ]; then
-				v=$(rate_delivered "$2" "$size" "$sess" "$mode")
-			else
-				v=$(rate "$size" "$sess" "$mode")
-			fi
-			echo "$v" >>"$T_TMP/runs"
-			echo "bench: $1 $c: $v/s" >&2
+		for name in "${names[@]}"; do
+			: >"$T_TMP/$name.runs" >"$T_TMP/$name.cpu" >"$T_TMP/$name.acc"
 		done
-		R[$1 $c]=$(median <"$T_TMP/runs")
-		[ -s "$T_TMP/acc" ] && R[$1-acc $c]=$(median <"$T_TMP/acc")
+		for i in $(seq "$RUNS"); do
+			for k in $(seq 0 $((${#names[@]} - 1))); do
+				j=$(((k + i) % ${#names[@]}))
+				name=${names[$j]}
+				one "$name" "$size" "$sess" "$mode"
+				v=$(tail -n 1 "$T_TMP/$name.runs")
+				[ -n "$v" ] && echo "bench: $name $c: $v/s" >&2
+			done
+		done
+		for name in "${names[@]}"; do
+			R[$name $c]=$(median <"$T_TMP/$name.runs")
+			[ -s "$T_TMP/$name.cpu" ] && R[$name-cpu $c]=$(median <"$T_TMP/$name.cpu")
+			[ -s "$T_TMP/$name.acc" ] && R[$name-acc $c]=$(median <"$T_TMP/$name.acc")
+		done
 	done
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
+cells=${BENCH_CELLS:-"1024:1:c 1024:10:c 1024:100:c 1024:10:d 102400:10:c 102400:10:d"}
+# BENCH_SERVERS: which to run (default all).
+servers=" ${BENCH_SERVERS:-lite-discard smtp-sink lite-maildir postfix aiosmtpd floor idle} "
+want() { case $servers in *" $1 "*) return 0 ;; esac; return 1; }
+# The names asked for that are among $@.
+pick() { local n o=; for n in "$@"; do want "$n" && o="$o $n"; done; echo $o; }
 
 # A private Postfix: smtpd -> cleanup (queue file fsync) -> qmgr ->
 # virtual(8) into one Maildir, with its own configuration, queue and
@@ -186,52 +234,62 @@ elif [ "$(id -u)" -eq 0 ]; then
 else
 	sink=(/usr/sbin/smtp-sink)
 fi
-echo "bench: $N messages per cell, $RUNS run(s) each" >&2
-if want lite-discard; then
-	start lite-discard "$L" -l "$ADDR:25" --discard --max-clients 5000 --max-per-ip 5000
-	run_all lite-discard; stop
+echo "bench: $N messages per cell, $RUNS round(s) each" >&2
+
+# The discard race: smtpd-lite --discard and smtp-sink side by side.
+race1=$(pick lite-discard smtp-sink)
+if [ -n "$race1" ]; then
+	want lite-discard && start lite-discard 2525 "$L" -l "$ADDR:2525" --discard --max-clients 5000 --max-per-ip 5000
+	want smtp-sink && start smtp-sink 2526 "${sink[@]}" -c "$ADDR:2526" 1000
+	race "$race1"
+	for n in $race1; do stop "$n"; done
 fi
-if want smtp-sink; then
-	start smtp-sink "${sink[@]}" -c "$ADDR:25" 1000
-	run_all smtp-sink; stop
-fi
-if want lite-maildir; then
-	start lite-maildir "$L" -l "$ADDR:25" --maildir "$T_TMP/md" --max-clients 5000 --max-per-ip 5000
-	run_all lite-maildir; stop
-	rm -rf "$T_TMP/md"
-fi
-if ! want postfix; then
-	:
-elif [ "$(id -u)" -eq 0 ] && postfix_start; then
-	run_all postfix "$PFX_MAILDIR"
-	postfix_stop
-	rm -rf "$WORLD_DIR/postfix-bench/mail"
-else
-	echo "bench: no private Postfix (needs root and the postfix user): skipped" >&2
-fi
-if want aiosmtpd; then
-	start aiosmtpd /usr/bin/python3 "$WORLD_SRC/smtpd.py" "$ADDR" 25 --dump "$T_TMP/aio" --size 1000000 --pipelining --max-sessions 100000 --max-concurrent 200
-	run_all aiosmtpd; stop
-	rm -rf "$T_TMP/aio"
+
+# The store race: smtpd-lite --maildir, a private Postfix into a Maildir,
+# aiosmtpd writing files.
+race2=$(pick lite-maildir postfix aiosmtpd floor)
+if [ -n "$race2" ]; then
+	want lite-maildir && start lite-maildir 2527 "$L" -l "$ADDR:2527" --maildir "$T_TMP/md" --max-clients 5000 --max-per-ip 5000
+	want aiosmtpd && start aiosmtpd 2528 /usr/bin/python3 "$WORLD_SRC/smtpd.py" "$ADDR" 2528 --dump "$T_TMP/aio" --size 1000000 --pipelining --max-sessions 100000 --max-concurrent 200
+	if want postfix; then
+		if [ "$(id -u)" -eq 0 ] && postfix_start; then
+			PORT[postfix]=25
+		else
+			echo "bench: no private Postfix (needs root and the postfix user): skipped" >&2
+			race2=$(echo " $race2 " | sed 's/ postfix / /')
+		fi
+	fi
+	race "$race2"
+	want lite-maildir && stop lite-maildir
+	want aiosmtpd && stop aiosmtpd
+	if [ -n "${PORT[postfix]:-}" ]; then
+		postfix_stop
+		rm -rf "$WORLD_DIR/postfix-bench/mail"
+	fi
+	rm -rf "$T_TMP/md" "$T_TMP/aio" "$T_TMP/floor"
 fi
 
 echo
-echo "smtpd benchmark: $(nproc) CPUs, $(uname -sr), smtp-source, $N messages per cell, median of $RUNS (messages/s)"
-printf '  %-18s %12s %10s %6s   %12s %10s %9s %6s %10s %6s\n' "size:sessions:mode" lite-discard smtp-sink ratio \
-    lite-maildir postfix "accepted" ratio aiosmtpd ratio
+echo "smtpd benchmark: $(nproc) CPUs, $(uname -sr), smtp-source, $N messages per cell, median of $RUNS round(s)"
+echo "(messages/s; in brackets the server's CPU time per message, microseconds)"
+printf '  %-18s %14s %14s %6s   %14s %8s %8s %6s %8s %6s %6s\n' "size:sessions:mode" lite-discard smtp-sink ratio \
+    lite-maildir postfix accepted ratio aiosmtpd ratio floor
+cpu() { [ -n "${R[$1-cpu $2]:-}" ] && echo "${R[$1 $2]} [${R[$1-cpu $2]}]" || echo "${R[$1 $2]:--}"; }
 for c in $cells; do
-	printf '  %-18s %12s %10s %6s   %12s %10s %9s %6s %10s %6s\n' "$c" "${R[lite-discard $c]:--}" "${R[smtp-sink $c]:--}" \
-	    "$(ratio "${R[lite-discard $c]:--}" "${R[smtp-sink $c]:--}")" \
-	    "${R[lite-maildir $c]:--}" "${R[postfix $c]:--}" "${R[postfix-acc $c]:--}" \
-	    "$(ratio "${R[lite-maildir $c]:--}" "${R[postfix $c]:-0}")" \
-	    "${R[aiosmtpd $c]:--}" "$(ratio "${R[lite-maildir $c]:--}" "${R[aiosmtpd $c]:--}")"
+	printf '  %-18s %14s %14s %6s   %14s %8s %8s %6s %8s %6s %6s\n' "$c" "$(cpu lite-discard "$c")" "$(cpu smtp-sink "$c")" \
+	    "$(ratio "${R[lite-discard $c]:-}" "${R[smtp-sink $c]:-}")" \
+	    "$(cpu lite-maildir "$c")" "${R[postfix $c]:--}" "${R[postfix-acc $c]:--}" \
+	    "$(ratio "${R[lite-maildir $c]:-}" "${R[postfix $c]:-}")" \
+	    "${R[aiosmtpd $c]:--}" "$(ratio "${R[lite-maildir $c]:-}" "${R[aiosmtpd $c]:-}")" \
+	    "${R[floor $c]:--}"
 done
 echo "  (mode c: one connection per message; d: smtp-source -d, many per connection;"
 echo "   postfix: until delivered to the Maildir, accepted: until its last 250)"
+want floor && echo "  floor: the disk's rate for one message at a time (write, fsync, link, fsync new/), same rounds"
 
 # Idle sessions: RSS of the server holding IDLE open, greeted sessions.
 want idle || exit 0
-start lite-idle "$L" -l "$ADDR:25" --discard --max-clients $((IDLE + 100)) --max-per-ip $((IDLE + 100)) --timeout 120s
+start lite-idle 25 "$L" -l "$ADDR:25" --discard --max-clients $((IDLE + 100)) --max-per-ip $((IDLE + 100)) --timeout 120s
 cat >"$T_TMP/idle.py" <<'PY'
 import resource, socket, sys, time
 n = int(sys.argv[2])
@@ -253,10 +311,10 @@ for _ in $(seq 600); do
 	sleep 0.1
 done
 sleep 1
-rss=$(awk '/VmRSS/ { print $2 }' /proc/$SRV/status 2>/dev/null)
+rss=$(awk '/VmRSS/ { print $2 }' /proc/${PID[lite-idle]}/status 2>/dev/null)
 nopen=$(awk '/^open/ { print $2 }' "$T_TMP/idle.out")
 kill "$idle" 2>/dev/null
 wait "$idle" 2>/dev/null
 echo "  ${nopen:-0} idle sessions (of $IDLE): smtpd-lite RSS ${rss:-?} KiB = $(awk -v r="${rss:-0}" 'BEGIN { printf "%.1f MiB", r / 1024 }') ($(awk -v r="${rss:-0}" -v n="${nopen:-1}" 'BEGIN { printf "%.2f", r / n }') KiB per session, process included)"
-stop
+stop lite-idle
 exit 0

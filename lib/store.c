@@ -64,6 +64,8 @@ struct mxk_store_msg {
 	size_t			 ndest;
 	size_t			*rdest;		/* per recipient, or NODEST */
 	size_t			 holder;	/* the dest with the tmp file */
+	int			 lazy;		/* tmp file still to be opened */
+	char			 host[HOSTMAX];	/* for its name */
 	char			 name[NAMEMAX];
 	char			 tmppath[PATH_MAX];
 	int			 fd;
@@ -619,23 +621,53 @@ maildir_begin(struct mxk_store_msg *m, const struct mxk_store_params *p,
 		hn[sizeof(hn) - 1] = '\0';
 		host_clean(hn, host, sizeof(host));
 	}
+	/*
+	 * The tmp file is opened when the first octets must go to disk:
+	 * at the end of a message that fits the buffer, so in the thread
+	 * that ends it, not in a server's event loop (making an inode can
+	 * wait on the disk).  The folders were made above, so a folder
+	 * that cannot be is still refused at once.
+	 */
+	for (j = 0; j < m->ndest; j++)
+		if (m->dest[j].err == 0 && m->dest[j].alias == NODEST)
+			break;
+	if (j == m->ndest)
+		return 0;
+	(void)memcpy(m->host, host, sizeof(m->host));
+	m->lazy = 1;
+	if ((m->buf = malloc(MXK_STORE_BUFSIZE)) == NULL)
+		return fail451(e, MXK_ERR_INTERNAL, ENOMEM, "store");
+	return 0;
+}
+
+/*
+ * Open the tmp file, in the first folder that takes one (any one, for
+ * LMTP); on failure that folder has the error, and without LMTP no other
+ * is tried (all or nothing).
+ */
+static void
+tmp_ensure(struct mxk_store_msg *m)
+{
+	struct dest	*d;
+	size_t		 j;
+
+	if (!m->lazy)
+		return;
+	m->lazy = 0;
 	for (j = 0; j < m->ndest; j++) {
 		d = &m->dest[j];
 		if (d->err != 0 || d->alias != NODEST)
 			continue;
-		if ((m->fd = tmp_open(m, d, host)) != -1) {
+		if ((m->fd = tmp_open(m, d, m->host)) != -1) {
 			m->holder = j;
-			break;
+			return;
 		}
 		d->err = errno;
 		note(m, MXK_LOG_WARN, errno, "%s", m->tmppath);
 		m->tmppath[0] = '\0';
 		if (!m->lmtp)
-			return 0;
+			return;
 	}
-	if (m->fd != -1 && (m->buf = malloc(MXK_STORE_BUFSIZE)) == NULL)
-		return fail451(e, MXK_ERR_INTERNAL, ENOMEM, "store");
-	return 0;
 }
 
 static void
@@ -649,13 +681,16 @@ maildir_flush(struct mxk_store_msg *m)
 static void
 maildir_write(struct mxk_store_msg *m, const char *p, size_t len)
 {
-	if (m->fd == -1 || m->werr != 0)
+	if ((m->fd == -1 && !m->lazy) || m->werr != 0)
 		return;
 	if (len <= MXK_STORE_BUFSIZE - m->blen) {
 		memcpy(m->buf + m->blen, p, len);
 		m->blen += len;
 		return;
 	}
+	tmp_ensure(m);
+	if (m->fd == -1)
+		return;
 	maildir_flush(m);
 	if (m->werr != 0)
 		return;
@@ -763,6 +798,7 @@ maildir_end(struct mxk_store_msg *m)
 	size_t		 i, j;
 	int		 failed = 0;
 
+	tmp_ensure(m);
 	if (m->fd != -1) {
 		maildir_flush(m);
 		if (m->werr == 0 && fsync(m->fd) == -1)
