@@ -7,21 +7,26 @@
 #
 # Postfix's smtp-source sends BENCH_MSGS (2000; 100..20000) messages of
 # 1 KiB and 100 KiB at 1, 10 and 100 sessions, one connection per message
-# and with -d (many per connection), to each server in turn on the same
-# address:
+# and with -d (many per connection), in two races of servers running side
+# by side on one address, each on its own port:
 #   smtpd-lite --discard  against Postfix's smtp-sink (the C discard ceiling);
 #   smtpd-lite --maildir  (fsync, 250 once stored) against a private Postfix
 #                         instance delivering to a Maildir with virtual(8)
 #                         (queue file fsync'ed before 250, then delivered
-#                         and fsync'ed by virtual), and aiosmtpd writing
-#                         files without fsync (tests/world/smtpd.py --dump).
-# Messages per second, medians of BENCH_RUNS (1; odd) runs per cell.  For
-# the two stores that say 250 after the message is in the Maildir
-# (smtpd-lite, aiosmtpd) the clock stops with smtp-source; for Postfix,
-# which says 250 once the message is in its queue, it stops when the last
-# message is in new/ (the "accepted" column is its rate at smtp-source's
-# end).  Ratios smtpd-lite / peer.  Then the resident memory of 10000 idle
-# sessions.  Never part of `make check`.
+#                         and fsync'ed by virtual), aiosmtpd writing files
+#                         without fsync (tests/world/smtpd.py --dump), and
+#                         for one session the disk's floor (below).
+# Each cell runs BENCH_RUNS (1; odd) rounds; a round runs every server of
+# the race once, in an order that rotates from round to round, so that
+# the machine's changing load falls on all alike.  Messages per second,
+# medians, and for single processes their CPU time per message.  For the
+# stores that say 250 after the message is in the Maildir (smtpd-lite,
+# aiosmtpd) the clock stops with smtp-source; for Postfix, which says 250
+# once the message is in its queue, it stops when the last message is in
+# new/ (the "accepted" column is its rate at smtp-source's end).  Ratios
+# smtpd-lite / peer.  Then the resident memory of 10000 idle sessions.
+# BENCH_CELLS (size:sessions:mode ...) and BENCH_SERVERS (names, and
+# "floor", "idle") narrow a run.  Never part of `make check`.
 
 set -u
 export LC_ALL=C
