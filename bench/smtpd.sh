@@ -26,7 +26,8 @@
 # new/ (the "accepted" column is its rate at smtp-source's end).  Ratios
 # smtpd-lite / peer.  Then the resident memory of 10000 idle sessions.
 # BENCH_CELLS (size:sessions:mode ...) and BENCH_SERVERS (names, and
-# "floor", "idle") narrow a run.  Never part of `make check`.
+# "floor", "idle") narrow a run; BENCH_LITE_B=PATH races a second
+# smtpd-lite build beside the first (an A/B test of a change).  Never part of `make check`.
 
 set -u
 export LC_ALL=C
@@ -242,9 +243,16 @@ fi
 echo "bench: $N messages per cell, $RUNS round(s) each" >&2
 
 # The discard race: smtpd-lite --discard and smtp-sink side by side.
-race1=$(pick lite-discard smtp-sink)
+# BENCH_LITE_B: a second smtpd-lite build raced beside the first (A/B).
+LB=${BENCH_LITE_B:-}
+if [ -n "$LB" ]; then
+	want lite-discard && servers="$servers lite-b-discard "
+	want lite-maildir && servers="$servers lite-b-maildir "
+fi
+race1=$(pick lite-discard lite-b-discard smtp-sink)
 if [ -n "$race1" ]; then
 	want lite-discard && start lite-discard 2525 "$L" -l "$ADDR:2525" --discard --max-clients 5000 --max-per-ip 5000
+	want lite-b-discard && start lite-b-discard 2535 "$LB" -l "$ADDR:2535" --discard --max-clients 5000 --max-per-ip 5000
 	want smtp-sink && start smtp-sink 2526 "${sink[@]}" -c "$ADDR:2526" 1000
 	race "$race1"
 	for n in $race1; do stop "$n"; done
@@ -252,9 +260,10 @@ fi
 
 # The store race: smtpd-lite --maildir, a private Postfix into a Maildir,
 # aiosmtpd writing files.
-race2=$(pick lite-maildir postfix aiosmtpd floor)
+race2=$(pick lite-maildir lite-b-maildir postfix aiosmtpd floor)
 if [ -n "$race2" ]; then
 	want lite-maildir && start lite-maildir 2527 "$L" -l "$ADDR:2527" --maildir "$T_TMP/md" --max-clients 5000 --max-per-ip 5000
+	want lite-b-maildir && start lite-b-maildir 2537 "$LB" -l "$ADDR:2537" --maildir "$T_TMP/md-b" --max-clients 5000 --max-per-ip 5000
 	want aiosmtpd && start aiosmtpd 2528 /usr/bin/python3 "$WORLD_SRC/smtpd.py" "$ADDR" 2528 --dump "$T_TMP/aio" --size 1000000 --pipelining --max-sessions 100000 --max-concurrent 200
 	if want postfix; then
 		if [ "$(id -u)" -eq 0 ] && postfix_start; then
@@ -266,12 +275,13 @@ if [ -n "$race2" ]; then
 	fi
 	race "$race2"
 	want lite-maildir && stop lite-maildir
+	want lite-b-maildir && stop lite-b-maildir
 	want aiosmtpd && stop aiosmtpd
 	if [ -n "${PORT[postfix]:-}" ]; then
 		postfix_stop
 		rm -rf "$WORLD_DIR/postfix-bench/mail"
 	fi
-	rm -rf "$T_TMP/md" "$T_TMP/aio" "$T_TMP/floor"
+	rm -rf "$T_TMP/md" "$T_TMP/md-b" "$T_TMP/aio" "$T_TMP/floor"
 fi
 
 echo
@@ -288,6 +298,15 @@ for c in $cells; do
 	    "${R[aiosmtpd $c]:--}" "$(ratio "${R[lite-maildir $c]:-}" "${R[aiosmtpd $c]:-}")" \
 	    "${R[floor $c]:--}"
 done
+if [ -n "$LB" ]; then
+	echo "  B build ($LB):"
+	for c in $cells; do
+		printf '  %-18s %14s %14s %6s   %14s %8s\n' "$c" "$(cpu lite-b-discard "$c")" "" \
+		    "$(ratio "${R[lite-b-discard $c]:-}" "${R[lite-discard $c]:-}")" \
+		    "$(cpu lite-b-maildir "$c")" "$(ratio "${R[lite-b-maildir $c]:-}" "${R[lite-maildir $c]:-}")"
+	done
+	echo "  (ratios B / A)"
+fi
 echo "  (mode c: one connection per message; d: smtp-source -d, many per connection;"
 echo "   postfix: until delivered to the Maildir, accepted: until its last 250)"
 want floor && echo "  floor: the disk's rate for one message at a time (write, fsync, link, fsync new/), same rounds"
