@@ -129,29 +129,57 @@ same(const char *a, const char *b)
 }
 
 int
+mxk_passwd_lookup(const struct mxk_passwd *pw, const char *user, char *hash,
+    size_t len, int *known)
+{
+	const char	*h = NULL;
+	size_t		 i;
+
+	*known = 0;
+	if (pw == NULL || pw->n == 0)
+		return -1;
+	for (i = 0; i < pw->n; i++)
+		if (strcmp(pw->v[i].user, user) == 0) {
+			h = pw->v[i].hash;
+			*known = 1;
+			break;
+		}
+	/* An unknown user is hashed against the first entry's setting. */
+	if (h == NULL)
+		h = pw->v[0].hash;
+	if (strlen(h) >= len)
+		return -1;
+	(void)memcpy(hash, h, strlen(h) + 1);
+	return 0;
+}
+
+int
+mxk_passwd_verify(const char *hash, int known, const char *pass)
+{
+	struct crypt_data	*cd;
+	const char		*h;
+	int			 ok = 0;
+
+	if ((cd = calloc(1, sizeof(*cd))) == NULL)
+		return 0;
+	h = crypt_r(pass, hash, cd);
+	if (h != NULL && h[0] != '*' && known)
+		ok = same(h, hash);
+	explicit_bzero(cd, sizeof(*cd));
+	free(cd);
+	return ok;
+}
+
+int
 mxk_passwd_check(const struct mxk_passwd *pw, const char *user,
     const char *pass)
 {
-	struct crypt_data	*cd;
-	const struct entry	*en = NULL;
-	const char		*h;
-	size_t			 i;
-	int			 ok = 0;
+	char	hash[MXK_PASSWD_HASHMAX];
+	int	known, ok;
 
-	if (pw == NULL || pw->n == 0)
+	if (mxk_passwd_lookup(pw, user, hash, sizeof(hash), &known) == -1)
 		return 0;
-	for (i = 0; i < pw->n; i++)
-		if (strcmp(pw->v[i].user, user) == 0) {
-			en = &pw->v[i];
-			break;
-		}
-	if ((cd = calloc(1, sizeof(*cd))) == NULL)
-		return 0;
-	/* An unknown user is hashed against the first entry's setting. */
-	h = crypt_r(pass, en != NULL ? en->hash : pw->v[0].hash, cd);
-	if (h != NULL && h[0] != '*' && en != NULL)
-		ok = same(h, en->hash);
-	explicit_bzero(cd, sizeof(*cd));
-	free(cd);
+	ok = mxk_passwd_verify(hash, known, pass);
+	explicit_bzero(hash, sizeof(hash));
 	return ok;
 }

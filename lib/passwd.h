@@ -21,6 +21,8 @@
 
 struct mxk_passwd;
 
+#define MXK_PASSWD_HASHMAX	1024	/* a hash and its NUL fit */
+
 int	 mxk_passwd_load(const char *path, struct mxk_passwd **,
 	    struct mxk_err *);
 void	 mxk_passwd_free(struct mxk_passwd *);
@@ -28,5 +30,15 @@ size_t	 mxk_passwd_count(const struct mxk_passwd *);
 /* 1 accepted, 0 refused. */
 int	 mxk_passwd_check(const struct mxk_passwd *, const char *user,
 	    const char *pass);
+/*
+ * The same in two steps, for hashing on another thread while the table
+ * may be reloaded: lookup copies the setting to hash with (the user's
+ * hash, or for an unknown user the first entry's, *known 0) into hash;
+ * -1 when there is no entry or it does not fit.  verify hashes and
+ * compares (never 1 unless known).
+ */
+int	 mxk_passwd_lookup(const struct mxk_passwd *, const char *user,
+	    char *hash, size_t len, int *known);
+int	 mxk_passwd_verify(const char *hash, int known, const char *pass);
 
 #endif

@@ -52,7 +52,8 @@ struct mxk_smtpd {
 	int			 tls_pending;
 	/* A RCPT waiting for mxk_smtpd_resume(), or a message's replies
 	 * for mxk_smtpd_resume_message(); the input after it is held. */
-	enum { P_NONE, P_RCPT, P_MESSAGE } paused;
+	enum { P_NONE, P_RCPT, P_MESSAGE, P_AUTH } paused;
+	char			 pend_user[256];	/* P_AUTH */
 	int			 deferring;	/* set by mxk_smtpd_defer() */
 	size_t			 pend_n;	/* replies the message needs */
 	struct mxk_smtpd_rcpt	 pend;
@@ -1063,6 +1064,8 @@ b64dec(const char *in, unsigned char *out, size_t outlen)
 	return (ssize_t)o;
 }
 
+static void	auth_result(struct mxk_smtpd *, const char *, int);
+
 static void
 auth_check(struct mxk_smtpd *s, const char *user, const char *pass)
 {
@@ -1081,6 +1084,18 @@ auth_check(struct mxk_smtpd *s, const char *user, const char *pass)
 	    pass) : 0;
 
 	s->state = S_READY;
+	if (ok == MXK_SMTPD_AUTH_PENDING) {
+		/* The rest of the input waits (mxk_smtpd_auth_done()). */
+		(void)snprintf(s->pend_user, sizeof(s->pend_user), "%s", user);
+		s->paused = P_AUTH;
+		return;
+	}
+	auth_result(s, user, ok);
+}
+
+static void
+auth_result(struct mxk_smtpd *s, const char *user, int ok)
+{
 	if (ok == 1) {
 		(void)snprintf(s->auth_user, sizeof(s->auth_user), "%s", user);
 		reply(s, 235, "2.7.0", "Authentication successful");
@@ -1540,6 +1555,27 @@ mxk_smtpd_resume_message(struct mxk_smtpd *s, const struct mxk_smtpd_reply *r,
 }
 
 int
+mxk_smtpd_auth_done(struct mxk_smtpd *s, int ok)
+{
+	struct mxk_buf	in;
+	int		rc;
+
+	if (s->paused != P_AUTH)
+		return s->state == S_CLOSED ? MXK_SMTPD_CLOSE :
+		    MXK_SMTPD_CONTINUE;
+	s->paused = P_NONE;
+	auth_result(s, s->pend_user, ok);
+	explicit_bzero(s->pend_user, sizeof(s->pend_user));
+	if (s->closing)
+		return MXK_SMTPD_CLOSE;
+	in = s->held;
+	mxk_buf_init(&s->held, HELDMAX);
+	rc = mxk_smtpd_feed(s, in.p != NULL ? in.p : "", in.len);
+	mxk_buf_free(&in);
+	return rc;
+}
+
+int
 mxk_smtpd_paused(const struct mxk_smtpd *s)
 {
 	return s->paused != P_NONE;
@@ -1560,6 +1596,7 @@ pause_clear(struct mxk_smtpd *s)
 	if (s->paused == P_NONE)
 		return;
 	s->paused = P_NONE;
+	explicit_bzero(s->pend_user, sizeof(s->pend_user));
 	free(s->pend.addr);
 	free(s->pend.notify);
 	free(s->pend.orcpt);

@@ -68,6 +68,7 @@
 
 /* What the rcpt hook may return besides 0 (accept) and -1 (refused). */
 #define MXK_SMTPD_PENDING	1
+#define MXK_SMTPD_AUTH_PENDING	2	/* from the auth hook */
 
 #define MXK_SMTPD_TEXTMAX	256
 
@@ -140,7 +141,8 @@ struct mxk_smtpd_hooks {
 		    struct mxk_smtpd_reply *r, size_t n);
 	/* The message was abandoned (RSET, QUIT, close mid-DATA). */
 	void	(*data_abort)(void *, struct mxk_smtpd *);
-	/* 1 accepted, 0 refused, -1 temporary failure. */
+	/* 1 accepted, 0 refused, -1 temporary failure, or
+	 * MXK_SMTPD_AUTH_PENDING: mxk_smtpd_auth_done() decides. */
 	int	(*auth)(void *, struct mxk_smtpd *, const char *user,
 		    const char *pass);
 	/* Every protocol line, for the transcript (may be NULL). */
@@ -178,6 +180,12 @@ int	 mxk_smtpd_resume(struct mxk_smtpd *, const struct mxk_smtpd_reply *r);
 void	 mxk_smtpd_defer(struct mxk_smtpd *);
 int	 mxk_smtpd_resume_message(struct mxk_smtpd *,
 	    const struct mxk_smtpd_reply *r, size_t n);
+/*
+ * The decision on the AUTH that was PENDING (1, 0 or -1 as the hook
+ * returns), then the input kept since is read; returns as feed() does.
+ * Without a pending AUTH, nothing happens (CONTINUE, or CLOSE).
+ */
+int	 mxk_smtpd_auth_done(struct mxk_smtpd *, int ok);
 int	 mxk_smtpd_paused(const struct mxk_smtpd *);
 /*
  * From a hook: close the session without replying to the command in

@@ -772,6 +772,16 @@ struct job {
 	size_t			 nrcpt, nreplies;
 	int			 rc;
 	struct mxk_err		 err;
+	/*
+	 * Or a password to hash (crypt(3) is slow by design: tens of
+	 * milliseconds that would stall every session if the loop did
+	 * it).  The job has its own copy of the hash, so a SIGHUP reload
+	 * meanwhile is harmless.
+	 */
+	int			 auth;
+	int			 known, ok;
+	char			*user, *pass;
+	char			 hash[MXK_PASSWD_HASHMAX];
 };
 
 struct pool {
@@ -976,8 +986,12 @@ pool_thread(void *arg)
 			p->todo_tail = &p->todo;
 		(void)pthread_mutex_unlock(&p->mu);
 
-		j->rc = mxk_store_end(j->msg, j->res, &j->err);
-		j->msg = NULL;
+		if (j->auth)
+			j->ok = mxk_passwd_verify(j->hash, j->known, j->pass);
+		else {
+			j->rc = mxk_store_end(j->msg, j->res, &j->err);
+			j->msg = NULL;
+		}
 
 		(void)pthread_mutex_lock(&p->mu);
 		j->next = NULL;
@@ -1056,6 +1070,12 @@ job_free(struct job *j)
 	if (j->msg != NULL)
 		mxk_store_abort(j->msg);
 	free(j->res);
+	if (j->pass != NULL) {
+		explicit_bzero(j->pass, strlen(j->pass));
+		free(j->pass);
+	}
+	free(j->user);
+	explicit_bzero(j->hash, sizeof(j->hash));
 	free(j);
 }
 
@@ -1819,12 +1839,22 @@ job_done(struct job *j)
 
 	if (s == NULL) {
 		/* Stored, but nobody heard of it: the client will retry. */
-		if (j->rc == -1)
+		if (!j->auth && j->rc == -1)
 			mxk_log(MXK_LOG_WARN, "store: %s", j->err.msg);
 		job_free(j);
 		return;
 	}
 	s->job = NULL;
+	if (j->auth) {
+		logkv(s->srv, "auth client=%s user=%s result=%s", s->ip,
+		    j->user, j->ok ? "ok" : "refused");
+		rc = mxk_smtpd_auth_done(s->eng, j->ok);
+		job_free(j);
+		after_feed(s, rc);
+		if (s->st == SS_RUN && mxk_conn_pending(s->conn) > 0)
+			sess_read(s);
+		return;
+	}
 	if (j->rc == -1)
 		logkv(s->srv, "store qid=%s: %s", s->qid, j->err.msg);
 	if ((r = calloc(n > 0 ? n : 1, sizeof(*r))) == NULL) {
@@ -1859,8 +1889,27 @@ static int
 h_auth(void *arg, struct mxk_smtpd *e, const char *user, const char *pass)
 {
 	struct sess	*s = arg;
-	int		 ok = mxk_passwd_check(s->srv->pw, user, pass);
+	struct job	*j;
+	int		 ok;
 
+	(void)e;
+	if (s->srv->pool != NULL && s->job == NULL &&
+	    (j = calloc(1, sizeof(*j))) != NULL) {
+		/* Hashed on a thread: the reply comes in job_done(). */
+		j->auth = 1;
+		j->sess = s;
+		if (mxk_passwd_lookup(s->srv->pw, user, j->hash,
+		    sizeof(j->hash), &j->known) == -1 ||
+		    (j->user = strdup(user)) == NULL ||
+		    (j->pass = strdup(pass)) == NULL) {
+			job_free(j);
+			return -1;	/* 454 4.7.0 */
+		}
+		s->job = j;
+		pool_submit(s->srv->pool, j);
+		return MXK_SMTPD_AUTH_PENDING;
+	}
+	ok = mxk_passwd_check(s->srv->pw, user, pass);
 	logkv(s->srv, "auth client=%s user=%s result=%s", s->ip, user,
 	    ok ? "ok" : "refused");
 	return ok;
@@ -2607,7 +2656,8 @@ serve(struct server *srv)
 		    strerror(errno));
 		return EX_OSERR;
 	}
-	if (o->threads > 0 && o->kind != MXK_STORE_DISCARD) {
+	if (o->threads > 0 && (o->kind != MXK_STORE_DISCARD ||
+	    srv->pw != NULL)) {
 		if ((srv->pool = pool_new(o->threads)) == NULL) {
 			(void)fprintf(stderr, "%s: error: store threads: %s\n",
 			    PROG, strerror(errno));

@@ -114,6 +114,9 @@ h_abort(void *arg, struct mxk_smtpd *s)
 static int
 h_auth(void *arg, struct mxk_smtpd *s, const char *u, const char *p)
 {
+	/* "later" is decided by mxk_smtpd_auth_done(). */
+	if (strcmp(u, "later") == 0)
+		return MXK_SMTPD_AUTH_PENDING;
 	return (strcmp(u, "alice") == 0 || strchr(u, '\n') != NULL) &&
 	    strcmp(p, "s3cret") == 0;
 }
@@ -502,6 +505,47 @@ main(void)
 	HAS(&x, "334 UGFzc3dvcmQ6\r\n", "LOGIN password prompt");
 	feed(&x, "czNjcmV0\r\n");
 	HAS(&x, "235 2.7.0", "LOGIN ok");
+	sess_end(&x);
+	/* A pending AUTH: the input behind it waits for the decision. */
+	sess_start(&x, &q, 1);
+	feed(&x, "EHLO c\r\n");
+	x.out[0] = '\0';
+	T_EQ_INT(feed(&x, "AUTH PLAIN AGxhdGVyAHMzY3JldA==\r\nNOOP\r\n"),
+	    MXK_SMTPD_PAUSE, "auth pending: paused");
+	T_EQ_INT(mxk_smtpd_paused(x.s), 1, "auth pending: engine paused");
+	HASNT(&x, "235", "auth pending: no reply yet");
+	HASNT(&x, "250", "auth pending: NOOP waits");
+	T_EQ_INT(feed(&x, "NOOP\r\n"), MXK_SMTPD_PAUSE,
+	    "auth pending: fed while paused");
+	x.rc = mxk_smtpd_auth_done(x.s, 1);
+	T_EQ_INT(x.rc, MXK_SMTPD_CONTINUE, "auth done: continue");
+	(void)feed(&x, "");
+	T_OK(strstr(x.out, "235 2.7.0 Authentication successful\r\n"
+	    "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n") != NULL,
+	    "auth done: 235, then both NOOPs in order");
+	T_EQ_STR(mxk_smtpd_auth_user(x.s), "later", "auth done: the user");
+	T_EQ_INT(mxk_smtpd_auth_done(x.s, 0), MXK_SMTPD_CONTINUE,
+	    "auth done twice: nothing");
+	sess_end(&x);
+	sess_start(&x, &q, 1);
+	feed(&x, "EHLO c\r\nAUTH PLAIN AGxhdGVyAHdyb25n\r\n");
+	x.rc = mxk_smtpd_auth_done(x.s, 0);
+	(void)feed(&x, "");
+	HAS(&x, "535 5.7.8", "auth done: refused");
+	T_OK(mxk_smtpd_auth_user(x.s) == NULL, "auth done: not authenticated");
+	feed(&x, "AUTH PLAIN AGxhdGVyAHMzY3JldA==\r\n");
+	x.rc = mxk_smtpd_auth_done(x.s, -1);
+	(void)feed(&x, "");
+	HAS(&x, "454 4.7.0", "auth done: temporary failure");
+	sess_end(&x);
+	sess_start(&x, &q, 1);
+	feed(&x, "EHLO c\r\nAUTH PLAIN AGxhdGVyAHMzY3JldA==\r\n");
+	T_EQ_INT(mxk_smtpd_timeout(x.s), MXK_SMTPD_CLOSE,
+	    "auth pending: timeout");
+	T_EQ_INT(mxk_smtpd_auth_done(x.s, 1), MXK_SMTPD_CLOSE,
+	    "auth done after a timeout: closed");
+	T_OK(mxk_smtpd_auth_user(x.s) == NULL,
+	    "auth done after a timeout: not authenticated");
 	sess_end(&x);
 	sess_start(&x, &q, 1);
 	feed(&x, "EHLO c\r\nAUTH PLAIN\r\n*\r\n");
