@@ -10,6 +10,7 @@
 #include <sys/types.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -29,6 +30,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,8 +153,8 @@ usage(FILE *f)
 "      --accept-domain D      only recipients in D (repeatable)\n"
 "      --max-size N           message size limit (30 MiB; k, M suffixes)\n"
 "      --max-rcpt N           recipients per message (100)\n"
-"      --max-clients N        sessions at once (1000)\n"
-"      --max-per-ip N         sessions per client address (20)\n"
+"      --max-clients N        sessions at once, all workers together (1000)\n"
+"      --max-per-ip N         sessions per client address, likewise (20)\n"
 "      --timeout T            time for each command before 421 (300s)\n"
 "      --data-timeout T       the whole of DATA (600s)\n"
 "      --greet-delay T        wait before the greeting; talkers refused (0)\n"
@@ -708,6 +710,7 @@ struct server {
 	unsigned long		 check_gen;	/* its program, registered */
 	int			 check_rreg, check_wreg;
 	unsigned long		 nsessions;	/* sessions so far, for ids */
+	struct lim		*lim;		/* --workers: shared limits */
 };
 
 /* A reply held back by --delay: bytes of output before it go out, then
@@ -752,6 +755,7 @@ struct sess {
 	char			 pend_to[MXK_ADDR_INPUTMAX];
 	unsigned long		 id;
 	struct job		*job;		/* the message being synced */
+	size_t			 lim_row;	/* its row in srv->lim, + 1 */
 };
 
 /*
@@ -1895,6 +1899,208 @@ h_trace(void *arg, int from_client, const char *p, size_t n)
 	}
 }
 
+/*
+ * --workers: --max-clients and --max-per-ip hold across the workers.  The
+ * supervisor maps one table (MAP_SHARED | MAP_ANONYMOUS) before the first
+ * fork: the sessions of each worker, and for each client address a row
+ * with one count per worker.  A worker changes its own counts only; a
+ * total is a sum.  When a worker dies the supervisor zeroes its counts
+ * before it starts the next one in its place, so that sessions of the
+ * dead hold no slot.
+ *
+ * A process-shared robust mutex guards the table.  A worker killed while
+ * it holds the mutex leaves the table consistent, because every step
+ * writes one count, or the address of a row nobody counts yet: the next
+ * process to lock it (EOWNERDEAD) just goes on.  The worker's own total
+ * goes up before a row's count and down after it, so a worker with no
+ * sessions has no row to clear.
+ *
+ * Addresses (IPv4 as v4-mapped IPv6) go to buckets of LIM_WAYS rows by a
+ * hash keyed at start, so that clients cannot choose to collide; a row
+ * is free when its counts sum to 0.  The table has four rows per
+ * --max-clients session, 2^17 at most.  A connection whose bucket is full
+ * of other addresses is refused (421 4.7.0) rather than let in uncounted:
+ * the limit never lapses.
+ */
+#define LIM_WAYS	16
+#define LIM_MAXROWS	(1UL << 17)
+
+struct lim {
+	pthread_mutex_t		 mu;
+	int			 nw;
+	size_t			 nbuckets;	/* a power of two */
+	size_t			 stride;	/* octets per row */
+	unsigned long long	 key;
+	unsigned		 clients[MAXWORKERS];
+	size_t			 rows;		/* offset of the first row */
+};
+
+/* A row: 16 octets of address, then nw counts. */
+static unsigned char *
+lim_row(struct lim *l, size_t i)
+{
+	return (unsigned char *)l + l->rows + i * l->stride;
+}
+
+static unsigned *
+lim_counts(struct lim *l, size_t i)
+{
+	return (unsigned *)(void *)(lim_row(l, i) + 16);
+}
+
+static struct lim *
+lim_new(int nw, int max_clients)
+{
+	pthread_mutexattr_t	 ma;
+	struct lim		*l;
+	size_t			 rows = 16 * LIM_WAYS, stride, off, len;
+	void			*p;
+
+	while (rows < 4 * (size_t)max_clients && rows < LIM_MAXROWS)
+		rows *= 2;
+	stride = 16 + (size_t)nw * sizeof(unsigned);
+	off = (sizeof(*l) + 63) & ~(size_t)63;
+	len = off + rows * stride;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+	    -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	l = p;
+	l->nw = nw;
+	l->nbuckets = rows / LIM_WAYS;
+	l->stride = stride;
+	l->rows = off;
+	if (getrandom(&l->key, sizeof(l->key), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(l->key))
+		l->key = (unsigned long long)mxk_now_ms() * 0x9E3779B97F4A7C15ULL ^
+		    (unsigned long long)getpid();
+	if (pthread_mutexattr_init(&ma) != 0 ||
+	    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED) != 0 ||
+	    pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST) != 0 ||
+	    pthread_mutex_init(&l->mu, &ma) != 0) {
+		(void)munmap(p, len);
+		return NULL;
+	}
+	(void)pthread_mutexattr_destroy(&ma);
+	return l;
+}
+
+static void
+lim_lock(struct lim *l)
+{
+	if (pthread_mutex_lock(&l->mu) == EOWNERDEAD)
+		(void)pthread_mutex_consistent(&l->mu);
+}
+
+static size_t
+lim_bucket(const struct lim *l, const unsigned char *a)
+{
+	unsigned long long	h = l->key, w;
+	int			i;
+
+	for (i = 0; i < 2; i++) {
+		memcpy(&w, a + 8 * i, 8);
+		h ^= w;
+		h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ULL;
+		h = (h ^ (h >> 27)) * 0x94D049BB133111EBULL;
+		h ^= h >> 31;
+	}
+	return (size_t)h & (l->nbuckets - 1);
+}
+
+static unsigned
+lim_sum(const struct lim *l, const unsigned *c)
+{
+	unsigned	n = 0;
+	int		k;
+
+	for (k = 0; k < l->nw; k++)
+		n += c[k];
+	return n;
+}
+
+/*
+ * A session of worker w (0..nw-1) from ip: NULL when admitted (*row set,
+ * for lim_give()), else the reason of the refusal.
+ */
+static const char *
+lim_take(struct lim *l, int w, const char *ip, int max_clients,
+    int max_per_ip, size_t *row)
+{
+	unsigned char	a[16];
+	struct in_addr	a4;
+	size_t		b, i, r, fr = SIZE_MAX;
+	unsigned	total = 0;
+	int		k;
+
+	memset(a, 0, sizeof(a));
+	if (inet_pton(AF_INET6, ip, a) != 1 && inet_pton(AF_INET, ip, &a4) ==
+	    1) {
+		a[10] = a[11] = 0xff;
+		memcpy(a + 12, &a4, 4);
+	}
+	b = lim_bucket(l, a) * LIM_WAYS;
+	lim_lock(l);
+	for (k = 0; k < l->nw; k++)
+		total += l->clients[k];
+	if (total >= (unsigned)max_clients) {
+		(void)pthread_mutex_unlock(&l->mu);
+		return "max-clients";
+	}
+	for (i = 0, r = SIZE_MAX; i < LIM_WAYS; i++) {
+		unsigned n = lim_sum(l, lim_counts(l, b + i));
+
+		if (n == 0) {
+			if (fr == SIZE_MAX)
+				fr = b + i;
+		} else if (memcmp(lim_row(l, b + i), a, 16) == 0) {
+			if (n >= (unsigned)max_per_ip) {
+				(void)pthread_mutex_unlock(&l->mu);
+				return "max-per-ip";
+			}
+			r = b + i;
+		}
+	}
+	if (r == SIZE_MAX) {
+		if (fr == SIZE_MAX) {
+			(void)pthread_mutex_unlock(&l->mu);
+			return "table-full";
+		}
+		r = fr;
+		memcpy(lim_row(l, r), a, 16);
+	}
+	l->clients[w]++;
+	lim_counts(l, r)[w]++;
+	(void)pthread_mutex_unlock(&l->mu);
+	*row = r;
+	return NULL;
+}
+
+static void
+lim_give(struct lim *l, int w, size_t row)
+{
+	lim_lock(l);
+	if (lim_counts(l, row)[w] > 0)
+		lim_counts(l, row)[w]--;
+	if (l->clients[w] > 0)
+		l->clients[w]--;
+	(void)pthread_mutex_unlock(&l->mu);
+}
+
+/* Worker w is dead: its sessions are gone (the supervisor). */
+static void
+lim_clear(struct lim *l, int w)
+{
+	size_t	i;
+
+	lim_lock(l);
+	if (l->clients[w] > 0)
+		for (i = 0; i < l->nbuckets * LIM_WAYS; i++)
+			lim_counts(l, i)[w] = 0;
+	l->clients[w] = 0;
+	(void)pthread_mutex_unlock(&l->mu);
+}
+
 /* Sessions. */
 
 static void
@@ -1936,6 +2142,8 @@ sess_free(struct sess *s)
 		mxk_check_cancel(srv->check, s);
 	if (s->job != NULL)
 		s->job->sess = NULL;	/* it frees itself when back */
+	if (s->lim_row > 0)
+		lim_give(srv->lim, srv->worker - 1, s->lim_row - 1);
 	mxk_smtpd_free(s->eng);
 	if (srv->ep != -1)
 		(void)epoll_ctl(srv->ep, EPOLL_CTL_DEL, s->fd, NULL);
@@ -2251,6 +2459,8 @@ accept_all(struct server *srv, int lfd)
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
 	char			 ip[64];
+	const char		*why;
+	size_t			 row = 0;
 	int			 fd, one = 1;
 	struct sess		*s;
 
@@ -2272,26 +2482,42 @@ accept_all(struct server *srv, int lfd)
 		else
 			(void)mxk_net_addr_str((struct sockaddr *)&ss, ip,
 			    sizeof(ip));
-		if (srv->stop || srv->nsess >= srv->o->max_clients ||
-		    count_ip(srv, ip) >= srv->o->max_per_ip) {
+		if (srv->stop)
+			why = "stopping";
+		else if (srv->lim != NULL)
+			why = lim_take(srv->lim, srv->worker - 1, ip,
+			    srv->o->max_clients, srv->o->max_per_ip, &row);
+		else if (srv->nsess >= srv->o->max_clients)
+			why = "max-clients";
+		else if (count_ip(srv, ip) >= srv->o->max_per_ip)
+			why = "max-per-ip";
+		else
+			why = NULL;
+		if (why != NULL) {
 			static const char busy[] =
 			    "421 4.3.2 Too many connections, try later\r\n";
+			static const char full[] =
+			    "421 4.7.0 Too many client addresses, try later\r\n";
 
-			(void)write(fd, busy, sizeof(busy) - 1);
+			if (strcmp(why, "table-full") == 0)
+				(void)write(fd, full, sizeof(full) - 1);
+			else
+				(void)write(fd, busy, sizeof(busy) - 1);
 			(void)close(fd);
-			logkv(srv, "refused client=%s reason=%s", ip,
-			    srv->stop ? "stopping" : srv->nsess >=
-			    srv->o->max_clients ? "max-clients" :
-			    "max-per-ip");
+			logkv(srv, "refused client=%s reason=%s", ip, why);
 			continue;
 		}
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
 		    sizeof(one));
 		if ((s = sess_new(srv, fd, fd, ip,
 		    mxk_net_addr_port((struct sockaddr *)&ss))) == NULL) {
+			if (srv->lim != NULL)
+				lim_give(srv->lim, srv->worker - 1, row);
 			(void)close(fd);
 			continue;
 		}
+		if (srv->lim != NULL)
+			s->lim_row = row + 1;
 		if (s->st == SS_DONE)
 			sess_free(s);
 	}
@@ -2864,6 +3090,8 @@ supervise(struct server *srv, const int *act, int nact, const int *own,
 			if (k == nw)
 				continue;
 			pids[k] = 0;
+			/* Its sessions died with it: their slots are free. */
+			lim_clear(srv->lim, k);
 			if (stopping)
 				continue;
 			now = mxk_now_ms();
@@ -3060,8 +3288,14 @@ main(int argc, char **argv)
 		    rl.rlim_max : (rlim_t)o.max_clients + 64;
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (nw > 1)
+	if (nw > 1) {
+		if ((srv.lim = lim_new(nw, o.max_clients)) == NULL) {
+			(void)fprintf(stderr, "%s: error: shared limits: %s\n",
+			    PROG, strerror(errno));
+			return EX_OSERR;
+		}
 		return supervise(&srv, act, nact, own, nw);
+	}
 	for (i = 0; i < (size_t)nact; i++) {
 		srv.shared[srv.nlfd] = 0;
 		srv.lfd[srv.nlfd++] = act[i];

@@ -450,6 +450,106 @@ rc=$?
 [ "$(ps -o pid= --ppid "$LITE_PID" | wc -l)" = 0 ] && ok "--workers: no worker left" || fail workers-left "$(ps -o pid,args --ppid "$LITE_PID")"
 cm "--workers: every worker stopped" '^smtpd-lite\[3\]: stopped' cat "$P/lite-multi.log"
 
+# --- --workers: --max-per-ip and --max-clients hold across the workers
+# (one table shared by them).  Each round fills the limit and tries once
+# more; 20 rounds, so that the one too many meets each worker.  Then the
+# worker of a held session is killed: its slots come back, no others.
+cat >"$T_TMP/limits.py" <<'EOF'
+import os, signal, socket, subprocess, sys, time
+mode, addr, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])
+srcs = ["203.0.113.2", "198.51.100.1", "198.51.100.2", "198.51.100.3"]
+def conn(src):
+    """(socket, first line) of a session from src."""
+    s = socket.create_connection((addr, 25), timeout=5, source_address=(src, 0))
+    try:
+        return s, s.recv(200).decode("latin-1").strip()
+    except OSError as e:
+        return s, "(%s)" % e
+def hold(src):
+    """A session that got its 220 (sessions just closed may still count)."""
+    for _ in range(50):
+        s, g = conn(src)
+        if g.startswith("220"):
+            return s
+        s.close()
+        time.sleep(0.1)
+    print("cannot hold a session from", src)
+    sys.exit(1)
+def src(i):
+    return srcs[0] if mode == "perip" else srcs[i % len(srcs)]
+if mode in ("perip", "clients"):
+    for r in range(20):
+        held = [hold(src(i)) for i in range(limit)]
+        t, g = conn(src(limit))
+        print("over", g)
+        t.close()
+        for s in held:
+            s.close()
+        time.sleep(0.05)
+elif mode == "kill":
+    # The limit held, the worker of the first session killed: the slots
+    # of its sessions come back, those of the other worker stay taken.
+    ns, log = sys.argv[4], sys.argv[5]
+    held = [hold(srcs[0]) for _ in range(limit)]
+    ss = subprocess.run(["nsenter", "--net=" + ns, "ss", "-tnpH", "state",
+                         "established", "( sport = :25 )"],
+                        capture_output=True, text=True).stdout
+    mine = str(held[0].getsockname()[1])
+    victim = None
+    for line in ss.splitlines():
+        f = line.split()
+        if len(f) >= 5 and f[3].rsplit(":", 1)[1] == mine and "pid=" in f[4]:
+            victim = int(f[4].split("pid=")[1].split(",")[0])
+    if victim is None:
+        print("no worker found for the session:", ss)
+        sys.exit(1)
+    os.kill(victim, signal.SIGKILL)
+    for _ in range(50):
+        if ("pid=%d killed" % victim) in open(log).read():
+            break
+        time.sleep(0.1)
+    time.sleep(0.2)
+    alive = 0
+    for s in held:
+        s.setblocking(False)
+        try:
+            alive += 1 if s.recv(100) else 0
+        except BlockingIOError:
+            alive += 1
+        except OSError:
+            pass
+    print("killed", victim, "alive", alive)
+    more = []
+    for _ in range(limit + 1):
+        s, g = conn(srcs[0])
+        more.append(s)
+        if not g.startswith("220"):
+            print("then", len(more) - 1, "more, refused", g)
+            break
+    else:
+        print("never refused")
+EOF
+lite multi $W --discard --workers 2 --max-per-ip 2 --timeout 30s
+sleep 0.3
+/usr/bin/python3 "$T_TMP/limits.py" perip $W 2 >"$T_TMP/lim1.out" 2>&1
+[ "$(grep -c '^over 421 4\.3\.2 ' "$T_TMP/lim1.out")" = 20 ] && ok "--workers 2 --max-per-ip 2: the third session refused, 20 times of 20" ||
+    fail workers-perip "$(sort "$T_TMP/lim1.out" | uniq -c)"
+[ "$(grep -Eo '^smtpd-lite\[[12]\]: refused client=203\.0\.113\.2 reason=max-per-ip' "$P/lite-multi.log" | cut -c1-13 | sort -u | wc -l)" = 2 ] &&
+    ok "--workers --max-per-ip: refused by both workers" || fail workers-perip-both "$(grep refused "$P/lite-multi.log" | cut -c1-13 | sort | uniq -c)"
+/usr/bin/python3 "$T_TMP/limits.py" kill $W 2 "$WORLD_DIR/inet.ns" "$P/lite-multi.log" >"$T_TMP/lim3.out" 2>&1
+cm "--workers: a killed worker's sessions closed" '^killed [0-9]+ alive [01]$' cat "$T_TMP/lim3.out"
+alive=$(sed -n 's/^killed [0-9]* alive //p' "$T_TMP/lim3.out")
+cm "--workers: the killed worker's slots come back, the other's stay" "^then $((2 - ${alive:-9})) more, refused 421 4\.3\.2 " cat "$T_TMP/lim3.out"
+unlite
+lite multi $W --discard --workers 2 --max-clients 3 --timeout 30s
+sleep 0.3
+/usr/bin/python3 "$T_TMP/limits.py" clients $W 3 >"$T_TMP/lim2.out" 2>&1
+[ "$(grep -c '^over 421 4\.3\.2 ' "$T_TMP/lim2.out")" = 20 ] && ok "--workers 2 --max-clients 3: the fourth session refused, 20 times of 20" ||
+    fail workers-clients "$(sort "$T_TMP/lim2.out" | uniq -c)"
+[ "$(grep -Eo '^smtpd-lite\[[12]\]: refused client=[0-9.]+ reason=max-clients' "$P/lite-multi.log" | cut -c1-13 | sort -u | wc -l)" = 2 ] &&
+    ok "--workers --max-clients: refused by both workers" || fail workers-clients-both "$(grep refused "$P/lite-multi.log" | cut -c1-13 | sort | uniq -c)"
+unlite
+
 # --- systemd socket activation (LISTEN_FDS), with systemd-socket-activate
 nsenter --net="$WORLD_DIR/inet.ns" systemd-socket-activate -l $W:25 -- "$L" --discard --hostname act.lite.test --workers 2 \
     >"$P/lite-act.log" 2>&1 </dev/null &
