@@ -120,6 +120,7 @@ struct opts {
 	const char	*dnsbl[MAXDNSBL];
 	size_t		 ndnsbl;
 	long long	 dnsbl_timeout;
+	size_t		 dnsbl_cache;
 	const char	*resolver;
 	char		**argv_check;
 	long long	 check_timeout;
@@ -169,6 +170,7 @@ usage(FILE *f)
 "      --check-timeout T      its answer's deadline (10s)\n"
 "      --dnsbl ZONE           refuse clients ZONE lists, at RCPT (repeatable)\n"
 "      --dnsbl-timeout T      how long the lookups may take (2s)\n"
+"      --dnsbl-cache N        answers kept for their TTL (10000; 0: none)\n"
 "      --resolver ADDR[:PORT] DNS resolver (default: /etc/resolv.conf)\n"
 "      --json-log             one JSON record per message on stderr\n"
 "Fault injection (for testing senders):\n"
@@ -257,7 +259,8 @@ enum {
 	OPT_KEY, OPT_REQTLS, OPT_PASSWD, OPT_AUTHPLAIN, OPT_REQAUTH,
 	OPT_STRICT, OPT_JSONLOG, OPT_SYSLOG, OPT_REPLY, OPT_DELAY, OPT_DROP,
 	OPT_REJRATE, OPT_REJAT, OPT_SEED, OPT_DNSBL, OPT_DNSBLTIMEOUT,
-	OPT_RESOLVER, OPT_CHECK, OPT_CHECKTIMEOUT, OPT_WORKERS, OPT_THREADS
+	OPT_RESOLVER, OPT_CHECK, OPT_CHECKTIMEOUT, OPT_WORKERS, OPT_THREADS,
+	OPT_DNSBLCACHE
 };
 
 static const struct option longopts[] = {
@@ -294,6 +297,7 @@ static const struct option longopts[] = {
 	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "dnsbl", required_argument, NULL, OPT_DNSBL },
 	{ "dnsbl-timeout", required_argument, NULL, OPT_DNSBLTIMEOUT },
+	{ "dnsbl-cache", required_argument, NULL, OPT_DNSBLCACHE },
 	{ "resolver", required_argument, NULL, OPT_RESOLVER },
 	{ "check", required_argument, NULL, OPT_CHECK },
 	{ "check-timeout", required_argument, NULL, OPT_CHECKTIMEOUT },
@@ -468,6 +472,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->shutdown_grace = 10000;
 	o->reject_at = P_DOT;
 	o->dnsbl_timeout = 2000;
+	o->dnsbl_cache = 10000;
 	o->check_timeout = 10000;
 	o->threads = 16;
 	opterr = 0;
@@ -613,6 +618,10 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->dnsbl_timeout = duration("--dnsbl-timeout", optarg,
 			    0);
 			break;
+		case OPT_DNSBLCACHE:
+			o->dnsbl_cache = strcmp(optarg, "0") == 0 ? 0 :
+			    (size_t)number("--dnsbl-cache", optarg, 1000000);
+			break;
 		case OPT_RESOLVER:
 			o->resolver = optarg;
 			break;
@@ -711,6 +720,9 @@ struct server {
 	int			 check_rreg, check_wreg;
 	unsigned long		 nsessions;	/* sessions so far, for ids */
 	struct lim		*lim;		/* --workers: shared limits */
+	struct blc_ent		*blc;		/* --dnsbl-cache */
+	size_t			 blc_nb;
+	unsigned long long	 blc_key;
 };
 
 /* A reply held back by --delay: bytes of output before it go out, then
@@ -748,6 +760,8 @@ struct sess {
 	struct mxk_dns_batch	*dnsbl;
 	struct mxk_dns_query	*dq;
 	char			*dqnames;
+	unsigned char		 dqzone[MAXDNSBL];	/* the zones asked */
+	size_t			 ndq;
 	int			 listed;	/* zone index, -1 none */
 	char			 listed_txt[128];
 	/* A RCPT whose decision is not made yet. */
@@ -1202,15 +1216,176 @@ dnsbl_register(struct sess *s)
 	}
 }
 
+/* A client address as 16 octets (IPv4 v4-mapped); -1 when not one. */
+static int
+addr16(const char *ip, unsigned char *a)
+{
+	struct in_addr	a4;
+
+	memset(a, 0, 16);
+	if (inet_pton(AF_INET6, ip, a) == 1)
+		return 0;
+	if (inet_pton(AF_INET, ip, &a4) != 1)
+		return -1;
+	a[10] = a[11] = 0xff;
+	memcpy(a + 12, &a4, 4);
+	return 0;
+}
+
+/* SplitMix64's finaliser over 16 octets and a key. */
+static unsigned long long
+hash16(unsigned long long h, const unsigned char *a)
+{
+	unsigned long long	w;
+	int			i;
+
+	for (i = 0; i < 2; i++) {
+		memcpy(&w, a + 8 * i, 8);
+		h ^= w;
+		h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ULL;
+		h = (h ^ (h >> 27)) * 0x94D049BB133111EBULL;
+		h ^= h >> 31;
+	}
+	return h;
+}
+
+/*
+ * The answers of the lists, kept by each process (each worker) for
+ * --dnsbl-cache entries: (client, zone) -> listed, with the A and the
+ * TXT, or not listed (NXDOMAIN, NODATA), until the answer's TTL runs out:
+ * an hour at most for a listing, five minutes at most for the other; an
+ * answer without a TTL (0; a negative answer without an SOA) counts as
+ * BLC_NOTTL, capped alike.  Failures, timeouts and ignored answers are
+ * asked again by the next session.  Buckets of BLC_WAYS entries by a
+ * keyed hash; a full bucket gives up its entry nearest to expiry.
+ */
+#define BLC_WAYS	8
+#define BLC_LISTED_MAX	3600
+#define BLC_CLEAN_MAX	300
+#define BLC_NOTTL	60
+
+struct blc_ent {
+	long long	 until;		/* ms; <= now: free */
+	unsigned char	 addr[16];
+	unsigned char	 zone;
+	unsigned char	 listed;
+	char		 a[INET_ADDRSTRLEN];
+	char		 txt[128];
+};
+
+static struct blc_ent *
+blc_bucket(struct server *srv, const unsigned char *a, size_t zone)
+{
+	if (srv->blc == NULL) {
+		if (srv->o->dnsbl_cache == 0)
+			return NULL;
+		srv->blc_nb = (srv->o->dnsbl_cache + BLC_WAYS - 1) / BLC_WAYS;
+		if ((srv->blc = calloc(srv->blc_nb * BLC_WAYS,
+		    sizeof(*srv->blc))) == NULL)
+			return NULL;
+		if (getrandom(&srv->blc_key, sizeof(srv->blc_key),
+		    GRND_NONBLOCK) != (ssize_t)sizeof(srv->blc_key))
+			srv->blc_key = srv->rng ^ (unsigned long long)getpid();
+	}
+	return srv->blc + (hash16(srv->blc_key ^ zone, a) % srv->blc_nb) *
+	    BLC_WAYS;
+}
+
+static const struct blc_ent *
+blc_get(struct server *srv, const unsigned char *a, size_t zone,
+    long long now)
+{
+	struct blc_ent	*b = blc_bucket(srv, a, zone);
+	int		 i;
+
+	for (i = 0; b != NULL && i < BLC_WAYS; i++)
+		if (b[i].until > now && b[i].zone == zone &&
+		    memcmp(b[i].addr, a, 16) == 0)
+			return &b[i];
+	return NULL;
+}
+
+static void
+blc_put(struct server *srv, const char *ip, size_t zone, unsigned ttl,
+    const char *addr, const char *txt)
+{
+	struct blc_ent	*b, *e = NULL;
+	unsigned char	 a[16];
+	long long	 now = mxk_now_ms();
+	unsigned	 max = addr != NULL ? BLC_LISTED_MAX : BLC_CLEAN_MAX;
+	int		 i;
+
+	if (addr16(ip, a) == -1 || (b = blc_bucket(srv, a, zone)) == NULL)
+		return;
+	if (ttl == 0)
+		ttl = BLC_NOTTL;
+	if (ttl > max)
+		ttl = max;
+	for (i = 0; i < BLC_WAYS; i++) {
+		if (b[i].until > now && b[i].zone == zone &&
+		    memcmp(b[i].addr, a, 16) == 0) {
+			e = &b[i];
+			break;
+		}
+		if (e == NULL || b[i].until < e->until)
+			e = &b[i];
+	}
+	memcpy(e->addr, a, 16);
+	e->zone = (unsigned char)zone;
+	e->until = now + (long long)ttl * 1000;
+	e->listed = addr != NULL;
+	(void)snprintf(e->a, sizeof(e->a), "%s", addr != NULL ? addr : "");
+	(void)snprintf(e->txt, sizeof(e->txt), "%s", txt != NULL ? txt : "");
+}
+
+/*
+ * The cached answers for this client: 1 when one lists it (then nothing
+ * is asked), else 0 with the zones still to ask in s->dqzone.
+ */
+static int
+dnsbl_cached(struct sess *s)
+{
+	const struct opts	*o = s->srv->o;
+	const struct blc_ent	*c;
+	unsigned char		 a[16];
+	long long		 now = mxk_now_ms();
+	size_t			 i;
+	int			 ok = addr16(s->ip, a) == 0;
+
+	s->ndq = 0;
+	for (i = 0; i < o->ndnsbl; i++) {
+		if (!ok || (c = blc_get(s->srv, a, i, now)) == NULL) {
+			s->dqzone[s->ndq++] = (unsigned char)i;
+			continue;
+		}
+		if (!c->listed) {
+			logkv(s->srv, "dnsbl client=%s zone=%s result=not-listed "
+			    "cached=yes ttl=%llds", s->ip, o->dnsbl[i],
+			    (c->until - now + 999) / 1000);
+			continue;
+		}
+		s->listed = (int)i;
+		(void)snprintf(s->listed_txt, sizeof(s->listed_txt), "%s",
+		    c->txt);
+		logkv(s->srv, "dnsbl client=%s zone=%s a=%s result=listed "
+		    "txt=\"%s\" cached=yes ttl=%llds", s->ip, o->dnsbl[i], c->a,
+		    c->txt, (c->until - now + 999) / 1000);
+		return 1;
+	}
+	return 0;
+}
+
 static void
 dnsbl_start(struct sess *s)
 {
 	const struct opts	*o = s->srv->o;
 	struct mxk_err		 e;
-	size_t			 i, nz = o->ndnsbl;
+	size_t			 i, nz;
 
 	s->listed = -1;
-	if (nz == 0 || s->srv->dns == NULL)
+	if (o->ndnsbl == 0 || s->srv->dns == NULL)
+		return;
+	if (dnsbl_cached(s) || (nz = s->ndq) == 0)
 		return;
 	s->dq = calloc(2 * nz, sizeof(*s->dq));
 	s->dqnames = malloc(nz * MXK_DNS_NAMEMAX);
@@ -1219,8 +1394,8 @@ dnsbl_start(struct sess *s)
 	for (i = 0; i < nz; i++) {
 		char *name = s->dqnames + i * MXK_DNS_NAMEMAX;
 
-		if (dnsbl_name(s->ip, o->dnsbl[i], name, MXK_DNS_NAMEMAX) ==
-		    -1)
+		if (dnsbl_name(s->ip, o->dnsbl[s->dqzone[i]], name,
+		    MXK_DNS_NAMEMAX) == -1)
 			goto fail;	/* not an address: nothing to ask */
 		s->dq[2 * i].name = s->dq[2 * i + 1].name = name;
 		s->dq[2 * i].type = MXK_DNS_A;
@@ -1238,20 +1413,25 @@ fail:
 	free(s->dqnames);
 	s->dq = NULL;
 	s->dqnames = NULL;
+	s->ndq = 0;
 }
 
 /* Listed: an A record in 127.0.0.0/8 (RFC 5782 §2.1), but not
- * 127.255.255.0/24, which lists use for errors (a refused query). */
+ * 127.255.255.0/24, which lists use for errors (a refused query).  Each
+ * zone's verdict is cached; the first listing zone (in the order of the
+ * options) names the refusal. */
 static void
 dnsbl_judge(struct sess *s)
 {
 	const struct opts	*o = s->srv->o;
 	struct mxk_dns_answer	*a, *t;
-	size_t			 i, j, k;
+	size_t			 i, j, k, z;
 	unsigned long		 v;
-	char			 addr[INET_ADDRSTRLEN];
+	char			 addr[INET_ADDRSTRLEN], txt[128];
+	int			 listed;
 
-	for (i = 0; i < o->ndnsbl; i++) {
+	for (i = 0; i < s->ndq; i++) {
+		z = s->dqzone[i];
 		a = s->dq[2 * i].ans;
 		t = s->dq[2 * i + 1].ans;
 		if (a == NULL)
@@ -1259,11 +1439,15 @@ dnsbl_judge(struct sess *s)
 		if (a->status != MXK_DNS_OK && a->status != MXK_DNS_NXDOMAIN &&
 		    a->status != MXK_DNS_NODATA) {
 			logkv(s->srv, "dnsbl client=%s zone=%s result=%s "
-			    "(not listed)", s->ip, o->dnsbl[i],
+			    "(not listed)", s->ip, o->dnsbl[z],
 			    mxk_dns_status_name(a->status));
 			continue;
 		}
-		for (j = 0; j < a->nrr && s->listed == -1; j++) {
+		if (a->status != MXK_DNS_OK) {
+			blc_put(s->srv, s->ip, z, a->ttl, NULL, NULL);
+			continue;
+		}
+		for (j = 0, listed = 0; j < a->nrr && !listed; j++) {
 			if (a->rr[j].type != MXK_DNS_A)
 				continue;
 			v = ntohl(a->rr[j].a.s_addr);
@@ -1272,29 +1456,33 @@ dnsbl_judge(struct sess *s)
 			if ((v >> 24) != 127 || (v >> 8) == 0x7fffffUL) {
 				logkv(s->srv, "dnsbl client=%s zone=%s "
 				    "a=%s result=ignored", s->ip,
-				    o->dnsbl[i], addr);
+				    o->dnsbl[z], addr);
 				continue;
 			}
-			s->listed = (int)i;
-			s->listed_txt[0] = '\0';
+			listed = 1;
+			txt[0] = '\0';
 			if (t != NULL && t->status == MXK_DNS_OK &&
 			    t->nrr > 0 && t->rr[0].type == MXK_DNS_TXT) {
 				/* The list's words: printable, bounded. */
 				for (k = 0; k < t->rr[0].len &&
-				    k + 1 < sizeof(s->listed_txt); k++) {
+				    k + 1 < sizeof(txt); k++) {
 					unsigned char c = t->rr[0].data[k];
 
-					s->listed_txt[k] = c >= 32 && c < 127 ?
+					txt[k] = c >= 32 && c < 127 ?
 					    (char)c : '?';
 				}
-				s->listed_txt[k] = '\0';
+				txt[k] = '\0';
 			}
 			logkv(s->srv, "dnsbl client=%s zone=%s a=%s "
-			    "result=listed txt=\"%s\"", s->ip, o->dnsbl[i],
-			    addr, s->listed_txt);
+			    "result=listed txt=\"%s\"", s->ip, o->dnsbl[z],
+			    addr, txt);
+			blc_put(s->srv, s->ip, z, a->ttl, addr, txt);
+			if (s->listed == -1) {
+				s->listed = (int)z;
+				(void)snprintf(s->listed_txt,
+				    sizeof(s->listed_txt), "%s", txt);
+			}
 		}
-		if (s->listed != -1)
-			break;
 	}
 }
 
@@ -1306,12 +1494,13 @@ dnsbl_free(struct sess *s)
 	mxk_dns_batch_free(s->dnsbl);
 	s->dnsbl = NULL;
 	if (s->dq != NULL)
-		for (i = 0; i < 2 * s->srv->o->ndnsbl; i++)
+		for (i = 0; i < 2 * s->ndq; i++)
 			mxk_dns_answer_free(s->dq[i].ans);
 	free(s->dq);
 	free(s->dqnames);
 	s->dq = NULL;
 	s->dqnames = NULL;
+	s->ndq = 0;
 }
 
 static int	rcpt_policy(struct sess *, struct mxk_smtpd_reply *);
@@ -1995,17 +2184,7 @@ lim_lock(struct lim *l)
 static size_t
 lim_bucket(const struct lim *l, const unsigned char *a)
 {
-	unsigned long long	h = l->key, w;
-	int			i;
-
-	for (i = 0; i < 2; i++) {
-		memcpy(&w, a + 8 * i, 8);
-		h ^= w;
-		h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ULL;
-		h = (h ^ (h >> 27)) * 0x94D049BB133111EBULL;
-		h ^= h >> 31;
-	}
-	return (size_t)h & (l->nbuckets - 1);
+	return (size_t)hash16(l->key, a) & (l->nbuckets - 1);
 }
 
 static unsigned
@@ -2028,17 +2207,11 @@ lim_take(struct lim *l, int w, const char *ip, int max_clients,
     int max_per_ip, size_t *row)
 {
 	unsigned char	a[16];
-	struct in_addr	a4;
 	size_t		b, i, r, fr = SIZE_MAX;
 	unsigned	total = 0;
 	int		k;
 
-	memset(a, 0, sizeof(a));
-	if (inet_pton(AF_INET6, ip, a) != 1 && inet_pton(AF_INET, ip, &a4) ==
-	    1) {
-		a[10] = a[11] = 0xff;
-		memcpy(a + 12, &a4, 4);
-	}
+	(void)addr16(ip, a);	/* accept()'s: always an address */
 	b = lim_bucket(l, a) * LIM_WAYS;
 	lim_lock(l);
 	for (k = 0; k < l->nw; k++)
@@ -2864,8 +3037,8 @@ serve(struct server *srv)
 			    o->reject_rate, point_names[o->reject_at],
 			    o->seed);
 		for (i = 0; i < o->ndnsbl; i++)
-			logkv(srv, "dnsbl zone=%s timeout=%lldms", o->dnsbl[i],
-			    o->dnsbl_timeout);
+			logkv(srv, "dnsbl zone=%s timeout=%lldms cache=%zu",
+			    o->dnsbl[i], o->dnsbl_timeout, o->dnsbl_cache);
 		if (o->argv_check != NULL)
 			logkv(srv, "check program=%s timeout=%lldms",
 			    o->argv_check[0], o->check_timeout);
@@ -2943,6 +3116,7 @@ serve(struct server *srv)
 	mxk_tls_server_ctx_free(srv->tls);
 	mxk_dns_close(srv->dns);
 	mxk_check_free(srv->check);
+	free(srv->blc);
 	return 0;
 }
 
@@ -3251,6 +3425,7 @@ main(int argc, char **argv)
 
 		mxk_check_free(srv.check);
 		mxk_dns_close(srv.dns);
+		free(srv.blc);
 		return rc;
 	}
 

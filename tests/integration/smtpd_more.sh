@@ -307,6 +307,48 @@ ce "dnsbl: past --dnsbl-timeout, not listed (fail open)" 0 swaks --server $Q --t
 cm "dnsbl: the timeout logged" 'dnsbl client=198\.51\.100\.1 zone=dnsbl\.test result=timeout \(not listed\)' cat "$P/lite-policy.log"
 unlite
 
+# The cache of list answers: a listed and a clean client looked up once
+# through a resolver of our own (dnsfault.py in front of nsd), then the
+# resolver killed: the next sessions from the same addresses get the
+# cached answers (a lookup would time out and list nobody).
+# bl_resolver: start it on $Q:5354 (pid in BLR_PID).
+bl_resolver() {
+	: >"$P/blr.out"
+	nsenter --net="$WORLD_DIR/inet.ns" /usr/bin/python3 "$WORLD_SRC/dnsfault.py" $Q 5354 --upstream "$NSD:53" \
+	    --log "$T_TMP/blr.log" >"$P/blr.out" 2>&1 </dev/null &
+	BLR_PID=$!
+	world_pid_add "$WORLD_DIR/peers.pids" dnsfault $BLR_PID
+	for _ in $(seq 50); do
+		grep -q ready "$P/blr.out" && return 0
+		sleep 0.1
+	done
+	fail bl-resolver "did not start: $(cat "$P/blr.out")"
+}
+bl_resolver
+lite policy $Q --discard --resolver "$Q:5354" --dnsbl dnsbl.test --dnsbl-timeout 1s
+ce "dnsbl cache: a listed client refused (looked up)" 24 swaks --server $Q --to a@lite.test --from a@example.test --local-interface "$SOURCE_V4"
+ce "dnsbl cache: a clean client served (looked up)" 0 swaks --server $Q --to a@lite.test --from a@example.test
+kill -KILL "$BLR_PID"
+wait "$BLR_PID" 2>/dev/null
+ce "dnsbl cache: resolver gone, the listed client still refused" 24 swaks --server $Q --to a@lite.test --from a@example.test --local-interface "$SOURCE_V4"
+cm "dnsbl cache: the same reply, TXT and all" '<\*\* +554 5\.7\.1 Service unavailable; client \[198\.51\.100\.1\] blocked using dnsbl\.test: spam source seen at the test trap' cat "$K"
+cm "dnsbl cache: the listing logged as cached" 'dnsbl client=198\.51\.100\.1 zone=dnsbl\.test a=127\.0\.0\.2 result=listed txt="spam source seen at the test trap" cached=yes ttl=[0-9]+s' cat "$P/lite-policy.log"
+ce "dnsbl cache: resolver gone, the clean client served" 0 swaks --server $Q --to a@lite.test --from a@example.test
+cm "dnsbl cache: the clean answer logged as cached" 'dnsbl client=203\.0\.113\.2 zone=dnsbl\.test result=not-listed cached=yes ttl=[0-9]+s' cat "$P/lite-policy.log"
+nomatch "dnsbl cache: no lookup timed out" 'result=timeout' "$P/lite-policy.log"
+[ "$(grep -c ' 1\.100\.51\.198\.dnsbl\.test' "$T_TMP/blr.log")" = 2 ] &&
+    ok "dnsbl cache: the listed client asked about once (A and TXT)" || fail dnsbl-cache-queries "$(cat "$T_TMP/blr.log")"
+unlite
+# Without the cache the same steps fail open: the lookup times out.
+bl_resolver
+lite policy $Q --discard --resolver "$Q:5354" --dnsbl dnsbl.test --dnsbl-timeout 1s --dnsbl-cache 0
+ce "dnsbl --dnsbl-cache 0: listed, refused" 24 swaks --server $Q --to a@lite.test --from a@example.test --local-interface "$SOURCE_V4"
+kill -KILL "$BLR_PID"
+wait "$BLR_PID" 2>/dev/null
+ce "dnsbl --dnsbl-cache 0: resolver gone, served (nothing kept)" 0 swaks --server $Q --to a@lite.test --from a@example.test --local-interface "$SOURCE_V4"
+nomatch "dnsbl --dnsbl-cache 0: nothing from a cache" 'cached=yes' "$P/lite-policy.log"
+unlite
+
 # --- unsafe recipients refused at RCPT, not after the message
 W=192.0.2.149
 mkdir -p "$M/u"
