@@ -10,6 +10,7 @@
 #include <sys/types.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
@@ -770,6 +771,10 @@ struct sess {
 	unsigned long		 id;
 	struct job		*job;		/* the message being synced */
 	size_t			 lim_row;	/* its row in srv->lim, + 1 */
+	/* Commands so far, and at the latest wait (sess_rdhup()). */
+	unsigned long		 ncmd, wait_mark;
+	int			 rdhup;		/* the client's FIN, seen */
+	int			 epmask;	/* events as registered */
 };
 
 /*
@@ -884,6 +889,7 @@ hold_add(struct sess *s, long long ms)
 	size_t	n;
 
 	(void)mxk_smtpd_output(s->eng, &n);
+	s->wait_mark = s->ncmd;
 	if (s->nholds == MAXHOLDS) {
 		s->holds[MAXHOLDS - 1].ms += ms;
 		return;
@@ -1116,6 +1122,7 @@ h_command(void *arg, struct mxk_smtpd *e, const char *verb,
 	const struct fault	*f;
 	int			 p = point_of(verb, strlen(verb));
 
+	s->ncmd++;
 	if (p == -1)
 		return 0;
 	if (p == P_MAIL) {
@@ -1543,6 +1550,7 @@ rcpt_policy(struct sess *s, struct mxk_smtpd_reply *r)
 
 	if (s->dnsbl != NULL) {
 		s->wait = W_DNSBL;
+		s->wait_mark = s->ncmd;
 		return MXK_SMTPD_PENDING;
 	}
 	if (s->listed >= 0) {
@@ -1564,6 +1572,7 @@ rcpt_policy(struct sess *s, struct mxk_smtpd_reply *r)
 			return -1;
 		}
 		s->wait = W_CHECK;
+		s->wait_mark = s->ncmd;
 		return MXK_SMTPD_PENDING;
 	}
 	return 0;
@@ -2281,17 +2290,51 @@ sess_events(struct sess *s, int ev)
 {
 	struct epoll_event	e;
 
+	int			m = ev | (s->rdhup ? 0 : EPOLLRDHUP);
+
 	if (s->srv->ep == -1) {
 		s->events = ev;
 		return;
 	}
-	if (s->events == ev)
+	if (s->events == ev && s->epmask == m)
 		return;
 	memset(&e, 0, sizeof(e));
-	e.events = (uint32_t)ev;
+	e.events = (uint32_t)m;
 	e.data.ptr = s;
-	if (epoll_ctl(s->srv->ep, EPOLL_CTL_MOD, s->fd, &e) == 0)
+	if (epoll_ctl(s->srv->ep, EPOLL_CTL_MOD, s->fd, &e) == 0) {
 		s->events = ev;
+		s->epmask = m;
+	}
+}
+
+/*
+ * The client's FIN came (EPOLLRDHUP) while the session reads nothing.
+ * When the session waits (a --delay, a DNS list, the --check program)
+ * for the reply to the last thing the client said, nobody is left to
+ * hear it: the session ends now, its message aborted and its policy
+ * request forgotten (sess_free(), as after a timeout), not at the end of
+ * the wait.  A client that said more (pipelined commands after it, QUIT
+ * among them, then a half-close) still gets its replies, as before: its
+ * EOF is read once they are out.  So does a session that waits for
+ * nothing of the kind (output to a slow reader, a message being synced).
+ */
+static void
+sess_rdhup(struct sess *s)
+{
+	int	n = 0;
+
+	if ((s->nholds > 0 || s->wait != W_NONE) &&
+	    s->ncmd == s->wait_mark && mxk_smtpd_held(s->eng) == 0 &&
+	    mxk_conn_pending(s->conn) == 0 &&
+	    (ioctl(s->fd, FIONREAD, &n) == -1 || n == 0)) {
+		logkv(s->srv, "gone client=%s wait=%s state=%s", s->ip,
+		    s->wait == W_DNSBL ? "dnsbl" : s->wait == W_CHECK ?
+		    "check" : "delay", mxk_smtpd_state_name(s->eng));
+		s->st = SS_DONE;
+		return;
+	}
+	s->rdhup = 1;		/* once: the FIN stays readable */
+	sess_events(s, s->events);
 }
 
 static void
@@ -2611,11 +2654,12 @@ sess_new(struct server *srv, int fd, int wfd, const char *ip, int port)
 	srv->nsess++;
 	if (srv->ep != -1) {
 		memset(&ev, 0, sizeof(ev));
-		ev.events = EPOLLIN;
+		ev.events = EPOLLIN | EPOLLRDHUP;
 		ev.data.ptr = s;
 		(void)epoll_ctl(srv->ep, EPOLL_CTL_ADD, fd, &ev);
 	}
 	s->events = EPOLLIN;
+	s->epmask = EPOLLIN | EPOLLRDHUP;
 	dnsbl_start(s);
 	if (srv->o->greet_delay > 0) {
 		s->st = SS_GREETWAIT;
@@ -3090,6 +3134,14 @@ serve(struct server *srv)
 			{
 				struct sess *s = evs[k].data.ptr;
 
+				if (s->st == SS_DONE)
+					continue;
+				if (evs[k].events & EPOLLRDHUP &&
+				    !(s->events & EPOLLIN)) {
+					sess_rdhup(s);
+					if (s->st == SS_DONE)
+						continue;
+				}
 				if (evs[k].events & (EPOLLERR | EPOLLHUP) &&
 				    !(evs[k].events & EPOLLIN))
 					s->st = SS_DONE;

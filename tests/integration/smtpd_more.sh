@@ -460,6 +460,97 @@ unlite
 ce "check: a missing program is a configuration error" 78 timeout 5 "$L" -l 127.0.0.1:2525 --discard --check /nonexistent/policy --
 ce "check: no program: usage" 64 timeout 5 "$L" -l 127.0.0.1:2525 --discard --check --
 
+# --- a client that leaves while its session waits is noticed at once
+# (EPOLLRDHUP), not at the end of the wait.  waitlog FILE ERE: up to 8 s
+# for a line of FILE to match.
+waitlog() {
+	local i
+	for i in $(seq 80); do
+		grep -Eq -- "$2" "$1" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+lite faults $F --discard --delay RCPT=20s
+talk $F 25 >"$T_TMP/gone.out" <<EOF
+<
+> EHLO c
+<
+> MAIL FROM:<a@example.test>
+<
+> RCPT TO:<b@lite.test>
+EOF
+if waitlog "$P/lite-faults.log" 'close client=203\.0\.113\.2:[0-9]+ messages=0 duration=[0-9]+ms .*state=mail'; then
+	ok "--delay RCPT=20s: a client gone during the delay is closed at once"
+else
+	fail gone-delay "no close line within 8 s: $(tail -n 3 "$P/lite-faults.log")"
+fi
+cm "--delay: the departure logged" 'gone client=203\.0\.113\.2 wait=delay state=mail' cat "$P/lite-faults.log"
+d=$(sed -n 's/.*close client=203\.0\.113\.2:[0-9]* messages=0 duration=\([0-9]*\)ms .*state=mail.*/\1/p' "$P/lite-faults.log" | tail -n 1)
+[ "${d:-20000}" -lt 15000 ] && ok "--delay: the session lasted ${d} ms, not 20 s" || fail gone-duration "${d:-none}"
+unlite
+# A client that pipelines RCPT and QUIT, then half-closes, still gets
+# both replies after the delay.
+lite faults $F --discard --delay RCPT=1500ms
+/usr/bin/python3 - "$F" >"$T_TMP/half.out" 2>&1 <<'EOF'
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], 25), timeout=10)
+s.recv(200)
+s.sendall(b"EHLO c\r\n")
+time.sleep(0.3)
+s.recv(2000)
+s.sendall(b"MAIL FROM:<a@example.test>\r\nRCPT TO:<b@lite.test>\r\nQUIT\r\n")
+s.shutdown(socket.SHUT_WR)
+out = b""
+end = time.time() + 8
+while time.time() < end:
+    d = s.recv(2000)
+    if not d:
+        break
+    out += d
+print(out.decode("latin-1").replace("\r\n", " | "))
+EOF
+cm "--delay, half-close after QUIT: the replies still come" '250 2\.1\.0 .*\| 250 2\.1\.5 .*\| 221 2\.0\.0 ' cat "$T_TMP/half.out"
+nomatch "--delay, half-close after QUIT: not taken for gone" 'gone client=' "$P/lite-faults.log"
+unlite
+# The --check program: a client gone while its RCPT is asked about; the
+# late answer is dropped and the next session has its own.
+cat >"$T_TMP/slowpolicy.py" <<'EOF'
+import sys, time
+for line in sys.stdin:
+    if "rcpt=slow" in line:
+        time.sleep(4)
+    print("0", flush=True)
+EOF
+lite policy $Q --discard --check /usr/bin/python3 "$T_TMP/slowpolicy.py" -- --check-timeout 10s
+talk $Q 25 >"$T_TMP/goneq.out" <<EOF
+<
+> EHLO c
+<
+> MAIL FROM:<a@example.test>
+<
+> RCPT TO:<slow@lite.test>
+EOF
+if waitlog "$P/lite-policy.log" 'gone client=203\.0\.113\.2 wait=check state=mail'; then
+	ok "check: a client gone while the program thinks is closed at once"
+else
+	fail gone-check "$(tail -n 3 "$P/lite-policy.log")"
+fi
+talk $Q 25 >"$T_TMP/afterq.out" <<EOF
+<
+> EHLO c
+<
+> MAIL FROM:<a@example.test>
+<
+> RCPT TO:<next@lite.test>
+= 5
+<
+> QUIT
+<
+EOF
+cm "check: the next session gets its own answer after the late one" '250 2\.1\.5 .*221 2\.0\.0' tr '\r\n' '  ' <"$T_TMP/afterq.out"
+unlite
+
 # --- --workers: N processes, each its own loop and SO_REUSEPORT socket
 mkdir -p "$M/w"
 lite multi $W --maildir "$M/w" --workers 3 --max-per-ip 1000
