@@ -328,8 +328,7 @@ bl_resolver
 lite policy $Q --discard --resolver "$Q:5354" --dnsbl dnsbl.test --dnsbl-timeout 1s
 ce "dnsbl cache: a listed client refused (looked up)" 24 swaks --server $Q --to a@lite.test --from a@example.test --local-interface "$SOURCE_V4"
 ce "dnsbl cache: a clean client served (looked up)" 0 swaks --server $Q --to a@lite.test --from a@example.test
-kill -KILL "$BLR_PID"
-wait "$BLR_PID" 2>/dev/null
+{ kill -KILL "$BLR_PID"; wait "$BLR_PID"; } 2>/dev/null
 ce "dnsbl cache: resolver gone, the listed client still refused" 24 swaks --server $Q --to a@lite.test --from a@example.test --local-interface "$SOURCE_V4"
 cm "dnsbl cache: the same reply, TXT and all" '<\*\* +554 5\.7\.1 Service unavailable; client \[198\.51\.100\.1\] blocked using dnsbl\.test: spam source seen at the test trap' cat "$K"
 cm "dnsbl cache: the listing logged as cached" 'dnsbl client=198\.51\.100\.1 zone=dnsbl\.test a=127\.0\.0\.2 result=listed txt="spam source seen at the test trap" cached=yes ttl=[0-9]+s' cat "$P/lite-policy.log"
@@ -343,8 +342,7 @@ unlite
 bl_resolver
 lite policy $Q --discard --resolver "$Q:5354" --dnsbl dnsbl.test --dnsbl-timeout 1s --dnsbl-cache 0
 ce "dnsbl --dnsbl-cache 0: listed, refused" 24 swaks --server $Q --to a@lite.test --from a@example.test --local-interface "$SOURCE_V4"
-kill -KILL "$BLR_PID"
-wait "$BLR_PID" 2>/dev/null
+{ kill -KILL "$BLR_PID"; wait "$BLR_PID"; } 2>/dev/null
 ce "dnsbl --dnsbl-cache 0: resolver gone, served (nothing kept)" 0 swaks --server $Q --to a@lite.test --from a@example.test --local-interface "$SOURCE_V4"
 nomatch "dnsbl --dnsbl-cache 0: nothing from a cache" 'cached=yes' "$P/lite-policy.log"
 unlite
