@@ -1581,6 +1581,12 @@ mxk_smtpd_paused(const struct mxk_smtpd *s)
 	return s->paused != P_NONE;
 }
 
+size_t
+mxk_smtpd_held(const struct mxk_smtpd *s)
+{
+	return s->paused != P_NONE ? s->held.len : 0;
+}
+
 void
 mxk_smtpd_drop(struct mxk_smtpd *s)
 {

@@ -187,6 +187,8 @@ int	 mxk_smtpd_resume_message(struct mxk_smtpd *,
  */
 int	 mxk_smtpd_auth_done(struct mxk_smtpd *, int ok);
 int	 mxk_smtpd_paused(const struct mxk_smtpd *);
+/* Octets of input kept behind a pause, not looked at yet. */
+size_t	 mxk_smtpd_held(const struct mxk_smtpd *);
 /*
  * From a hook: close the session without replying to the command in
  * hand (fault injection); replies queued before stay queued.  Nothing is

@@ -10,6 +10,8 @@
 #include <sys/types.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -29,6 +31,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +121,7 @@ struct opts {
 	const char	*dnsbl[MAXDNSBL];
 	size_t		 ndnsbl;
 	long long	 dnsbl_timeout;
+	size_t		 dnsbl_cache;
 	const char	*resolver;
 	char		**argv_check;
 	long long	 check_timeout;
@@ -151,8 +155,8 @@ usage(FILE *f)
 "      --accept-domain D      only recipients in D (repeatable)\n"
 "      --max-size N           message size limit (30 MiB; k, M suffixes)\n"
 "      --max-rcpt N           recipients per message (100)\n"
-"      --max-clients N        sessions at once (1000)\n"
-"      --max-per-ip N         sessions per client address (20)\n"
+"      --max-clients N        sessions at once, all workers together (1000)\n"
+"      --max-per-ip N         sessions per client address, likewise (20)\n"
 "      --timeout T            time for each command before 421 (300s)\n"
 "      --data-timeout T       the whole of DATA (600s)\n"
 "      --greet-delay T        wait before the greeting; talkers refused (0)\n"
@@ -167,6 +171,7 @@ usage(FILE *f)
 "      --check-timeout T      its answer's deadline (10s)\n"
 "      --dnsbl ZONE           refuse clients ZONE lists, at RCPT (repeatable)\n"
 "      --dnsbl-timeout T      how long the lookups may take (2s)\n"
+"      --dnsbl-cache N        answers kept for their TTL (10000; 0: none)\n"
 "      --resolver ADDR[:PORT] DNS resolver (default: /etc/resolv.conf)\n"
 "      --json-log             one JSON record per message on stderr\n"
 "Fault injection (for testing senders):\n"
@@ -255,7 +260,8 @@ enum {
 	OPT_KEY, OPT_REQTLS, OPT_PASSWD, OPT_AUTHPLAIN, OPT_REQAUTH,
 	OPT_STRICT, OPT_JSONLOG, OPT_SYSLOG, OPT_REPLY, OPT_DELAY, OPT_DROP,
 	OPT_REJRATE, OPT_REJAT, OPT_SEED, OPT_DNSBL, OPT_DNSBLTIMEOUT,
-	OPT_RESOLVER, OPT_CHECK, OPT_CHECKTIMEOUT, OPT_WORKERS, OPT_THREADS
+	OPT_RESOLVER, OPT_CHECK, OPT_CHECKTIMEOUT, OPT_WORKERS, OPT_THREADS,
+	OPT_DNSBLCACHE
 };
 
 static const struct option longopts[] = {
@@ -292,6 +298,7 @@ static const struct option longopts[] = {
 	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "dnsbl", required_argument, NULL, OPT_DNSBL },
 	{ "dnsbl-timeout", required_argument, NULL, OPT_DNSBLTIMEOUT },
+	{ "dnsbl-cache", required_argument, NULL, OPT_DNSBLCACHE },
 	{ "resolver", required_argument, NULL, OPT_RESOLVER },
 	{ "check", required_argument, NULL, OPT_CHECK },
 	{ "check-timeout", required_argument, NULL, OPT_CHECKTIMEOUT },
@@ -466,6 +473,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->shutdown_grace = 10000;
 	o->reject_at = P_DOT;
 	o->dnsbl_timeout = 2000;
+	o->dnsbl_cache = 10000;
 	o->check_timeout = 10000;
 	o->threads = 16;
 	opterr = 0;
@@ -611,6 +619,10 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->dnsbl_timeout = duration("--dnsbl-timeout", optarg,
 			    0);
 			break;
+		case OPT_DNSBLCACHE:
+			o->dnsbl_cache = strcmp(optarg, "0") == 0 ? 0 :
+			    (size_t)number("--dnsbl-cache", optarg, 1000000);
+			break;
 		case OPT_RESOLVER:
 			o->resolver = optarg;
 			break;
@@ -708,6 +720,10 @@ struct server {
 	unsigned long		 check_gen;	/* its program, registered */
 	int			 check_rreg, check_wreg;
 	unsigned long		 nsessions;	/* sessions so far, for ids */
+	struct lim		*lim;		/* --workers: shared limits */
+	struct blc_ent		*blc;		/* --dnsbl-cache */
+	size_t			 blc_nb;
+	unsigned long long	 blc_key;
 };
 
 /* A reply held back by --delay: bytes of output before it go out, then
@@ -745,6 +761,8 @@ struct sess {
 	struct mxk_dns_batch	*dnsbl;
 	struct mxk_dns_query	*dq;
 	char			*dqnames;
+	unsigned char		 dqzone[MAXDNSBL];	/* the zones asked */
+	size_t			 ndq;
 	int			 listed;	/* zone index, -1 none */
 	char			 listed_txt[128];
 	/* A RCPT whose decision is not made yet. */
@@ -752,6 +770,11 @@ struct sess {
 	char			 pend_to[MXK_ADDR_INPUTMAX];
 	unsigned long		 id;
 	struct job		*job;		/* the message being synced */
+	size_t			 lim_row;	/* its row in srv->lim, + 1 */
+	/* Commands so far, and at the latest wait (sess_rdhup()). */
+	unsigned long		 ncmd, wait_mark;
+	int			 rdhup;		/* the client's FIN, seen */
+	int			 epmask;	/* events as registered */
 };
 
 /*
@@ -876,6 +899,7 @@ hold_add(struct sess *s, long long ms)
 	size_t	n;
 
 	(void)mxk_smtpd_output(s->eng, &n);
+	s->wait_mark = s->ncmd;
 	if (s->nholds == MAXHOLDS) {
 		s->holds[MAXHOLDS - 1].ms += ms;
 		return;
@@ -1118,6 +1142,7 @@ h_command(void *arg, struct mxk_smtpd *e, const char *verb,
 	const struct fault	*f;
 	int			 p = point_of(verb, strlen(verb));
 
+	s->ncmd++;
 	if (p == -1)
 		return 0;
 	if (p == P_MAIL) {
@@ -1218,15 +1243,176 @@ dnsbl_register(struct sess *s)
 	}
 }
 
+/* A client address as 16 octets (IPv4 v4-mapped); -1 when not one. */
+static int
+addr16(const char *ip, unsigned char *a)
+{
+	struct in_addr	a4;
+
+	memset(a, 0, 16);
+	if (inet_pton(AF_INET6, ip, a) == 1)
+		return 0;
+	if (inet_pton(AF_INET, ip, &a4) != 1)
+		return -1;
+	a[10] = a[11] = 0xff;
+	memcpy(a + 12, &a4, 4);
+	return 0;
+}
+
+/* SplitMix64's finaliser over 16 octets and a key. */
+static unsigned long long
+hash16(unsigned long long h, const unsigned char *a)
+{
+	unsigned long long	w;
+	int			i;
+
+	for (i = 0; i < 2; i++) {
+		memcpy(&w, a + 8 * i, 8);
+		h ^= w;
+		h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ULL;
+		h = (h ^ (h >> 27)) * 0x94D049BB133111EBULL;
+		h ^= h >> 31;
+	}
+	return h;
+}
+
+/*
+ * The answers of the lists, kept by each process (each worker) for
+ * --dnsbl-cache entries: (client, zone) -> listed, with the A and the
+ * TXT, or not listed (NXDOMAIN, NODATA), until the answer's TTL runs out:
+ * an hour at most for a listing, five minutes at most for the other; an
+ * answer without a TTL (0; a negative answer without an SOA) counts as
+ * BLC_NOTTL, capped alike.  Failures, timeouts and ignored answers are
+ * asked again by the next session.  Buckets of BLC_WAYS entries by a
+ * keyed hash; a full bucket gives up its entry nearest to expiry.
+ */
+#define BLC_WAYS	8
+#define BLC_LISTED_MAX	3600
+#define BLC_CLEAN_MAX	300
+#define BLC_NOTTL	60
+
+struct blc_ent {
+	long long	 until;		/* ms; <= now: free */
+	unsigned char	 addr[16];
+	unsigned char	 zone;
+	unsigned char	 listed;
+	char		 a[INET_ADDRSTRLEN];
+	char		 txt[128];
+};
+
+static struct blc_ent *
+blc_bucket(struct server *srv, const unsigned char *a, size_t zone)
+{
+	if (srv->blc == NULL) {
+		if (srv->o->dnsbl_cache == 0)
+			return NULL;
+		srv->blc_nb = (srv->o->dnsbl_cache + BLC_WAYS - 1) / BLC_WAYS;
+		if ((srv->blc = calloc(srv->blc_nb * BLC_WAYS,
+		    sizeof(*srv->blc))) == NULL)
+			return NULL;
+		if (getrandom(&srv->blc_key, sizeof(srv->blc_key),
+		    GRND_NONBLOCK) != (ssize_t)sizeof(srv->blc_key))
+			srv->blc_key = srv->rng ^ (unsigned long long)getpid();
+	}
+	return srv->blc + (hash16(srv->blc_key ^ zone, a) % srv->blc_nb) *
+	    BLC_WAYS;
+}
+
+static const struct blc_ent *
+blc_get(struct server *srv, const unsigned char *a, size_t zone,
+    long long now)
+{
+	struct blc_ent	*b = blc_bucket(srv, a, zone);
+	int		 i;
+
+	for (i = 0; b != NULL && i < BLC_WAYS; i++)
+		if (b[i].until > now && b[i].zone == zone &&
+		    memcmp(b[i].addr, a, 16) == 0)
+			return &b[i];
+	return NULL;
+}
+
+static void
+blc_put(struct server *srv, const char *ip, size_t zone, unsigned ttl,
+    const char *addr, const char *txt)
+{
+	struct blc_ent	*b, *e = NULL;
+	unsigned char	 a[16];
+	long long	 now = mxk_now_ms();
+	unsigned	 max = addr != NULL ? BLC_LISTED_MAX : BLC_CLEAN_MAX;
+	int		 i;
+
+	if (addr16(ip, a) == -1 || (b = blc_bucket(srv, a, zone)) == NULL)
+		return;
+	if (ttl == 0)
+		ttl = BLC_NOTTL;
+	if (ttl > max)
+		ttl = max;
+	for (i = 0; i < BLC_WAYS; i++) {
+		if (b[i].until > now && b[i].zone == zone &&
+		    memcmp(b[i].addr, a, 16) == 0) {
+			e = &b[i];
+			break;
+		}
+		if (e == NULL || b[i].until < e->until)
+			e = &b[i];
+	}
+	memcpy(e->addr, a, 16);
+	e->zone = (unsigned char)zone;
+	e->until = now + (long long)ttl * 1000;
+	e->listed = addr != NULL;
+	(void)snprintf(e->a, sizeof(e->a), "%s", addr != NULL ? addr : "");
+	(void)snprintf(e->txt, sizeof(e->txt), "%s", txt != NULL ? txt : "");
+}
+
+/*
+ * The cached answers for this client: 1 when one lists it (then nothing
+ * is asked), else 0 with the zones still to ask in s->dqzone.
+ */
+static int
+dnsbl_cached(struct sess *s)
+{
+	const struct opts	*o = s->srv->o;
+	const struct blc_ent	*c;
+	unsigned char		 a[16];
+	long long		 now = mxk_now_ms();
+	size_t			 i;
+	int			 ok = addr16(s->ip, a) == 0;
+
+	s->ndq = 0;
+	for (i = 0; i < o->ndnsbl; i++) {
+		if (!ok || (c = blc_get(s->srv, a, i, now)) == NULL) {
+			s->dqzone[s->ndq++] = (unsigned char)i;
+			continue;
+		}
+		if (!c->listed) {
+			logkv(s->srv, "dnsbl client=%s zone=%s result=not-listed "
+			    "cached=yes ttl=%llds", s->ip, o->dnsbl[i],
+			    (c->until - now + 999) / 1000);
+			continue;
+		}
+		s->listed = (int)i;
+		(void)snprintf(s->listed_txt, sizeof(s->listed_txt), "%s",
+		    c->txt);
+		logkv(s->srv, "dnsbl client=%s zone=%s a=%s result=listed "
+		    "txt=\"%s\" cached=yes ttl=%llds", s->ip, o->dnsbl[i], c->a,
+		    c->txt, (c->until - now + 999) / 1000);
+		return 1;
+	}
+	return 0;
+}
+
 static void
 dnsbl_start(struct sess *s)
 {
 	const struct opts	*o = s->srv->o;
 	struct mxk_err		 e;
-	size_t			 i, nz = o->ndnsbl;
+	size_t			 i, nz;
 
 	s->listed = -1;
-	if (nz == 0 || s->srv->dns == NULL)
+	if (o->ndnsbl == 0 || s->srv->dns == NULL)
+		return;
+	if (dnsbl_cached(s) || (nz = s->ndq) == 0)
 		return;
 	s->dq = calloc(2 * nz, sizeof(*s->dq));
 	s->dqnames = malloc(nz * MXK_DNS_NAMEMAX);
@@ -1235,8 +1421,8 @@ dnsbl_start(struct sess *s)
 	for (i = 0; i < nz; i++) {
 		char *name = s->dqnames + i * MXK_DNS_NAMEMAX;
 
-		if (dnsbl_name(s->ip, o->dnsbl[i], name, MXK_DNS_NAMEMAX) ==
-		    -1)
+		if (dnsbl_name(s->ip, o->dnsbl[s->dqzone[i]], name,
+		    MXK_DNS_NAMEMAX) == -1)
 			goto fail;	/* not an address: nothing to ask */
 		s->dq[2 * i].name = s->dq[2 * i + 1].name = name;
 		s->dq[2 * i].type = MXK_DNS_A;
@@ -1254,20 +1440,25 @@ fail:
 	free(s->dqnames);
 	s->dq = NULL;
 	s->dqnames = NULL;
+	s->ndq = 0;
 }
 
 /* Listed: an A record in 127.0.0.0/8 (RFC 5782 §2.1), but not
- * 127.255.255.0/24, which lists use for errors (a refused query). */
+ * 127.255.255.0/24, which lists use for errors (a refused query).  Each
+ * zone's verdict is cached; the first listing zone (in the order of the
+ * options) names the refusal. */
 static void
 dnsbl_judge(struct sess *s)
 {
 	const struct opts	*o = s->srv->o;
 	struct mxk_dns_answer	*a, *t;
-	size_t			 i, j, k;
+	size_t			 i, j, k, z;
 	unsigned long		 v;
-	char			 addr[INET_ADDRSTRLEN];
+	char			 addr[INET_ADDRSTRLEN], txt[128];
+	int			 listed;
 
-	for (i = 0; i < o->ndnsbl; i++) {
+	for (i = 0; i < s->ndq; i++) {
+		z = s->dqzone[i];
 		a = s->dq[2 * i].ans;
 		t = s->dq[2 * i + 1].ans;
 		if (a == NULL)
@@ -1275,11 +1466,15 @@ dnsbl_judge(struct sess *s)
 		if (a->status != MXK_DNS_OK && a->status != MXK_DNS_NXDOMAIN &&
 		    a->status != MXK_DNS_NODATA) {
 			logkv(s->srv, "dnsbl client=%s zone=%s result=%s "
-			    "(not listed)", s->ip, o->dnsbl[i],
+			    "(not listed)", s->ip, o->dnsbl[z],
 			    mxk_dns_status_name(a->status));
 			continue;
 		}
-		for (j = 0; j < a->nrr && s->listed == -1; j++) {
+		if (a->status != MXK_DNS_OK) {
+			blc_put(s->srv, s->ip, z, a->ttl, NULL, NULL);
+			continue;
+		}
+		for (j = 0, listed = 0; j < a->nrr && !listed; j++) {
 			if (a->rr[j].type != MXK_DNS_A)
 				continue;
 			v = ntohl(a->rr[j].a.s_addr);
@@ -1288,29 +1483,33 @@ dnsbl_judge(struct sess *s)
 			if ((v >> 24) != 127 || (v >> 8) == 0x7fffffUL) {
 				logkv(s->srv, "dnsbl client=%s zone=%s "
 				    "a=%s result=ignored", s->ip,
-				    o->dnsbl[i], addr);
+				    o->dnsbl[z], addr);
 				continue;
 			}
-			s->listed = (int)i;
-			s->listed_txt[0] = '\0';
+			listed = 1;
+			txt[0] = '\0';
 			if (t != NULL && t->status == MXK_DNS_OK &&
 			    t->nrr > 0 && t->rr[0].type == MXK_DNS_TXT) {
 				/* The list's words: printable, bounded. */
 				for (k = 0; k < t->rr[0].len &&
-				    k + 1 < sizeof(s->listed_txt); k++) {
+				    k + 1 < sizeof(txt); k++) {
 					unsigned char c = t->rr[0].data[k];
 
-					s->listed_txt[k] = c >= 32 && c < 127 ?
+					txt[k] = c >= 32 && c < 127 ?
 					    (char)c : '?';
 				}
-				s->listed_txt[k] = '\0';
+				txt[k] = '\0';
 			}
 			logkv(s->srv, "dnsbl client=%s zone=%s a=%s "
-			    "result=listed txt=\"%s\"", s->ip, o->dnsbl[i],
-			    addr, s->listed_txt);
+			    "result=listed txt=\"%s\"", s->ip, o->dnsbl[z],
+			    addr, txt);
+			blc_put(s->srv, s->ip, z, a->ttl, addr, txt);
+			if (s->listed == -1) {
+				s->listed = (int)z;
+				(void)snprintf(s->listed_txt,
+				    sizeof(s->listed_txt), "%s", txt);
+			}
 		}
-		if (s->listed != -1)
-			break;
 	}
 }
 
@@ -1322,12 +1521,13 @@ dnsbl_free(struct sess *s)
 	mxk_dns_batch_free(s->dnsbl);
 	s->dnsbl = NULL;
 	if (s->dq != NULL)
-		for (i = 0; i < 2 * s->srv->o->ndnsbl; i++)
+		for (i = 0; i < 2 * s->ndq; i++)
 			mxk_dns_answer_free(s->dq[i].ans);
 	free(s->dq);
 	free(s->dqnames);
 	s->dq = NULL;
 	s->dqnames = NULL;
+	s->ndq = 0;
 }
 
 static int	rcpt_policy(struct sess *, struct mxk_smtpd_reply *);
@@ -1370,6 +1570,7 @@ rcpt_policy(struct sess *s, struct mxk_smtpd_reply *r)
 
 	if (s->dnsbl != NULL) {
 		s->wait = W_DNSBL;
+		s->wait_mark = s->ncmd;
 		return MXK_SMTPD_PENDING;
 	}
 	if (s->listed >= 0) {
@@ -1391,6 +1592,7 @@ rcpt_policy(struct sess *s, struct mxk_smtpd_reply *r)
 			return -1;
 		}
 		s->wait = W_CHECK;
+		s->wait_mark = s->ncmd;
 		return MXK_SMTPD_PENDING;
 	}
 	return 0;
@@ -1944,6 +2146,192 @@ h_trace(void *arg, int from_client, const char *p, size_t n)
 	}
 }
 
+/*
+ * --workers: --max-clients and --max-per-ip hold across the workers.  The
+ * supervisor maps one table (MAP_SHARED | MAP_ANONYMOUS) before the first
+ * fork: the sessions of each worker, and for each client address a row
+ * with one count per worker.  A worker changes its own counts only; a
+ * total is a sum.  When a worker dies the supervisor zeroes its counts
+ * before it starts the next one in its place, so that sessions of the
+ * dead hold no slot.
+ *
+ * A process-shared robust mutex guards the table.  A worker killed while
+ * it holds the mutex leaves the table consistent, because every step
+ * writes one count, or the address of a row nobody counts yet: the next
+ * process to lock it (EOWNERDEAD) just goes on.  The worker's own total
+ * goes up before a row's count and down after it, so a worker with no
+ * sessions has no row to clear.
+ *
+ * Addresses (IPv4 as v4-mapped IPv6) go to buckets of LIM_WAYS rows by a
+ * hash keyed at start, so that clients cannot choose to collide; a row
+ * is free when its counts sum to 0.  The table has four rows per
+ * --max-clients session, 2^17 at most.  A connection whose bucket is full
+ * of other addresses is refused (421 4.7.0) rather than let in uncounted:
+ * the limit never lapses.
+ */
+#define LIM_WAYS	16
+#define LIM_MAXROWS	(1UL << 17)
+
+struct lim {
+	pthread_mutex_t		 mu;
+	int			 nw;
+	size_t			 nbuckets;	/* a power of two */
+	size_t			 stride;	/* octets per row */
+	unsigned long long	 key;
+	unsigned		 clients[MAXWORKERS];
+	size_t			 rows;		/* offset of the first row */
+};
+
+/* A row: 16 octets of address, then nw counts. */
+static unsigned char *
+lim_row(struct lim *l, size_t i)
+{
+	return (unsigned char *)l + l->rows + i * l->stride;
+}
+
+static unsigned *
+lim_counts(struct lim *l, size_t i)
+{
+	return (unsigned *)(void *)(lim_row(l, i) + 16);
+}
+
+static struct lim *
+lim_new(int nw, int max_clients)
+{
+	pthread_mutexattr_t	 ma;
+	struct lim		*l;
+	size_t			 rows = 16 * LIM_WAYS, stride, off, len;
+	void			*p;
+
+	while (rows < 4 * (size_t)max_clients && rows < LIM_MAXROWS)
+		rows *= 2;
+	stride = 16 + (size_t)nw * sizeof(unsigned);
+	off = (sizeof(*l) + 63) & ~(size_t)63;
+	len = off + rows * stride;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+	    -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	l = p;
+	l->nw = nw;
+	l->nbuckets = rows / LIM_WAYS;
+	l->stride = stride;
+	l->rows = off;
+	if (getrandom(&l->key, sizeof(l->key), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(l->key))
+		l->key = (unsigned long long)mxk_now_ms() * 0x9E3779B97F4A7C15ULL ^
+		    (unsigned long long)getpid();
+	if (pthread_mutexattr_init(&ma) != 0 ||
+	    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED) != 0 ||
+	    pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST) != 0 ||
+	    pthread_mutex_init(&l->mu, &ma) != 0) {
+		(void)munmap(p, len);
+		return NULL;
+	}
+	(void)pthread_mutexattr_destroy(&ma);
+	return l;
+}
+
+static void
+lim_lock(struct lim *l)
+{
+	if (pthread_mutex_lock(&l->mu) == EOWNERDEAD)
+		(void)pthread_mutex_consistent(&l->mu);
+}
+
+static size_t
+lim_bucket(const struct lim *l, const unsigned char *a)
+{
+	return (size_t)hash16(l->key, a) & (l->nbuckets - 1);
+}
+
+static unsigned
+lim_sum(const struct lim *l, const unsigned *c)
+{
+	unsigned	n = 0;
+	int		k;
+
+	for (k = 0; k < l->nw; k++)
+		n += c[k];
+	return n;
+}
+
+/*
+ * A session of worker w (0..nw-1) from ip: NULL when admitted (*row set,
+ * for lim_give()), else the reason of the refusal.
+ */
+static const char *
+lim_take(struct lim *l, int w, const char *ip, int max_clients,
+    int max_per_ip, size_t *row)
+{
+	unsigned char	a[16];
+	size_t		b, i, r, fr = SIZE_MAX;
+	unsigned	total = 0;
+	int		k;
+
+	(void)addr16(ip, a);	/* accept()'s: always an address */
+	b = lim_bucket(l, a) * LIM_WAYS;
+	lim_lock(l);
+	for (k = 0; k < l->nw; k++)
+		total += l->clients[k];
+	if (total >= (unsigned)max_clients) {
+		(void)pthread_mutex_unlock(&l->mu);
+		return "max-clients";
+	}
+	for (i = 0, r = SIZE_MAX; i < LIM_WAYS; i++) {
+		unsigned n = lim_sum(l, lim_counts(l, b + i));
+
+		if (n == 0) {
+			if (fr == SIZE_MAX)
+				fr = b + i;
+		} else if (memcmp(lim_row(l, b + i), a, 16) == 0) {
+			if (n >= (unsigned)max_per_ip) {
+				(void)pthread_mutex_unlock(&l->mu);
+				return "max-per-ip";
+			}
+			r = b + i;
+		}
+	}
+	if (r == SIZE_MAX) {
+		if (fr == SIZE_MAX) {
+			(void)pthread_mutex_unlock(&l->mu);
+			return "table-full";
+		}
+		r = fr;
+		memcpy(lim_row(l, r), a, 16);
+	}
+	l->clients[w]++;
+	lim_counts(l, r)[w]++;
+	(void)pthread_mutex_unlock(&l->mu);
+	*row = r;
+	return NULL;
+}
+
+static void
+lim_give(struct lim *l, int w, size_t row)
+{
+	lim_lock(l);
+	if (lim_counts(l, row)[w] > 0)
+		lim_counts(l, row)[w]--;
+	if (l->clients[w] > 0)
+		l->clients[w]--;
+	(void)pthread_mutex_unlock(&l->mu);
+}
+
+/* Worker w is dead: its sessions are gone (the supervisor). */
+static void
+lim_clear(struct lim *l, int w)
+{
+	size_t	i;
+
+	lim_lock(l);
+	if (l->clients[w] > 0)
+		for (i = 0; i < l->nbuckets * LIM_WAYS; i++)
+			lim_counts(l, i)[w] = 0;
+	l->clients[w] = 0;
+	(void)pthread_mutex_unlock(&l->mu);
+}
+
 /* Sessions. */
 
 static void
@@ -1951,17 +2339,51 @@ sess_events(struct sess *s, int ev)
 {
 	struct epoll_event	e;
 
+	int			m = ev | (s->rdhup ? 0 : EPOLLRDHUP);
+
 	if (s->srv->ep == -1) {
 		s->events = ev;
 		return;
 	}
-	if (s->events == ev)
+	if (s->events == ev && s->epmask == m)
 		return;
 	memset(&e, 0, sizeof(e));
-	e.events = (uint32_t)ev;
+	e.events = (uint32_t)m;
 	e.data.ptr = s;
-	if (epoll_ctl(s->srv->ep, EPOLL_CTL_MOD, s->fd, &e) == 0)
+	if (epoll_ctl(s->srv->ep, EPOLL_CTL_MOD, s->fd, &e) == 0) {
 		s->events = ev;
+		s->epmask = m;
+	}
+}
+
+/*
+ * The client's FIN came (EPOLLRDHUP) while the session reads nothing.
+ * When the session waits (a --delay, a DNS list, the --check program)
+ * for the reply to the last thing the client said, nobody is left to
+ * hear it: the session ends now, its message aborted and its policy
+ * request forgotten (sess_free(), as after a timeout), not at the end of
+ * the wait.  A client that said more (pipelined commands after it, QUIT
+ * among them, then a half-close) still gets its replies, as before: its
+ * EOF is read once they are out.  So does a session that waits for
+ * nothing of the kind (output to a slow reader, a message being synced).
+ */
+static void
+sess_rdhup(struct sess *s)
+{
+	int	n = 0;
+
+	if ((s->nholds > 0 || s->wait != W_NONE) &&
+	    s->ncmd == s->wait_mark && mxk_smtpd_held(s->eng) == 0 &&
+	    mxk_conn_pending(s->conn) == 0 &&
+	    (ioctl(s->fd, FIONREAD, &n) == -1 || n == 0)) {
+		logkv(s->srv, "gone client=%s wait=%s state=%s", s->ip,
+		    s->wait == W_DNSBL ? "dnsbl" : s->wait == W_CHECK ?
+		    "check" : "delay", mxk_smtpd_state_name(s->eng));
+		s->st = SS_DONE;
+		return;
+	}
+	s->rdhup = 1;		/* once: the FIN stays readable */
+	sess_events(s, s->events);
 }
 
 static void
@@ -1985,6 +2407,8 @@ sess_free(struct sess *s)
 		mxk_check_cancel(srv->check, s);
 	if (s->job != NULL)
 		s->job->sess = NULL;	/* it frees itself when back */
+	if (s->lim_row > 0)
+		lim_give(srv->lim, srv->worker - 1, s->lim_row - 1);
 	mxk_smtpd_free(s->eng);
 	if (srv->ep != -1)
 		(void)epoll_ctl(srv->ep, EPOLL_CTL_DEL, s->fd, NULL);
@@ -2279,11 +2703,12 @@ sess_new(struct server *srv, int fd, int wfd, const char *ip, int port)
 	srv->nsess++;
 	if (srv->ep != -1) {
 		memset(&ev, 0, sizeof(ev));
-		ev.events = EPOLLIN;
+		ev.events = EPOLLIN | EPOLLRDHUP;
 		ev.data.ptr = s;
 		(void)epoll_ctl(srv->ep, EPOLL_CTL_ADD, fd, &ev);
 	}
 	s->events = EPOLLIN;
+	s->epmask = EPOLLIN | EPOLLRDHUP;
 	dnsbl_start(s);
 	if (srv->o->greet_delay > 0) {
 		s->st = SS_GREETWAIT;
@@ -2300,6 +2725,8 @@ accept_all(struct server *srv, int lfd)
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
 	char			 ip[64];
+	const char		*why;
+	size_t			 row = 0;
 	int			 fd, one = 1;
 	struct sess		*s;
 
@@ -2321,26 +2748,42 @@ accept_all(struct server *srv, int lfd)
 		else
 			(void)mxk_net_addr_str((struct sockaddr *)&ss, ip,
 			    sizeof(ip));
-		if (srv->stop || srv->nsess >= srv->o->max_clients ||
-		    count_ip(srv, ip) >= srv->o->max_per_ip) {
+		if (srv->stop)
+			why = "stopping";
+		else if (srv->lim != NULL)
+			why = lim_take(srv->lim, srv->worker - 1, ip,
+			    srv->o->max_clients, srv->o->max_per_ip, &row);
+		else if (srv->nsess >= srv->o->max_clients)
+			why = "max-clients";
+		else if (count_ip(srv, ip) >= srv->o->max_per_ip)
+			why = "max-per-ip";
+		else
+			why = NULL;
+		if (why != NULL) {
 			static const char busy[] =
 			    "421 4.3.2 Too many connections, try later\r\n";
+			static const char full[] =
+			    "421 4.7.0 Too many client addresses, try later\r\n";
 
-			(void)write(fd, busy, sizeof(busy) - 1);
+			if (strcmp(why, "table-full") == 0)
+				(void)write(fd, full, sizeof(full) - 1);
+			else
+				(void)write(fd, busy, sizeof(busy) - 1);
 			(void)close(fd);
-			logkv(srv, "refused client=%s reason=%s", ip,
-			    srv->stop ? "stopping" : srv->nsess >=
-			    srv->o->max_clients ? "max-clients" :
-			    "max-per-ip");
+			logkv(srv, "refused client=%s reason=%s", ip, why);
 			continue;
 		}
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
 		    sizeof(one));
 		if ((s = sess_new(srv, fd, fd, ip,
 		    mxk_net_addr_port((struct sockaddr *)&ss))) == NULL) {
+			if (srv->lim != NULL)
+				lim_give(srv->lim, srv->worker - 1, row);
 			(void)close(fd);
 			continue;
 		}
+		if (srv->lim != NULL)
+			s->lim_row = row + 1;
 		if (s->st == SS_DONE)
 			sess_free(s);
 	}
@@ -2688,8 +3131,8 @@ serve(struct server *srv)
 			    o->reject_rate, point_names[o->reject_at],
 			    o->seed);
 		for (i = 0; i < o->ndnsbl; i++)
-			logkv(srv, "dnsbl zone=%s timeout=%lldms", o->dnsbl[i],
-			    o->dnsbl_timeout);
+			logkv(srv, "dnsbl zone=%s timeout=%lldms cache=%zu",
+			    o->dnsbl[i], o->dnsbl_timeout, o->dnsbl_cache);
 		if (o->argv_check != NULL)
 			logkv(srv, "check program=%s timeout=%lldms",
 			    o->argv_check[0], o->check_timeout);
@@ -2741,6 +3184,14 @@ serve(struct server *srv)
 			{
 				struct sess *s = evs[k].data.ptr;
 
+				if (s->st == SS_DONE)
+					continue;
+				if (evs[k].events & EPOLLRDHUP &&
+				    !(s->events & EPOLLIN)) {
+					sess_rdhup(s);
+					if (s->st == SS_DONE)
+						continue;
+				}
 				if (evs[k].events & (EPOLLERR | EPOLLHUP) &&
 				    !(evs[k].events & EPOLLIN))
 					s->st = SS_DONE;
@@ -2767,6 +3218,7 @@ serve(struct server *srv)
 	mxk_tls_server_ctx_free(srv->tls);
 	mxk_dns_close(srv->dns);
 	mxk_check_free(srv->check);
+	free(srv->blc);
 	return 0;
 }
 
@@ -2914,6 +3366,8 @@ supervise(struct server *srv, const int *act, int nact, const int *own,
 			if (k == nw)
 				continue;
 			pids[k] = 0;
+			/* Its sessions died with it: their slots are free. */
+			lim_clear(srv->lim, k);
 			if (stopping)
 				continue;
 			now = mxk_now_ms();
@@ -3073,6 +3527,7 @@ main(int argc, char **argv)
 
 		mxk_check_free(srv.check);
 		mxk_dns_close(srv.dns);
+		free(srv.blc);
 		return rc;
 	}
 
@@ -3110,8 +3565,14 @@ main(int argc, char **argv)
 		    rl.rlim_max : (rlim_t)o.max_clients + 64;
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (nw > 1)
+	if (nw > 1) {
+		if ((srv.lim = lim_new(nw, o.max_clients)) == NULL) {
+			(void)fprintf(stderr, "%s: error: shared limits: %s\n",
+			    PROG, strerror(errno));
+			return EX_OSERR;
+		}
 		return supervise(&srv, act, nact, own, nw);
+	}
 	for (i = 0; i < (size_t)nact; i++) {
 		srv.shared[srv.nlfd] = 0;
 		srv.lfd[srv.nlfd++] = act[i];

@@ -307,6 +307,46 @@ ce "dnsbl: past --dnsbl-timeout, not listed (fail open)" 0 swaks --server $Q --t
 cm "dnsbl: the timeout logged" 'dnsbl client=198\.51\.100\.1 zone=dnsbl\.test result=timeout \(not listed\)' cat "$P/lite-policy.log"
 unlite
 
+# The cache of list answers: a listed and a clean client looked up once
+# through a resolver of our own (dnsfault.py in front of nsd), then the
+# resolver killed: the next sessions from the same addresses get the
+# cached answers (a lookup would time out and list nobody).
+# bl_resolver: start it on $Q:5354 (pid in BLR_PID).
+bl_resolver() {
+	: >"$P/blr.out"
+	nsenter --net="$WORLD_DIR/inet.ns" /usr/bin/python3 "$WORLD_SRC/dnsfault.py" $Q 5354 --upstream "$NSD:53" \
+	    --log "$T_TMP/blr.log" >"$P/blr.out" 2>&1 </dev/null &
+	BLR_PID=$!
+	world_pid_add "$WORLD_DIR/peers.pids" dnsfault $BLR_PID
+	for _ in $(seq 50); do
+		grep -q ready "$P/blr.out" && return 0
+		sleep 0.1
+	done
+	fail bl-resolver "did not start: $(cat "$P/blr.out")"
+}
+bl_resolver
+lite policy $Q --discard --resolver "$Q:5354" --dnsbl dnsbl.test --dnsbl-timeout 1s
+ce "dnsbl cache: a listed client refused (looked up)" 24 swaks --server $Q --to a@lite.test --from a@example.test --local-interface "$SOURCE_V4"
+ce "dnsbl cache: a clean client served (looked up)" 0 swaks --server $Q --to a@lite.test --from a@example.test
+{ kill -KILL "$BLR_PID"; wait "$BLR_PID"; } 2>/dev/null
+ce "dnsbl cache: resolver gone, the listed client still refused" 24 swaks --server $Q --to a@lite.test --from a@example.test --local-interface "$SOURCE_V4"
+cm "dnsbl cache: the same reply, TXT and all" '<\*\* +554 5\.7\.1 Service unavailable; client \[198\.51\.100\.1\] blocked using dnsbl\.test: spam source seen at the test trap' cat "$K"
+cm "dnsbl cache: the listing logged as cached" 'dnsbl client=198\.51\.100\.1 zone=dnsbl\.test a=127\.0\.0\.2 result=listed txt="spam source seen at the test trap" cached=yes ttl=[0-9]+s' cat "$P/lite-policy.log"
+ce "dnsbl cache: resolver gone, the clean client served" 0 swaks --server $Q --to a@lite.test --from a@example.test
+cm "dnsbl cache: the clean answer logged as cached" 'dnsbl client=203\.0\.113\.2 zone=dnsbl\.test result=not-listed cached=yes ttl=[0-9]+s' cat "$P/lite-policy.log"
+nomatch "dnsbl cache: no lookup timed out" 'result=timeout' "$P/lite-policy.log"
+[ "$(grep -c ' 1\.100\.51\.198\.dnsbl\.test' "$T_TMP/blr.log")" = 2 ] &&
+    ok "dnsbl cache: the listed client asked about once (A and TXT)" || fail dnsbl-cache-queries "$(cat "$T_TMP/blr.log")"
+unlite
+# Without the cache the same steps fail open: the lookup times out.
+bl_resolver
+lite policy $Q --discard --resolver "$Q:5354" --dnsbl dnsbl.test --dnsbl-timeout 1s --dnsbl-cache 0
+ce "dnsbl --dnsbl-cache 0: listed, refused" 24 swaks --server $Q --to a@lite.test --from a@example.test --local-interface "$SOURCE_V4"
+{ kill -KILL "$BLR_PID"; wait "$BLR_PID"; } 2>/dev/null
+ce "dnsbl --dnsbl-cache 0: resolver gone, served (nothing kept)" 0 swaks --server $Q --to a@lite.test --from a@example.test --local-interface "$SOURCE_V4"
+nomatch "dnsbl --dnsbl-cache 0: nothing from a cache" 'cached=yes' "$P/lite-policy.log"
+unlite
+
 # --- unsafe recipients refused at RCPT, not after the message
 W=192.0.2.149
 mkdir -p "$M/u"
@@ -418,6 +458,97 @@ unlite
 ce "check: a missing program is a configuration error" 78 timeout 5 "$L" -l 127.0.0.1:2525 --discard --check /nonexistent/policy --
 ce "check: no program: usage" 64 timeout 5 "$L" -l 127.0.0.1:2525 --discard --check --
 
+# --- a client that leaves while its session waits is noticed at once
+# (EPOLLRDHUP), not at the end of the wait.  waitlog FILE ERE: up to 8 s
+# for a line of FILE to match.
+waitlog() {
+	local i
+	for i in $(seq 80); do
+		grep -Eq -- "$2" "$1" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+lite faults $F --discard --delay RCPT=20s
+talk $F 25 >"$T_TMP/gone.out" <<EOF
+<
+> EHLO c
+<
+> MAIL FROM:<a@example.test>
+<
+> RCPT TO:<b@lite.test>
+EOF
+if waitlog "$P/lite-faults.log" 'close client=203\.0\.113\.2:[0-9]+ messages=0 duration=[0-9]+ms .*state=mail'; then
+	ok "--delay RCPT=20s: a client gone during the delay is closed at once"
+else
+	fail gone-delay "no close line within 8 s: $(tail -n 3 "$P/lite-faults.log")"
+fi
+cm "--delay: the departure logged" 'gone client=203\.0\.113\.2 wait=delay state=mail' cat "$P/lite-faults.log"
+d=$(sed -n 's/.*close client=203\.0\.113\.2:[0-9]* messages=0 duration=\([0-9]*\)ms .*state=mail.*/\1/p' "$P/lite-faults.log" | tail -n 1)
+[ "${d:-20000}" -lt 15000 ] && ok "--delay: the session lasted ${d} ms, not 20 s" || fail gone-duration "${d:-none}"
+unlite
+# A client that pipelines RCPT and QUIT, then half-closes, still gets
+# both replies after the delay.
+lite faults $F --discard --delay RCPT=1500ms
+/usr/bin/python3 - "$F" >"$T_TMP/half.out" 2>&1 <<'EOF'
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], 25), timeout=10)
+s.recv(200)
+s.sendall(b"EHLO c\r\n")
+time.sleep(0.3)
+s.recv(2000)
+s.sendall(b"MAIL FROM:<a@example.test>\r\nRCPT TO:<b@lite.test>\r\nQUIT\r\n")
+s.shutdown(socket.SHUT_WR)
+out = b""
+end = time.time() + 8
+while time.time() < end:
+    d = s.recv(2000)
+    if not d:
+        break
+    out += d
+print(out.decode("latin-1").replace("\r\n", " | "))
+EOF
+cm "--delay, half-close after QUIT: the replies still come" '250 2\.1\.0 .*\| 250 2\.1\.5 .*\| 221 2\.0\.0 ' cat "$T_TMP/half.out"
+nomatch "--delay, half-close after QUIT: not taken for gone" 'gone client=' "$P/lite-faults.log"
+unlite
+# The --check program: a client gone while its RCPT is asked about; the
+# late answer is dropped and the next session has its own.
+cat >"$T_TMP/slowpolicy.py" <<'EOF'
+import sys, time
+for line in sys.stdin:
+    if "rcpt=slow" in line:
+        time.sleep(4)
+    print("0", flush=True)
+EOF
+lite policy $Q --discard --check /usr/bin/python3 "$T_TMP/slowpolicy.py" -- --check-timeout 10s
+talk $Q 25 >"$T_TMP/goneq.out" <<EOF
+<
+> EHLO c
+<
+> MAIL FROM:<a@example.test>
+<
+> RCPT TO:<slow@lite.test>
+EOF
+if waitlog "$P/lite-policy.log" 'gone client=203\.0\.113\.2 wait=check state=mail'; then
+	ok "check: a client gone while the program thinks is closed at once"
+else
+	fail gone-check "$(tail -n 3 "$P/lite-policy.log")"
+fi
+talk $Q 25 >"$T_TMP/afterq.out" <<EOF
+<
+> EHLO c
+<
+> MAIL FROM:<a@example.test>
+<
+> RCPT TO:<next@lite.test>
+= 5
+<
+> QUIT
+<
+EOF
+cm "check: the next session gets its own answer after the late one" '250 2\.1\.5 .*221 2\.0\.0' tr '\r\n' '  ' <"$T_TMP/afterq.out"
+unlite
+
 # --- --workers: N processes, each its own loop and SO_REUSEPORT socket
 mkdir -p "$M/w"
 lite multi $W --maildir "$M/w" --workers 3 --max-per-ip 1000
@@ -449,6 +580,106 @@ rc=$?
 [ $rc = 0 ] && ok "--workers: SIGTERM, exit 0" || fail workers-term "exit $rc"
 [ "$(ps -o pid= --ppid "$LITE_PID" | wc -l)" = 0 ] && ok "--workers: no worker left" || fail workers-left "$(ps -o pid,args --ppid "$LITE_PID")"
 cm "--workers: every worker stopped" '^smtpd-lite\[3\]: stopped' cat "$P/lite-multi.log"
+
+# --- --workers: --max-per-ip and --max-clients hold across the workers
+# (one table shared by them).  Each round fills the limit and tries once
+# more; 20 rounds, so that the one too many meets each worker.  Then the
+# worker of a held session is killed: its slots come back, no others.
+cat >"$T_TMP/limits.py" <<'EOF'
+import os, signal, socket, subprocess, sys, time
+mode, addr, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])
+srcs = ["203.0.113.2", "198.51.100.1", "198.51.100.2", "198.51.100.3"]
+def conn(src):
+    """(socket, first line) of a session from src."""
+    s = socket.create_connection((addr, 25), timeout=5, source_address=(src, 0))
+    try:
+        return s, s.recv(200).decode("latin-1").strip()
+    except OSError as e:
+        return s, "(%s)" % e
+def hold(src):
+    """A session that got its 220 (sessions just closed may still count)."""
+    for _ in range(50):
+        s, g = conn(src)
+        if g.startswith("220"):
+            return s
+        s.close()
+        time.sleep(0.1)
+    print("cannot hold a session from", src)
+    sys.exit(1)
+def src(i):
+    return srcs[0] if mode == "perip" else srcs[i % len(srcs)]
+if mode in ("perip", "clients"):
+    for r in range(20):
+        held = [hold(src(i)) for i in range(limit)]
+        t, g = conn(src(limit))
+        print("over", g)
+        t.close()
+        for s in held:
+            s.close()
+        time.sleep(0.05)
+elif mode == "kill":
+    # The limit held, the worker of the first session killed: the slots
+    # of its sessions come back, those of the other worker stay taken.
+    ns, log = sys.argv[4], sys.argv[5]
+    held = [hold(srcs[0]) for _ in range(limit)]
+    ss = subprocess.run(["nsenter", "--net=" + ns, "ss", "-tnpH", "state",
+                         "established", "( sport = :25 )"],
+                        capture_output=True, text=True).stdout
+    mine = str(held[0].getsockname()[1])
+    victim = None
+    for line in ss.splitlines():
+        f = line.split()
+        if len(f) >= 5 and f[3].rsplit(":", 1)[1] == mine and "pid=" in f[4]:
+            victim = int(f[4].split("pid=")[1].split(",")[0])
+    if victim is None:
+        print("no worker found for the session:", ss)
+        sys.exit(1)
+    os.kill(victim, signal.SIGKILL)
+    for _ in range(50):
+        if ("pid=%d killed" % victim) in open(log).read():
+            break
+        time.sleep(0.1)
+    time.sleep(0.2)
+    alive = 0
+    for s in held:
+        s.setblocking(False)
+        try:
+            alive += 1 if s.recv(100) else 0
+        except BlockingIOError:
+            alive += 1
+        except OSError:
+            pass
+    print("killed", victim, "alive", alive)
+    more = []
+    for _ in range(limit + 1):
+        s, g = conn(srcs[0])
+        more.append(s)
+        if not g.startswith("220"):
+            print("then", len(more) - 1, "more, refused", g)
+            break
+    else:
+        print("never refused")
+EOF
+lite multi $W --discard --workers 2 --max-per-ip 2 --timeout 30s
+sleep 0.3
+/usr/bin/python3 "$T_TMP/limits.py" perip $W 2 >"$T_TMP/lim1.out" 2>&1
+[ "$(grep -c '^over 421 4\.3\.2 ' "$T_TMP/lim1.out")" = 20 ] && ok "--workers 2 --max-per-ip 2: the third session refused, 20 times of 20" ||
+    fail workers-perip "$(sort "$T_TMP/lim1.out" | uniq -c)"
+[ "$(grep -Eo '^smtpd-lite\[[12]\]: refused client=203\.0\.113\.2 reason=max-per-ip' "$P/lite-multi.log" | cut -c1-13 | sort -u | wc -l)" = 2 ] &&
+    ok "--workers --max-per-ip: refused by both workers" || fail workers-perip-both "$(grep refused "$P/lite-multi.log" | cut -c1-13 | sort | uniq -c)"
+/usr/bin/python3 "$T_TMP/limits.py" kill $W 2 "$WORLD_DIR/inet.ns" "$P/lite-multi.log" >"$T_TMP/lim3.out" 2>&1
+cm "--workers: a killed worker's sessions closed" '^killed [0-9]+ alive [01]$' cat "$T_TMP/lim3.out"
+alive=$(sed -n 's/^killed [0-9]* alive //p' "$T_TMP/lim3.out")
+cm "--workers: the killed worker's slots come back, the other's stay" "^then $((2 - ${alive:-9})) more, refused 421 4\.3\.2 " cat "$T_TMP/lim3.out"
+unlite
+lite multi $W --discard --workers 2 --max-clients 3 --timeout 30s
+sleep 0.3
+/usr/bin/python3 "$T_TMP/limits.py" clients $W 3 >"$T_TMP/lim2.out" 2>&1
+[ "$(grep -c '^over 421 4\.3\.2 ' "$T_TMP/lim2.out")" = 20 ] && ok "--workers 2 --max-clients 3: the fourth session refused, 20 times of 20" ||
+    fail workers-clients "$(sort "$T_TMP/lim2.out" | uniq -c)"
+[ "$(grep -Eo '^smtpd-lite\[[12]\]: refused client=[0-9.]+ reason=max-clients' "$P/lite-multi.log" | cut -c1-13 | sort -u | wc -l)" = 2 ] &&
+    ok "--workers --max-clients: refused by both workers" || fail workers-clients-both "$(grep refused "$P/lite-multi.log" | cut -c1-13 | sort | uniq -c)"
+unlite
 
 # --- systemd socket activation (LISTEN_FDS), with systemd-socket-activate
 nsenter --net="$WORLD_DIR/inet.ns" systemd-socket-activate -l $W:25 -- "$L" --discard --hostname act.lite.test --workers 2 \
