@@ -242,6 +242,18 @@ struct input {
 	int			 eof;
 };
 
+/* s into buf, cut to fit (len > 0). */
+static void
+cut_copy(char *buf, size_t len, const char *s)
+{
+	size_t	n = strlen(s);
+
+	if (n >= len)
+		n = len - 1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+}
+
 /* 1 with the next domain text in buf, 0 at the end, -1 on a read error. */
 static int
 next_domain(struct input *in, char *buf, size_t len)
@@ -252,12 +264,7 @@ next_domain(struct input *in, char *buf, size_t len)
 	if (in->f == NULL) {
 		if (in->argi >= in->o->nargs)
 			return 0;
-		s = in->o->args[in->argi++];
-		n = strlen(s);
-		if (n >= len)
-			n = len - 1;
-		memcpy(buf, s, n);
-		buf[n] = '\0';
+		cut_copy(buf, len, in->o->args[in->argi++]);
 		return 1;
 	}
 	while (!in->eof) {
@@ -288,11 +295,7 @@ next_domain(struct input *in, char *buf, size_t len)
 			*--e = '\0';
 		if (*s == '\0')
 			continue;
-		n = strlen(s);
-		if (n >= len)
-			n = len - 1;
-		memcpy(buf, s, n);
-		buf[n] = '\0';
+		cut_copy(buf, len, s);
 		return 1;
 	}
 	return 0;
