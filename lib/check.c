@@ -1,8 +1,6 @@
 /* ISC license. */
 
 #include <sys/types.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <ctype.h>
@@ -20,6 +18,7 @@
 #include "clock.h"
 #include "err.h"
 #include "log.h"
+#include "proc.h"
 
 #define CHECK_PATH		"/usr/bin:/bin"
 #define CHECK_TIMEOUT_MS	10000
@@ -160,32 +159,6 @@ mxk_check_parse(const char *line, size_t len, struct mxk_check_result *r)
 	return 0;
 }
 
-/* Find prog in the search path, as execvp(3) would, skipping "". */
-static int
-find_prog(const char *prog, const char *path, char *out, size_t outlen)
-{
-	const char	*s, *c;
-	struct stat	 st;
-	size_t		 n;
-
-	if (strchr(prog, '/') != NULL)
-		return (size_t)snprintf(out, outlen, "%s", prog) < outlen &&
-		    stat(out, &st) == 0 && S_ISREG(st.st_mode) &&
-		    access(out, X_OK) == 0 ? 0 : -1;
-	for (s = path; prog[0] != '\0'; s = c + 1) {
-		c = strchr(s, ':');
-		n = c != NULL ? (size_t)(c - s) : strlen(s);
-		if (n > 0 && n < outlen && (size_t)snprintf(out, outlen,
-		    "%.*s/%s", (int)n, s, prog) < outlen &&
-		    stat(out, &st) == 0 && S_ISREG(st.st_mode) &&
-		    access(out, X_OK) == 0)
-			return 0;
-		if (c == NULL)
-			break;
-	}
-	return -1;
-}
-
 int
 mxk_check_new(const struct mxk_check_params *p, mxk_check_done_fn done,
     struct mxk_check **cp, struct mxk_err *e)
@@ -216,7 +189,9 @@ mxk_check_new(const struct mxk_check_params *p, mxk_check_done_fn done,
 		return mxk_err_sys(e, MXK_ERR_INTERNAL, "check");
 	}
 	(void)snprintf(c->pathenv, n, "PATH=%s", c->path);
-	if (find_prog(p->argv[0], c->path, c->prog, sizeof(c->prog)) == -1) {
+	/* Unlike --exec, a program given as a path is checked here too. */
+	if (mxk_proc_find(p->argv[0], c->path, c->prog, sizeof(c->prog)) ==
+	    -1 || !mxk_proc_runnable(c->prog)) {
 		(void)mxk_err_set(e, MXK_ERR_CONFIG, MXK_SRC_LOCAL, NULL,
 		    "check: %s: not found (or not executable)", p->argv[0]);
 		free(c->pathenv);
@@ -230,76 +205,27 @@ mxk_check_new(const struct mxk_check_params *p, mxk_check_done_fn done,
 	return 0;
 }
 
-/*
- * The child, between fork() and execve(): async-signal-safe calls only.
- * Dispositions reset (SIGPIPE is ignored by the server), the mask cleared,
- * a process group of its own so that a kill reaches what it started.
- */
-static void __attribute__((noreturn))
-child(const struct mxk_check *c, int in, int out, int maxfd)
-{
-	struct sigaction	 sa;
-	sigset_t		 none;
-	char			*envp[2];
-	int			 sig, fd;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	(void)sigemptyset(&sa.sa_mask);
-	for (sig = 1; sig < NSIG; sig++)
-		(void)sigaction(sig, &sa, NULL);
-	(void)sigemptyset(&none);
-	(void)sigprocmask(SIG_SETMASK, &none, NULL);
-	envp[0] = c->pathenv;
-	envp[1] = NULL;
-	if (setpgid(0, 0) == -1 || dup2(in, 0) == -1 || dup2(out, 1) == -1)
-		_exit(127);
-	for (fd = 3; fd < maxfd; fd++)
-		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-	(void)execve(c->prog, c->argv, envp);
-	_exit(127);
-}
-
-/* Move fd above 2, so that the child's dup2() onto 0-1 cannot clobber it. */
-static int
-above2(int *fd)
-{
-	int	nfd;
-
-	if (*fd > 2)
-		return 0;
-	if ((nfd = fcntl(*fd, F_DUPFD_CLOEXEC, 3)) == -1)
-		return -1;
-	(void)close(*fd);
-	*fd = nfd;
-	return 0;
-}
-
 static int
 start(struct mxk_check *c)
 {
-	int		 ip[2] = { -1, -1 }, op[2] = { -1, -1 }, maxfd;
-	sigset_t	 all, old;
-	struct rlimit	 rl;
+	int		 ip[2] = { -1, -1 }, op[2] = { -1, -1 }, fds[2], maxfd;
+	char		*envp[2];
 	pid_t		 pid;
 
 	c->last_start = mxk_now_ms();
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY
-	    || rl.rlim_cur > CHECK_MAXFD_LOOP)
-		maxfd = CHECK_MAXFD_LOOP;
-	else
-		maxfd = (int)rl.rlim_cur;
+	maxfd = mxk_proc_maxfd(CHECK_MAXFD_LOOP);
 	if (pipe2(ip, O_CLOEXEC) == -1 || pipe2(op, O_CLOEXEC) == -1 ||
-	    above2(&ip[0]) == -1 || above2(&op[1]) == -1 ||
+	    mxk_proc_above2(&ip[0]) == -1 || mxk_proc_above2(&op[1]) == -1 ||
 	    fcntl(ip[1], F_SETFL, O_NONBLOCK) == -1 ||
 	    fcntl(op[0], F_SETFL, O_NONBLOCK) == -1)
 		goto fail;
-	(void)sigfillset(&all);
-	(void)sigprocmask(SIG_SETMASK, &all, &old);
-	pid = fork();
-	if (pid == 0)
-		child(c, ip[0], op[1], maxfd);
-	(void)sigprocmask(SIG_SETMASK, &old, NULL);
+	/* Standard error stays the server's. */
+	fds[0] = ip[0];
+	fds[1] = op[1];
+	envp[0] = c->pathenv;
+	envp[1] = NULL;
+	if ((pid = mxk_proc_fork()) == 0)
+		mxk_proc_exec(c->prog, c->argv, envp, fds, 2, maxfd, -1);
 	if (pid == -1)
 		goto fail;
 	(void)close(ip[0]);

@@ -1,7 +1,6 @@
 /* ISC license. */
 
 #include <sys/types.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <errno.h>
@@ -22,6 +21,7 @@
 #include "clock.h"
 #include "err.h"
 #include "log.h"
+#include "proc.h"
 #include "store.h"
 
 #define NAMEMAX		192	/* a maildir file name, NUL included */
@@ -860,43 +860,6 @@ maildir_abort(struct mxk_store_msg *m)
 /* ------------------------------------------------------------------ */
 /* Exec. */
 
-/* Find prog in the search path, as execvp(3) would, skipping "". */
-static int
-resolve(const char *prog, const char *path, char *out, size_t outlen)
-{
-	const char	*s, *c;
-	struct stat	 st;
-	size_t		 n;
-	int		 err = ENOENT;
-
-	if (strchr(prog, '/') != NULL) {
-		if ((size_t)snprintf(out, outlen, "%s", prog) >= outlen) {
-			errno = ENAMETOOLONG;
-			return -1;
-		}
-		return 0;
-	}
-	if (prog[0] == '\0') {
-		errno = ENOENT;
-		return -1;
-	}
-	for (s = path; ; s = c + 1) {
-		c = strchr(s, ':');
-		n = c != NULL ? (size_t)(c - s) : strlen(s);
-		if (n > 0 && n < outlen && (size_t)snprintf(out, outlen,
-		    "%.*s/%s", (int)n, s, prog) < outlen &&
-		    stat(out, &st) == 0) {
-			if (S_ISREG(st.st_mode) && access(out, X_OK) == 0)
-				return 0;
-			err = EACCES;
-		}
-		if (c == NULL)
-			break;
-	}
-	errno = err;
-	return -1;
-}
-
 /* "NAME=value", control characters shown as '?'; NULL value: none. */
 static int
 envvar(char **envp, size_t *n, const char *name, const char *val)
@@ -944,21 +907,6 @@ recipients(const struct mxk_store_env *env)
 	return s;
 }
 
-/* Move fd above 2, so that the child's dup2() onto 0-2 cannot clobber it. */
-static int
-above2(int *fd)
-{
-	int	nfd;
-
-	if (*fd > 2)
-		return 0;
-	if ((nfd = fcntl(*fd, F_DUPFD_CLOEXEC, 3)) == -1)
-		return -1;
-	(void)close(*fd);
-	*fd = nfd;
-	return 0;
-}
-
 static void
 closepair(int p[2])
 {
@@ -969,46 +917,6 @@ closepair(int p[2])
 	p[0] = p[1] = -1;
 }
 
-/*
- * The child, between fork() and execve(): async-signal-safe calls only.
- * Signals ignored by the server (SIGPIPE) would stay ignored across
- * execve(), so every disposition is reset; the mask blocked around fork()
- * is cleared.  A process group of its own lets a timeout kill what the
- * program started too.  Every descriptor above 2 is closed at execve().
- * An execve() failure goes back to the parent through ep.
- */
-static void __attribute__((noreturn))
-child(const char *prog, char *const argv[], char *const envp[], int in,
-    int nul, int err, int ep, int maxfd)
-{
-	struct sigaction	sa;
-	sigset_t		none;
-	ssize_t			n;
-	int			sig, fd, saved;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	(void)sigemptyset(&sa.sa_mask);
-	for (sig = 1; sig < NSIG; sig++)
-		(void)sigaction(sig, &sa, NULL);
-	(void)sigemptyset(&none);
-	(void)sigprocmask(SIG_SETMASK, &none, NULL);
-	if (setpgid(0, 0) == -1 || dup2(in, 0) == -1 || dup2(nul, 1) == -1 ||
-	    dup2(err, 2) == -1)
-		goto fail;
-#ifdef CLOSE_RANGE_CLOEXEC
-	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == -1)
-#endif
-		for (fd = 3; fd < maxfd; fd++)
-			(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-	(void)execve(prog, argv, envp);
-fail:
-	saved = errno;
-	n = write(ep, &saved, sizeof(saved));
-	(void)n;
-	_exit(127);
-}
-
 static int
 exec_begin(struct mxk_store_msg *m, const struct mxk_store_params *p,
     const struct mxk_store_env *env, struct mxk_err *e)
@@ -1016,11 +924,10 @@ exec_begin(struct mxk_store_msg *m, const struct mxk_store_params *p,
 	char		*envp[10], *rc;
 	const char	*path = p->path != NULL ? p->path : MXK_STORE_PATH;
 	int		 inp[2] = { -1, -1 }, errp[2] = { -1, -1 };
-	int		 ep[2] = { -1, -1 }, nul = -1, maxfd, cerr = 0, r = 0;
+	int		 ep[2] = { -1, -1 }, nul = -1, fds[3], maxfd, cerr = 0;
+	int		 r = 0;
 	size_t		 i, n = 0;
 	ssize_t		 got;
-	sigset_t	 all, old;
-	struct rlimit	 rl;
 	pid_t		 pid;
 
 	m->deadline = mxk_deadline_in(p->timeout_ms > 0 ? p->timeout_ms :
@@ -1040,7 +947,7 @@ exec_begin(struct mxk_store_msg *m, const struct mxk_store_params *p,
 		if (has_ctl(env->rcpt[i]))
 			return fail451(e, MXK_ERR_USAGE, 0,
 			    "store: control character in a recipient");
-	if (resolve(p->argv[0], path, m->prog, sizeof(m->prog)) == -1)
+	if (mxk_proc_find(p->argv[0], path, m->prog, sizeof(m->prog)) == -1)
 		return fail451(e, MXK_ERR_CONFIG, errno, "store: %s",
 		    p->argv[0]);
 
@@ -1061,16 +968,13 @@ exec_begin(struct mxk_store_msg *m, const struct mxk_store_params *p,
 		goto out;
 	}
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY
-	    || rl.rlim_cur > MAXFD_LOOP)
-		maxfd = MAXFD_LOOP;
-	else
-		maxfd = (int)rl.rlim_cur;
+	maxfd = mxk_proc_maxfd(MAXFD_LOOP);
 	if (pipe2(inp, O_CLOEXEC) == -1 || pipe2(errp, O_CLOEXEC) == -1 ||
 	    pipe2(ep, O_CLOEXEC) == -1 ||
 	    (nul = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1 ||
-	    above2(&inp[0]) == -1 || above2(&errp[1]) == -1 ||
-	    above2(&nul) == -1 || above2(&ep[1]) == -1 ||
+	    mxk_proc_above2(&inp[0]) == -1 ||
+	    mxk_proc_above2(&errp[1]) == -1 || mxk_proc_above2(&nul) == -1 ||
+	    mxk_proc_above2(&ep[1]) == -1 ||
 	    fcntl(inp[1], F_SETFL, O_NONBLOCK) == -1 ||
 	    fcntl(errp[0], F_SETFL, O_NONBLOCK) == -1) {
 		r = -1;
@@ -1078,15 +982,17 @@ exec_begin(struct mxk_store_msg *m, const struct mxk_store_params *p,
 		goto out;
 	}
 
-	/* No server signal handler may run in the child before execve(). */
-	(void)sigfillset(&all);
-	(void)sigprocmask(SIG_SETMASK, &all, &old);
-	pid = fork();
-	if (pid == 0)
-		child(m->prog, p->argv, envp, inp[0], nul, errp[1], ep[1],
-		    maxfd);
+	/*
+	 * The program's stdout goes nowhere, its stderr to us (the reply
+	 * text); an execve() failure comes back through ep, which an
+	 * execve() that works closes.
+	 */
+	fds[0] = inp[0];
+	fds[1] = nul;
+	fds[2] = errp[1];
+	if ((pid = mxk_proc_fork()) == 0)
+		mxk_proc_exec(m->prog, p->argv, envp, fds, 3, maxfd, ep[1]);
 	cerr = errno;
-	(void)sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid == -1) {
 		r = -1;
 		(void)fail451(e, MXK_ERR_TEMP, cerr, "store: fork");

@@ -24,6 +24,7 @@
 
 #include "addr.h"
 #include "buf.h"
+#include "cli.h"
 #include "clock.h"
 #include "dns.h"
 #include "err.h"
@@ -97,41 +98,8 @@ usage(FILE *f)
 	    PROG, PROG, JOBS_MAX);
 }
 
-static void die_usage(const char *, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
-
-static void
-die_usage(const char *fmt, ...)
-{
-	va_list	ap;
-
-	(void)fprintf(stderr, "%s: error: ", PROG);
-	va_start(ap, fmt);
-	(void)vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	(void)fprintf(stderr, "\n%s: try '%s --help'\n", PROG, PROG);
-	exit(EX_USAGE);
-}
-
-/* "30", "1.5", "500ms", "30s", "2m" to milliseconds; -1 when invalid. */
-static long long
-parse_duration(const char *s)
-{
-	char	*end;
-	double	 v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || end == s || v < 0 || v > 86400.0)
-		return -1;
-	if (*end == '\0' || strcmp(end, "s") == 0)
-		return (long long)(v * 1000.0 + 0.5);
-	if (strcmp(end, "ms") == 0)
-		return (long long)(v + 0.5);
-	if (strcmp(end, "m") == 0)
-		return (long long)(v * 60000.0 + 0.5);
-	return -1;
-}
+/* lib/cli writes the message; exiting is the program's part. */
+#define die_usage(...)	exit(mxk_cli_usage(stderr, PROG, __VA_ARGS__))
 
 enum {
 	OPT_JSON = 256, OPT_REFRESH, OPT_REQUIRE, OPT_TLS, OPT_NOMX,
@@ -161,9 +129,10 @@ static const struct option longopts[] = {
 static void
 parse_args(int argc, char **argv, struct opts *o)
 {
-	char	*end;
-	long	 v;
-	int	 c;
+	struct mxk_err	 e;
+	char		*end;
+	long		 v;
+	int		 c;
 
 	memset(o, 0, sizeof(*o));
 	o->jobs = 8;
@@ -227,7 +196,9 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->resolver = optarg;
 			break;
 		case OPT_TIMEOUT:
-			if ((o->timeout = parse_duration(optarg)) <= 0)
+			/* At most a day. */
+			if (mxk_cli_duration(optarg, 86400000, 0, &o->timeout,
+			    &e) == -1 || o->timeout <= 0)
 				die_usage("--timeout %s: not a duration above 0 "
 				    "(seconds, or a number with ms, s or m)",
 				    optarg);
@@ -271,6 +242,18 @@ struct input {
 	int			 eof;
 };
 
+/* s into buf, cut to fit (len > 0). */
+static void
+cut_copy(char *buf, size_t len, const char *s)
+{
+	size_t	n = strlen(s);
+
+	if (n >= len)
+		n = len - 1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+}
+
 /* 1 with the next domain text in buf, 0 at the end, -1 on a read error. */
 static int
 next_domain(struct input *in, char *buf, size_t len)
@@ -281,12 +264,7 @@ next_domain(struct input *in, char *buf, size_t len)
 	if (in->f == NULL) {
 		if (in->argi >= in->o->nargs)
 			return 0;
-		s = in->o->args[in->argi++];
-		n = strlen(s);
-		if (n >= len)
-			n = len - 1;
-		memcpy(buf, s, n);
-		buf[n] = '\0';
+		cut_copy(buf, len, in->o->args[in->argi++]);
 		return 1;
 	}
 	while (!in->eof) {
@@ -317,11 +295,7 @@ next_domain(struct input *in, char *buf, size_t len)
 			*--e = '\0';
 		if (*s == '\0')
 			continue;
-		n = strlen(s);
-		if (n >= len)
-			n = len - 1;
-		memcpy(buf, s, n);
-		buf[n] = '\0';
+		cut_copy(buf, len, s);
 		return 1;
 	}
 	return 0;

@@ -25,6 +25,7 @@
 
 #include "addr.h"
 #include "buf.h"
+#include "cli.h"
 #include "clock.h"
 #include "dns.h"
 #include "err.h"
@@ -140,48 +141,17 @@ usage(FILE *f)
 	    PROG, PROG, PROG);
 }
 
-static void die_usage(const char *, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
+/* lib/cli writes the message; exiting is the program's part. */
+#define die_usage(...)	exit(mxk_cli_usage(stderr, PROG, __VA_ARGS__))
 
-static void
-die_usage(const char *fmt, ...)
-{
-	va_list	ap;
-
-	(void)fprintf(stderr, "%s: error: ", PROG);
-	va_start(ap, fmt);
-	(void)vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	(void)fprintf(stderr, "\n%s: try '%s --help'\n", PROG, PROG);
-	exit(EX_USAGE);
-}
-
-/* "30", "1.5", "500ms", "30s", "2m" to milliseconds; -1 when invalid. */
-static long long
-parse_duration(const char *s)
-{
-	char		*end;
-	double		 v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || end == s || v < 0 || v > 86400.0 * 365)
-		return -1;
-	if (*end == '\0' || strcmp(end, "s") == 0)
-		return (long long)(v * 1000.0 + 0.5);
-	if (strcmp(end, "ms") == 0)
-		return (long long)(v + 0.5);
-	if (strcmp(end, "m") == 0)
-		return (long long)(v * 60000.0 + 0.5);
-	return -1;
-}
-
+/* At most a year. */
 static long long
 duration_opt(const char *name, const char *arg)
 {
-	long long	v = parse_duration(arg);
+	struct mxk_err	e;
+	long long	v;
 
-	if (v < 0) {
+	if (mxk_cli_duration(arg, 86400000LL * 365, 0, &v, &e) == -1) {
 		(void)fprintf(stderr, "%s: error: %s %s: not a duration "
 		    "(seconds, or a number with ms, s or m)\n", PROG, name,
 		    arg);

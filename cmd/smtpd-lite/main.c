@@ -44,6 +44,7 @@
 #include "addr.h"
 #include "buf.h"
 #include "check.h"
+#include "cli.h"
 #include "clock.h"
 #include "dns.h"
 #include "err.h"
@@ -192,43 +193,21 @@ usage(FILE *f)
 	    PROG, PROG);
 }
 
-static void die_usage(const char *, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
+/* lib/cli writes the message; exiting is the program's part. */
+#define die_usage(...)	exit(mxk_cli_usage(stderr, PROG, __VA_ARGS__))
 
-static void
-die_usage(const char *fmt, ...)
-{
-	va_list	ap;
-
-	(void)fprintf(stderr, "%s: error: ", PROG);
-	va_start(ap, fmt);
-	(void)vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	(void)fprintf(stderr, "\n%s: try '%s --help'\n", PROG, PROG);
-	exit(EX_USAGE);
-}
-
+/* At most 24 hours; e says "not a duration" or "out of range". */
 static long long
 duration(const char *name, const char *s, int allow_zero)
 {
-	char	*end;
-	double	 v;
+	struct mxk_err	e;
+	long long	v;
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || end == s || v < 0)
-		die_usage("%s %s: not a duration", name, s);
-	if (strcmp(end, "ms") == 0)
-		;
-	else if (*end == '\0' || strcmp(end, "s") == 0)
-		v *= 1000;
-	else if (strcmp(end, "m") == 0)
-		v *= 60000;
-	else
-		die_usage("%s %s: not a duration", name, s);
-	if (v > 86400000.0 || (v == 0 && !allow_zero))
+	if (mxk_cli_duration(s, 86400000, 0, &v, &e) == -1)
+		die_usage("%s %s: %s", name, s, e.msg);
+	if (v == 0 && !allow_zero)
 		die_usage("%s %s: out of range", name, s);
-	return (long long)v;
+	return v;
 }
 
 static unsigned long long

@@ -28,6 +28,7 @@
 
 #include "addr.h"
 #include "buf.h"
+#include "cli.h"
 #include "clock.h"
 #include "dns.h"
 #include "err.h"
@@ -151,54 +152,18 @@ usage(FILE *f)
 	    PROG, PROG, PROG, PROG);
 }
 
-static void die_usage(const char *, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
-
-static void
-die_usage(const char *fmt, ...)
-{
-	va_list	ap;
-
-	(void)fprintf(stderr, "%s: error: ", PROG);
-	va_start(ap, fmt);
-	(void)vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	(void)fprintf(stderr, "\n%s: try '%s --help'\n", PROG, PROG);
-	exit(EX_USAGE);
-}
-
-/* "30", "1.5", "500ms", "30s", "2m", "1h" to milliseconds; -1 invalid. */
-static long long
-parse_duration(const char *s)
-{
-	char		*end;
-	double		 v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || end == s || v < 0)
-		return -1;
-	if (strcmp(end, "ms") == 0)
-		;
-	else if (*end == '\0' || strcmp(end, "s") == 0)
-		v *= 1000;
-	else if (strcmp(end, "m") == 0)
-		v *= 60000;
-	else if (strcmp(end, "h") == 0)
-		v *= 3600000;
-	else
-		return -1;
-	if (v > 86400000.0 * 7)
-		return -1;
-	return (long long)v;
-}
+/* lib/cli writes the message; exiting is the program's part. */
+#define die_usage(...)	exit(mxk_cli_usage(stderr, PROG, __VA_ARGS__))
 
 static long long
 timeout_opt(const char *name, const char *arg)
 {
-	long long	v = parse_duration(arg);
+	struct mxk_err	e;
+	long long	v;
 
-	if (v <= 0)
+	/* At most 7 days. */
+	if (mxk_cli_duration(arg, 86400000LL * 7, MXK_CLI_HOURS, &v, &e) ==
+	    -1 || v <= 0)
 		die_usage("%s %s: not a positive duration", name, arg);
 	return v;
 }
