@@ -145,7 +145,7 @@ usage(FILE *f)
 "      --stdio                one session on stdin/stdout (inetd, tcpserver)\n"
 "  -u, --user USER            drop privileges to USER after binding\n"
 "      --workers N            N processes, each its own loop (SO_REUSEPORT)\n"
-"      --store-threads N      threads that sync messages and wait for --exec\n"
+"      --store-threads N      threads to sync messages, wait, hash AUTH (16)\n"
 "                             programs, off the event loop (16; 0: none)\n"
 "      --hostname NAME        name in the greeting (default: this host's)\n"
 "      --maildir DIR          deliver to the Maildir DIR (%%d domain, %%u user)\n"

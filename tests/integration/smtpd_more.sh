@@ -710,6 +710,42 @@ cm "Accept=yes: the client's address from the socket" 'Received: from [^ ]+ \(\[
 cm "Accept=yes: logged with its port" 'close client=203\.0\.113\.2:[1-9][0-9]* messages=1' cat "$P/lite-acc.log"
 unlite
 
+# --- AUTH off the event loop: a password hash that takes a second or more
+# (SHA-512 with many rounds) must not hold up another session.
+slowhash=$(/usr/bin/python3 -W ignore -c 'import crypt; print(crypt.crypt("s3cret", "$6$rounds=3000000$mxkitsalt"))' 2>/dev/null)
+printf 'alice:%s\n' "$slowhash" >"$T_TMP/slowpw"
+lite slowauth $F --discard --passwd "$T_TMP/slowpw" --auth-plaintext
+( talk $F 25 >"$T_TMP/slowauth-a.out" <<EOF
+<
+> EHLO a.example
+<
+> AUTH PLAIN $(printf '\0alice\0s3cret' | base64)
+> NOOP
+= 8
+<
+> QUIT
+<
+EOF
+) &
+slowa=$!
+sleep 0.4
+talk $F 25 >"$T_TMP/slowauth-b.out" <<EOF
+<
+> EHLO b.example
+<
+> QUIT
+<
+EOF
+cm "slow AUTH: another session served meanwhile" '^221 ' cat "$T_TMP/slowauth-b.out"
+wait $slowa
+cm "slow AUTH: 235, then the pipelined NOOP" '235 2\.7\.0 Authentication successful250 2\.0\.0 Ok' bash -c "tr -d '\r\n' <'$T_TMP/slowauth-a.out'"
+# The other session closed before the hash was done: the log says so.
+nb=$(grep -n 'close client=.* messages=0' "$P/lite-slowauth.log" | head -n 1 | cut -d: -f1)
+na=$(grep -n 'auth client=.* user=alice result=ok' "$P/lite-slowauth.log" | head -n 1 | cut -d: -f1)
+[ -n "$nb" ] && [ -n "$na" ] && [ "$nb" -lt "$na" ] && ok "slow AUTH: the other session was done first" ||
+    fail slowauth-order "close at line ${nb:-none}, auth at line ${na:-none}"
+unlite
+
 # --- reliability: smtp-source, 100 sessions, 20000 messages into a Maildir
 # (fsync'ed; smtp-source gives up at the first refusal, so its exit 0 means
 # 20000 times 250); each message has its own recipient (-N): every one
