@@ -1571,7 +1571,7 @@ mxk_smtpd_auth_done(struct mxk_smtpd *s, int ok)
 	in = s->held;
 	mxk_buf_init(&s->held, HELDMAX);
 	rc = mxk_smtpd_feed(s, in.p != NULL ? in.p : "", in.len);
-	mxk_buf_free(&in);
+	mxk_buf_wipe(&in);	/* may hold more credentials */
 	return rc;
 }
 
@@ -1601,6 +1601,8 @@ pause_clear(struct mxk_smtpd *s)
 {
 	if (s->paused == P_NONE)
 		return;
+	if (s->paused == P_AUTH && s->held.p != NULL)
+		explicit_bzero(s->held.p, s->held.cap);
 	s->paused = P_NONE;
 	explicit_bzero(s->pend_user, sizeof(s->pend_user));
 	free(s->pend.addr);
@@ -1647,8 +1649,8 @@ mxk_smtpd_free(struct mxk_smtpd *s)
 	free(s->rcpt);
 	free(s->tls);
 	free(s->stage);
-	mxk_buf_free(&s->held);
-	mxk_buf_free(&s->line);
+	mxk_buf_wipe(&s->held);
+	mxk_buf_wipe(&s->line);
 	mxk_buf_free(&s->out);
 	explicit_bzero(s->login_user, sizeof(s->login_user));
 	free(s);

@@ -31,6 +31,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +71,7 @@
 #define TAG_CHECK	(MAXLISTEN + 1)
 #define TAG_JOBS	(MAXLISTEN + 2)
 #define MAXTHREADS	64
+#define AUTHMAX		4	/* AUTH jobs waiting per store thread */
 #define TAG_MAX		(MAXLISTEN + 8)
 
 /*
@@ -782,14 +784,19 @@ struct job {
 	 */
 	int			 auth;
 	int			 known, ok;
+	_Atomic int		 gone;		/* its session ended: skip */
 	char			*user, *pass;
+	char			 ip[64];
 	char			 hash[MXK_PASSWD_HASHMAX];
 };
 
 struct pool {
 	pthread_mutex_t		 mu;
 	pthread_cond_t		 cv;
+	/* Messages first: AUTH jobs never hold up a fsync. */
 	struct job		*todo, **todo_tail;
+	struct job		*atodo, **atodo_tail;
+	int			 nauth;		/* AUTH jobs out (loop's) */
 	struct job		*done, **done_tail;
 	int			 efd;		/* eventfd: jobs are done */
 	int			 stop;
@@ -979,18 +986,23 @@ pool_thread(void *arg)
 
 	for (;;) {
 		(void)pthread_mutex_lock(&p->mu);
-		while (p->todo == NULL && !p->stop)
+		while (p->todo == NULL && p->atodo == NULL && !p->stop)
 			(void)pthread_cond_wait(&p->cv, &p->mu);
-		if ((j = p->todo) == NULL) {
+		if ((j = p->todo) != NULL) {
+			if ((p->todo = j->next) == NULL)
+				p->todo_tail = &p->todo;
+		} else if ((j = p->atodo) != NULL) {
+			if ((p->atodo = j->next) == NULL)
+				p->atodo_tail = &p->atodo;
+		} else {
 			(void)pthread_mutex_unlock(&p->mu);
 			return NULL;
 		}
-		if ((p->todo = j->next) == NULL)
-			p->todo_tail = &p->todo;
 		(void)pthread_mutex_unlock(&p->mu);
 
 		if (j->auth)
-			j->ok = mxk_passwd_verify(j->hash, j->known, j->pass);
+			j->ok = atomic_load(&j->gone) ? 0 :
+			    mxk_passwd_verify(j->hash, j->known, j->pass);
 		else {
 			j->rc = mxk_store_end(j->msg, j->res, &j->err);
 			j->msg = NULL;
@@ -1023,6 +1035,7 @@ pool_new(int n)
 	(void)pthread_mutex_init(&p->mu, NULL);
 	(void)pthread_cond_init(&p->cv, NULL);
 	p->todo_tail = &p->todo;
+	p->atodo_tail = &p->atodo;
 	p->done_tail = &p->done;
 	/* Signals are for the loop's thread: the threads block them all. */
 	(void)sigfillset(&all);
@@ -1045,8 +1058,13 @@ pool_submit(struct pool *p, struct job *j)
 {
 	(void)pthread_mutex_lock(&p->mu);
 	j->next = NULL;
-	*p->todo_tail = j;
-	p->todo_tail = &j->next;
+	if (j->auth) {
+		*p->atodo_tail = j;
+		p->atodo_tail = &j->next;
+	} else {
+		*p->todo_tail = j;
+		p->todo_tail = &j->next;
+	}
 	(void)pthread_cond_signal(&p->cv);
 	(void)pthread_mutex_unlock(&p->mu);
 }
@@ -2018,10 +2036,15 @@ job_done(struct job *j)
 	size_t			 n = j->nreplies;
 	int			 rc;
 
+	if (j->auth && the_server != NULL && the_server->pool != NULL)
+		the_server->pool->nauth--;
 	if (s == NULL) {
 		/* Stored, but nobody heard of it: the client will retry. */
 		if (!j->auth && j->rc == -1)
 			mxk_log(MXK_LOG_WARN, "store: %s", j->err.msg);
+		if (j->auth)
+			logkv(the_server, "auth client=%s user=%s "
+			    "result=abandoned", j->ip, j->user);
 		job_free(j);
 		return;
 	}
@@ -2075,10 +2098,22 @@ h_auth(void *arg, struct mxk_smtpd *e, const char *user, const char *pass)
 
 	(void)e;
 	if (s->srv->pool != NULL && s->job == NULL &&
-	    (j = calloc(1, sizeof(*j))) != NULL) {
-		/* Hashed on a thread: the reply comes in job_done(). */
+	    mxk_passwd_count(s->srv->pw) > 0) {
+		/*
+		 * Hashed on a thread: the reply comes in job_done().  At
+		 * most AUTHMAX per thread wait at a time; beyond that a
+		 * flood of attempts gets 454 4.7.0 (try again later)
+		 * rather than a queue that grows without bound.
+		 */
+		if (s->srv->pool->nauth >= AUTHMAX * s->srv->pool->nthreads ||
+		    (j = calloc(1, sizeof(*j))) == NULL) {
+			logkv(s->srv, "auth client=%s user=%s result=busy",
+			    s->ip, user);
+			return -1;
+		}
 		j->auth = 1;
 		j->sess = s;
+		(void)snprintf(j->ip, sizeof(j->ip), "%s", s->ip);
 		if (mxk_passwd_lookup(s->srv->pw, user, j->hash,
 		    sizeof(j->hash), &j->known) == -1 ||
 		    (j->user = strdup(user)) == NULL ||
@@ -2087,6 +2122,7 @@ h_auth(void *arg, struct mxk_smtpd *e, const char *user, const char *pass)
 			return -1;	/* 454 4.7.0 */
 		}
 		s->job = j;
+		s->srv->pool->nauth++;
 		pool_submit(s->srv->pool, j);
 		return MXK_SMTPD_AUTH_PENDING;
 	}
@@ -2303,10 +2339,11 @@ lim_clear(struct lim *l, int w)
 {
 	size_t	i;
 
+	/* Every row: a worker that died between its two increments left
+	 * a count in a row with clients[w] still 0. */
 	lim_lock(l);
-	if (l->clients[w] > 0)
-		for (i = 0; i < l->nbuckets * LIM_WAYS; i++)
-			lim_counts(l, i)[w] = 0;
+	for (i = 0; i < l->nbuckets * LIM_WAYS; i++)
+		lim_counts(l, i)[w] = 0;
 	l->clients[w] = 0;
 	(void)pthread_mutex_unlock(&l->mu);
 }
@@ -2384,8 +2421,10 @@ sess_free(struct sess *s)
 	dnsbl_free(s);
 	if (srv->check != NULL)
 		mxk_check_cancel(srv->check, s);
-	if (s->job != NULL)
+	if (s->job != NULL) {
 		s->job->sess = NULL;	/* it frees itself when back */
+		atomic_store(&s->job->gone, 1);
+	}
 	if (s->lim_row > 0)
 		lim_give(srv->lim, srv->worker - 1, s->lim_row - 1);
 	mxk_smtpd_free(s->eng);
@@ -2656,8 +2695,11 @@ sess_new(struct server *srv, int fd, int wfd, const char *ip, int port)
 	struct mxk_smtpd_hooks	 h = engine_hooks;
 	struct epoll_event	 ev;
 
-	if ((s = calloc(1, sizeof(*s))) == NULL)
+	/* On failure fd is closed here, and only here. */
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		(void)close(fd);
 		return NULL;
+	}
 	s->srv = srv;
 	s->fd = fd;
 	s->wfd = wfd;
@@ -2758,7 +2800,6 @@ accept_all(struct server *srv, int lfd)
 		    mxk_net_addr_port((struct sockaddr *)&ss))) == NULL) {
 			if (srv->lim != NULL)
 				lim_give(srv->lim, srv->worker - 1, row);
-			(void)close(fd);
 			continue;
 		}
 		if (srv->lim != NULL)
@@ -2774,6 +2815,7 @@ timers(struct server *srv)
 {
 	struct sess	*s, *next;
 	long long	 now = mxk_now_ms();
+	int		 ours;
 
 	srv->next_wake = LLONG_MAX;
 	if (srv->check != NULL) {
@@ -2817,8 +2859,17 @@ timers(struct server *srv)
 			after_feed(s, mxk_smtpd_shutdown(s->eng));
 			continue;
 		}
-		if ((mxk_smtpd_in_data(s->eng) && s->data_until > 0 &&
-		    now >= s->data_until) || now - s->last >= srv->o->timeout ||
+		/*
+		 * While the client waits for us (a held reply, a DNS list,
+		 * the policy program, a store or AUTH job) its time does not
+		 * run: each of those has its own deadline, and the reply
+		 * that ends the wait restarts the clock (sess_flush()).
+		 */
+		ours = s->job != NULL || s->wait != W_NONE ||
+		    (s->nholds > 0 && s->holds[0].mark == 0);
+		if ((!ours && ((mxk_smtpd_in_data(s->eng) &&
+		    s->data_until > 0 && now >= s->data_until) ||
+		    now - s->last >= srv->o->timeout)) ||
 		    (srv->stop && now >= srv->stop_deadline)) {
 			logkv(srv, "timeout client=%s state=%s", s->ip,
 			    mxk_smtpd_state_name(s->eng));
@@ -3184,7 +3235,9 @@ serve(struct server *srv)
 					if (s->st == SS_RUN &&
 					    (evs[k].events & EPOLLIN))
 						sess_read(s);
-				} else
+				} else if (evs[k].events & (EPOLLIN | EPOLLOUT))
+					/* Not on a bare RDHUP: reading now would
+					 * pass over the output's back-pressure. */
 					sess_step(s);
 			}
 		}

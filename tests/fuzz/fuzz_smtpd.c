@@ -8,7 +8,8 @@
  * the client sends, fed in random chunks as it would arrive from a socket.
  * When the engine asks for STARTTLS the "handshake" succeeds at once.
  * With bit 6 of byte 0, RCPT decisions are left PENDING and given with
- * mxk_smtpd_resume() after the feed (accept and refuse in turn), and the
+ * mxk_smtpd_resume() after the feed (accept and refuse in turn), so are
+ * AUTH decisions (mxk_smtpd_auth_done(): accept, refuse, fail), and the
  * replies to every other message are deferred (mxk_smtpd_defer(), then
  * mxk_smtpd_resume_message()); with bit
  * 7 the command hook answers some commands itself or drops the session.
@@ -43,6 +44,7 @@ struct st {
 	int			 pending, inject;
 	unsigned		 n, nmsg;
 	int			 deferred;
+	int			 auth_wait, auth_ok;	/* an AUTH PENDING */
 };
 
 static int
@@ -130,7 +132,16 @@ h_abort(void *arg, struct mxk_smtpd *s)
 static int
 h_auth(void *arg, struct mxk_smtpd *s, const char *u, const char *p)
 {
-	return strcmp(u, "u") == 0 ? 1 : 0;
+	struct st	*st = arg;
+	int		 ok = strcmp(u, "u") == 0 ? 1 : (st->n++ & 1) ? 0 : -1;
+
+	if (st->pending) {
+		/* Decided after the feed, by mxk_smtpd_auth_done(). */
+		st->auth_wait = 1;
+		st->auth_ok = ok;
+		return MXK_SMTPD_AUTH_PENDING;
+	}
+	return ok;
 }
 
 /*
@@ -216,7 +227,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memset(&r, 0, sizeof(r));
 			r.code = 450;
 			(void)snprintf(r.status, sizeof(r.status), "4.2.0");
-			if (st.deferred) {
+			if (st.auth_wait) {
+				st.auth_wait = 0;
+				rc = mxk_smtpd_auth_done(s, st.auth_ok);
+			} else if (st.deferred) {
 				st.deferred = 0;
 				CHECK(mxk_smtpd_in_data(s));
 				r.code = 250;

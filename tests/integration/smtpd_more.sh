@@ -217,6 +217,25 @@ unlite
 lite faults $F --discard --delay CONNECT=3000
 ce "--delay CONNECT=3s: swaks' 1 s timeout expires" 0 bash -c "swaks --server $FH --to b@lite.test --timeout 1 2>&1 | grep -qi 'timed out\|timeout'"
 unlite
+# Our delay is not the client's time: with --timeout 2s, a RCPT sent 1 s
+# after the MAIL reply and held 1.5 s still gets its 250.
+lite faults $F --discard --timeout 2s --delay RCPT=1500
+talk $F 25 >"$T_TMP/ourtime.out" <<EOF
+<
+> EHLO c
+<
+> MAIL FROM:<a@example.test>
+<
+= 0.8
+> RCPT TO:<b@lite.test>
+= 1.7
+<
+> QUIT
+<
+EOF
+cm "--delay under --timeout: the held RCPT is answered" '^250 2\.1\.5' cat "$T_TMP/ourtime.out"
+nomatch "--delay under --timeout: no timeout" '^421' "$T_TMP/ourtime.out"
+unlite
 
 # --- --reject-rate: a share of transactions, seedable (smtp-source stops
 # at the first refusal: smtpsend --each sends 200 messages in one session)
@@ -737,6 +756,23 @@ talk $F 25 >"$T_TMP/slowauth-b.out" <<EOF
 <
 EOF
 cm "slow AUTH: another session served meanwhile" '^221 ' cat "$T_TMP/slowauth-b.out"
+# Clients that send AUTH and reset the connection: their hashes are
+# skipped and logged as abandoned.
+cat >"$T_TMP/authrst.py" <<'PY'
+import base64, socket, struct, sys, time
+cred = base64.b64encode(b"\0alice\0wrong").decode()
+for i in range(3):
+    s = socket.create_connection((sys.argv[1], 25), timeout=10)
+    s.recv(1000)
+    s.sendall(b"EHLO r\r\n")
+    time.sleep(0.2)
+    s.recv(1000)
+    s.sendall(("AUTH PLAIN %s\r\n" % cred).encode())
+    time.sleep(0.1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+PY
+/usr/bin/python3 "$T_TMP/authrst.py" $F
 wait $slowa
 cm "slow AUTH: 235, then the pipelined NOOP" '235 2\.7\.0 Authentication successful250 2\.0\.0 Ok' bash -c "tr -d '\r\n' <'$T_TMP/slowauth-a.out'"
 # The other session closed before the hash was done: the log says so.
@@ -744,6 +780,13 @@ nb=$(grep -n 'close client=.* messages=0' "$P/lite-slowauth.log" | head -n 1 | c
 na=$(grep -n 'auth client=.* user=alice result=ok' "$P/lite-slowauth.log" | head -n 1 | cut -d: -f1)
 [ -n "$nb" ] && [ -n "$na" ] && [ "$nb" -lt "$na" ] && ok "slow AUTH: the other session was done first" ||
     fail slowauth-order "close at line ${nb:-none}, auth at line ${na:-none}"
+for _ in $(seq 100); do
+	[ "$(grep -c 'result=abandoned' "$P/lite-slowauth.log")" -ge 3 ] && break
+	sleep 0.1
+done
+[ "$(grep -c 'auth client=[^ ]* user=alice result=abandoned' "$P/lite-slowauth.log")" = 3 ] &&
+    ok "slow AUTH: three reset clients, three abandoned hashes" ||
+    fail slowauth-abandoned "$(grep 'auth client' "$P/lite-slowauth.log")"
 unlite
 
 # --- reliability: smtp-source, 100 sessions, 20000 messages into a Maildir
