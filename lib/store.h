@@ -96,7 +96,7 @@
 #define MXK_STORE_PATH		"/usr/bin:/bin"	/* default search path */
 #define MXK_STORE_TIMEOUT_MS	600000		/* default program deadline */
 #define MXK_STORE_ERRLINE	200		/* stderr line kept, octets */
-#define MXK_STORE_BUFSIZE	(64 * 1024)	/* maildir write buffer */
+#define MXK_STORE_BUFSIZE	(256 * 1024)	/* maildir write buffer */
 
 enum mxk_store_kind {
 	MXK_STORE_MAILDIR,
