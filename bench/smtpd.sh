@@ -85,7 +85,7 @@ one() {
 	fi
 	if [ "$name" = floor ]; then
 		[ "$2" = 1 ] || return 0	# one session's bound only
-		/usr/bin/python3 "$T_TMP/floor.py" "$T_TMP/floor" "$N" >>"$T_TMP/floor.runs"
+		/usr/bin/python3 "$T_TMP/floor.py" "$SD/floor" "$N" >>"$T_TMP/floor.runs"
 		return
 	fi
 	c0=$(ticks "${PID[$name]:-0}")
@@ -115,6 +115,13 @@ one() {
 		    'BEGIN { printf "%.0f\n", c / hz * 1e6 / n }' >>"$T_TMP/$name.cpu"
 	fi
 	awk -v n="$N" -v u="$((t1 - t0))" 'BEGIN { printf "%.0f\n", n / (u / 1e6) }' >>"$T_TMP/$name.runs"
+	# The stores start each run empty (untimed).
+	case $name in
+	lite-maildir) find "$SD/md" -type f -delete 2>/dev/null ;;
+	lite-b-maildir) find "$SD/md-b" -type f -delete 2>/dev/null ;;
+	aiosmtpd) find "$SD/aio" -type f -delete 2>/dev/null ;;
+	postfix) find "$PFX_MAILDIR" -type f -delete 2>/dev/null ;;
+	esac
 }
 # The disk's floor, raced as if it were a server: one process storing
 # one message at a time as --maildir does (tmp/ file, write, fsync, link
@@ -183,14 +190,14 @@ postfix_start() {
 	local d=$WORLD_DIR/postfix-bench uid gid
 	uid=$(id -u postfix 2>/dev/null) || return 1
 	gid=$(id -g postfix) || return 1
-	mkdir -p "$d/etc" "$d/queue" "$d/data" "$d/mail" || return 1
+	mkdir -p "$d/etc" "$SD/pfx-queue" "$d/data" "$SD/pfx-mail" || return 1
 	# mail_owner must reach its directories below the world's.
 	chmod 711 "$WORLD_DIR" "$d"
 	cp /etc/postfix/master.cf "$d/etc/master.cf" || return 1
 	[ -f /etc/postfix/dynamicmaps.cf ] && cp /etc/postfix/dynamicmaps.cf "$d/etc/"
 	cat >"$d/etc/main.cf" <<-EOF
 	compatibility_level = 3.6
-	queue_directory = $d/queue
+	queue_directory = $SD/pfx-queue
 	data_directory = $d/data
 	mail_owner = postfix
 	setgid_group = postdrop
@@ -201,7 +208,7 @@ postfix_start() {
 	mynetworks = 127.0.0.0/8
 	smtpd_relay_restrictions = reject_unauth_destination
 	virtual_mailbox_domains = lite.test
-	virtual_mailbox_base = $d/mail
+	virtual_mailbox_base = $SD/pfx-mail
 	virtual_mailbox_maps = static:lite.test/
 	virtual_uid_maps = static:$uid
 	virtual_gid_maps = static:$gid
@@ -217,11 +224,11 @@ postfix_start() {
 	smtputf8_enable = no
 	biff = no
 	EOF
-	chown -R postfix:postfix "$d/mail" "$d/data"
+	chown -R postfix:postfix "$SD/pfx-mail" "$d/data"
 	# postfix(1) writes its errors only to a terminal, or syslog.
 	world_inet script -qc "postfix -c $d/etc start" /dev/null >"$d/start.log" 2>&1
 	wait_port "$ADDR" 25 20 || { echo "bench: postfix did not start: $(cat "$d/start.log")" >&2; return 1; }
-	PFX_MAILDIR=$d/mail/lite.test	# made by virtual(8), as postfix
+	PFX_MAILDIR=$SD/pfx-mail/lite.test	# made by virtual(8), as postfix
 }
 postfix_stop() {
 	world_inet script -qc "postfix -c $WORLD_DIR/postfix-bench/etc stop" /dev/null >/dev/null 2>&1
@@ -231,7 +238,41 @@ postfix_stop() {
 	done
 }
 
-mkdir -p "$WORLD_DIR/peers" "$T_TMP/md" "$T_TMP/aio"
+# The stores (Maildirs, Postfix's queue, aiosmtpd's files, the floor) live
+# on a file system of their own: a fresh ext4 with its journal, as on a
+# mail server, in an image file mounted for the run (BENCH_FS=image, the
+# default, as root), so that the results do not depend on what the rest
+# of the machine did to its file system lately.  (This VM's root is an
+# ext4 without a journal; there ext4 skips inodes freed in the last
+# minutes when it makes a file, which after heavy churn costs a
+# millisecond or more of CPU per file.)  BENCH_FS=tmp keeps them in the
+# test's directory instead.
+SD=$T_TMP
+fsnote="the test directory ($(findmnt -n -o FSTYPE -T "$T_TMP" 2>/dev/null))"
+bench_umount() {
+	if [ -n "${BENCH_MNT:-}" ]; then
+		umount "$BENCH_MNT" 2>/dev/null || umount -l "$BENCH_MNT" 2>/dev/null
+		rm -f "$WORLD_DIR/benchfs.img"
+		BENCH_MNT=
+	fi
+}
+trap 'stop_peers; bench_umount' EXIT
+if [ "${BENCH_FS:-image}" = image ] && [ "$(id -u)" -eq 0 ]; then
+	m=$WORLD_DIR/benchfs
+	mkdir -p "$m"
+	if truncate -s 16G "$WORLD_DIR/benchfs.img" &&
+	    mkfs.ext4 -q -F "$WORLD_DIR/benchfs.img" >/dev/null 2>&1 &&
+	    mount -o loop "$WORLD_DIR/benchfs.img" "$m"; then
+		BENCH_MNT=$m
+		SD=$m
+		chmod 711 "$m"
+		fsnote="a fresh ext4 image with a journal (loop device)"
+	else
+		echo "bench: cannot mount a file system image; the stores stay in $T_TMP" >&2
+		rm -f "$WORLD_DIR/benchfs.img"
+	fi
+fi
+mkdir -p "$WORLD_DIR/peers" "$SD/md" "$SD/aio"
 world_postfix_config
 if [ "$(cat /proc/self/setgroups 2>/dev/null)" = deny ]; then
 	sink=(unshare --user --map-user=1000 --map-group=1000 /usr/sbin/smtp-sink)
@@ -262,9 +303,9 @@ fi
 # aiosmtpd writing files.
 race2=$(pick lite-maildir lite-b-maildir postfix aiosmtpd floor)
 if [ -n "$race2" ]; then
-	want lite-maildir && start lite-maildir 2527 "$L" -l "$ADDR:2527" --maildir "$T_TMP/md" --max-clients 5000 --max-per-ip 5000
-	want lite-b-maildir && start lite-b-maildir 2537 "$LB" -l "$ADDR:2537" --maildir "$T_TMP/md-b" --max-clients 5000 --max-per-ip 5000
-	want aiosmtpd && start aiosmtpd 2528 /usr/bin/python3 "$WORLD_SRC/smtpd.py" "$ADDR" 2528 --dump "$T_TMP/aio" --size 1000000 --pipelining --max-sessions 100000 --max-concurrent 200
+	want lite-maildir && start lite-maildir 2527 "$L" -l "$ADDR:2527" --maildir "$SD/md" --max-clients 5000 --max-per-ip 5000
+	want lite-b-maildir && start lite-b-maildir 2537 "$LB" -l "$ADDR:2537" --maildir "$SD/md-b" --max-clients 5000 --max-per-ip 5000
+	want aiosmtpd && start aiosmtpd 2528 /usr/bin/python3 "$WORLD_SRC/smtpd.py" "$ADDR" 2528 --dump "$SD/aio" --size 1000000 --pipelining --max-sessions 100000 --max-concurrent 200
 	if want postfix; then
 		if [ "$(id -u)" -eq 0 ] && postfix_start; then
 			PORT[postfix]=25
@@ -279,14 +320,14 @@ if [ -n "$race2" ]; then
 	want aiosmtpd && stop aiosmtpd
 	if [ -n "${PORT[postfix]:-}" ]; then
 		postfix_stop
-		rm -rf "$WORLD_DIR/postfix-bench/mail"
+		rm -rf "$SD/pfx-mail" "$SD/pfx-queue"
 	fi
-	rm -rf "$T_TMP/md" "$T_TMP/md-b" "$T_TMP/aio" "$T_TMP/floor"
+	rm -rf "$SD/md" "$SD/md-b" "$SD/aio" "$SD/floor"
 fi
 
 echo
 echo "smtpd benchmark: $(nproc) CPUs, $(uname -sr), smtp-source, $N messages per cell, median of $RUNS round(s)"
-echo "(messages/s; in brackets the server's CPU time per message, microseconds)"
+echo "(messages/s; in brackets the server's CPU time per message, microseconds; stores on $fsnote)"
 printf '  %-18s %14s %14s %6s   %14s %8s %8s %6s %8s %6s %6s\n' "size:sessions:mode" lite-discard smtp-sink ratio \
     lite-maildir postfix accepted ratio aiosmtpd ratio floor
 cpu() { [ -n "${R[$1-cpu $2]:-}" ] && echo "${R[$1 $2]} [${R[$1-cpu $2]}]" || echo "${R[$1 $2]:--}"; }
