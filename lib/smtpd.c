@@ -1501,24 +1501,34 @@ mxk_smtpd_feed(struct mxk_smtpd *s, const char *p, size_t len)
 	return MXK_SMTPD_CONTINUE;
 }
 
-int
-mxk_smtpd_resume(struct mxk_smtpd *s, const struct mxk_smtpd_reply *r)
+/* What was kept while paused is fed now; it may pause again and keep the
+ * rest.  wipe: clear the copy before it is freed. */
+static int
+feed_held(struct mxk_smtpd *s, int wipe)
 {
 	struct mxk_buf	in;
 	int		rc;
 
+	in = s->held;
+	mxk_buf_init(&s->held, HELDMAX);
+	rc = mxk_smtpd_feed(s, in.p != NULL ? in.p : "", in.len);
+	if (wipe)
+		mxk_buf_wipe(&in);
+	else
+		mxk_buf_free(&in);
+	return rc;
+}
+
+int
+mxk_smtpd_resume(struct mxk_smtpd *s, const struct mxk_smtpd_reply *r)
+{
 	if (s->paused != P_RCPT)
 		return s->state == S_CLOSED ? MXK_SMTPD_CLOSE :
 		    MXK_SMTPD_CONTINUE;
 	s->paused = P_NONE;
 	rcpt_add(s, &s->pend, r);
 	memset(&s->pend, 0, sizeof(s->pend));
-	/* What was kept is fed now; it may pause again and keep the rest. */
-	in = s->held;
-	mxk_buf_init(&s->held, HELDMAX);
-	rc = mxk_smtpd_feed(s, in.p != NULL ? in.p : "", in.len);
-	mxk_buf_free(&in);
-	return rc;
+	return feed_held(s, 0);
 }
 
 void
@@ -1531,9 +1541,7 @@ int
 mxk_smtpd_resume_message(struct mxk_smtpd *s, const struct mxk_smtpd_reply *r,
     size_t n)
 {
-	struct mxk_buf	in;
-	size_t		i;
-	int		rc;
+	size_t	i;
 
 	if (s->paused != P_MESSAGE)
 		return s->state == S_CLOSED ? MXK_SMTPD_CLOSE :
@@ -1547,19 +1555,12 @@ mxk_smtpd_resume_message(struct mxk_smtpd *s, const struct mxk_smtpd_reply *r,
 	}
 	txn_reset(s);
 	s->state = S_READY;
-	in = s->held;
-	mxk_buf_init(&s->held, HELDMAX);
-	rc = mxk_smtpd_feed(s, in.p != NULL ? in.p : "", in.len);
-	mxk_buf_free(&in);
-	return rc;
+	return feed_held(s, 0);
 }
 
 int
 mxk_smtpd_auth_done(struct mxk_smtpd *s, int ok)
 {
-	struct mxk_buf	in;
-	int		rc;
-
 	if (s->paused != P_AUTH)
 		return s->state == S_CLOSED ? MXK_SMTPD_CLOSE :
 		    MXK_SMTPD_CONTINUE;
@@ -1568,11 +1569,7 @@ mxk_smtpd_auth_done(struct mxk_smtpd *s, int ok)
 	explicit_bzero(s->pend_user, sizeof(s->pend_user));
 	if (s->closing)
 		return MXK_SMTPD_CLOSE;
-	in = s->held;
-	mxk_buf_init(&s->held, HELDMAX);
-	rc = mxk_smtpd_feed(s, in.p != NULL ? in.p : "", in.len);
-	mxk_buf_wipe(&in);	/* may hold more credentials */
-	return rc;
+	return feed_held(s, 1);	/* it may hold more credentials */
 }
 
 int
