@@ -843,6 +843,20 @@ logkv(struct server *srv, const char *fmt, ...)
 		(void)fprintf(stderr, "%s: %s\n", PROG, line);
 }
 
+/* A --json-log record built in b (x: a build error), to syslog or
+ * stderr as one line; b is freed. */
+static void
+json_emit(struct server *srv, struct mxk_buf *b, int x)
+{
+	if (x == 0) {
+		if (srv->o->use_syslog)
+			syslog(LOG_MAIL | LOG_INFO, "%s", b->p);
+		else
+			(void)fprintf(stderr, "%s\n", b->p);
+	}
+	mxk_buf_free(b);
+}
+
 static void
 new_qid(struct sess *s)
 {
@@ -958,13 +972,7 @@ log_fault(struct sess *s, const char *what, enum point p,
 	if (r != NULL)
 		x |= mxk_json_kv_str(&b, &first, "reply", rep);
 	x |= mxk_buf_addch(&b, '}');
-	if (x == 0) {
-		if (srv->o->use_syslog)
-			syslog(LOG_MAIL | LOG_INFO, "%s", b.p);
-		else
-			(void)fprintf(stderr, "%s\n", b.p);
-	}
-	mxk_buf_free(&b);
+	json_emit(srv, &b, x);
 }
 
 static void
@@ -1899,13 +1907,7 @@ log_message(struct sess *s, const struct mxk_smtpd_reply *r, size_t n)
 		x |= mxk_buf_addch(&b, '}');
 	}
 	x |= mxk_buf_addstr(&b, "]}");
-	if (x == 0) {
-		if (srv->o->use_syslog)
-			syslog(LOG_MAIL | LOG_INFO, "%s", b.p);
-		else
-			(void)fprintf(stderr, "%s\n", b.p);
-	}
-	mxk_buf_free(&b);
+	json_emit(srv, &b, x);
 }
 
 /* The replies to a message from the store's results. */
@@ -1935,7 +1937,7 @@ end_replies(struct sess *s, const struct mxk_store_result *res, size_t nr,
 			}
 }
 
-static void	job_done(struct job *);
+static void	job_done(struct server *, struct job *);
 
 static void
 h_end(void *arg, struct mxk_smtpd *e, int bad, struct mxk_smtpd_reply *r,
@@ -2029,21 +2031,21 @@ h_end(void *arg, struct mxk_smtpd *e, int bad, struct mxk_smtpd_reply *r,
 
 /* A job is back from its thread: reply, and go on with the session. */
 static void
-job_done(struct job *j)
+job_done(struct server *srv, struct job *j)
 {
 	struct sess		*s = j->sess;
 	struct mxk_smtpd_reply	*r;
 	size_t			 n = j->nreplies;
 	int			 rc;
 
-	if (j->auth && the_server != NULL && the_server->pool != NULL)
-		the_server->pool->nauth--;
+	if (j->auth)
+		srv->pool->nauth--;
 	if (s == NULL) {
 		/* Stored, but nobody heard of it: the client will retry. */
 		if (!j->auth && j->rc == -1)
 			mxk_log(MXK_LOG_WARN, "store: %s", j->err.msg);
 		if (j->auth)
-			logkv(the_server, "auth client=%s user=%s "
+			logkv(srv, "auth client=%s user=%s "
 			    "result=abandoned", j->ip, j->user);
 		job_free(j);
 		return;
@@ -3198,7 +3200,7 @@ serve(struct server *srv)
 				for (j = pool_take(srv->pool); j != NULL;
 				    j = next) {
 					next = j->next;
-					job_done(j);
+					job_done(srv, j);
 				}
 				continue;
 			}
