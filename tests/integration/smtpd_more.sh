@@ -789,6 +789,29 @@ done
     fail slowauth-abandoned "$(grep 'auth client' "$P/lite-slowauth.log")"
 unlite
 
+# At most 4 AUTH hashes wait per store thread: with one thread, the fifth
+# and sixth of six at once get 454 4.7.0 instead of a longer queue.
+lite slowauth $F --discard --passwd "$T_TMP/slowpw" --auth-plaintext --store-threads 1
+pids=
+for i in 1 2 3 4 5 6; do
+	( talk $F 25 >"$T_TMP/busy-$i.out" <<EOF
+<
+> EHLO b$i.example
+<
+> AUTH PLAIN $(printf '\0alice\0s3cret' | base64)
+= 1
+<
+EOF
+	) &
+	pids="$pids $!"
+done
+wait $pids
+busy=$(cat "$T_TMP"/busy-*.out | grep -c '^454 4\.7\.0')
+[ "$busy" = 2 ] && ok "AUTH cap: two of six answered 454 4.7.0 at once" || fail auth-busy "$busy answered 454"
+[ "$(grep -c 'result=busy' "$P/lite-slowauth.log")" = 2 ] && ok "AUTH cap: logged result=busy" ||
+    fail auth-busy-log "$(grep -c 'result=busy' "$P/lite-slowauth.log")"
+unlite
+
 # --- reliability: smtp-source, 100 sessions, 20000 messages into a Maildir
 # (fsync'ed; smtp-source gives up at the first refusal, so its exit 0 means
 # 20000 times 250); each message has its own recipient (-N): every one
