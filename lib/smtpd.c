@@ -246,6 +246,13 @@ emit(struct mxk_smtpd *s, const char *p, size_t n)
 		return;
 	}
 	s->size += n;
+	if (n >= STAGE) {
+		/* A long run: straight to the hook, not copied first. */
+		stage_flush(s);
+		if (s->h.data != NULL)
+			s->h.data(s->h.arg, s, p, n);
+		return;
+	}
 	if (s->stage == NULL && (s->stage = malloc(STAGE)) == NULL) {
 		s->toobig = 1;	/* refused: cannot hold it */
 		return;
@@ -322,6 +329,40 @@ message_end(struct mxk_smtpd *s)
 }
 
 /*
+ * The fast path of data_bytes(), from p[i] inside a line (not a CR or LF):
+ * the rest of that line and every following one that ends in CR LF, has
+ * no bare CR or LF and does not start with '.' pass through unchanged, so
+ * they are found with memchr() and handed on in one piece.  It stops at
+ * the end of the input or at the first CR or LF that is not such a line
+ * end (or precedes a '.' or the end of the input), which the state
+ * machine then takes from D_MID as it would have.
+ */
+static size_t
+data_run(struct mxk_smtpd *s, const char *p, size_t i, size_t len)
+{
+	const char	*cr, *lf;
+	size_t		 start = i, j;
+
+	for (;;) {
+		cr = memchr(p + i, '\r', len - i);
+		j = cr != NULL ? (size_t)(cr - p) : len;
+		if ((lf = memchr(p + i, '\n', j - i)) != NULL)
+			j = (size_t)(lf - p);
+		s->linelen += j - i;
+		if (s->linelen > DATA_LINEMAX)
+			s->toolong = 1;
+		i = j;
+		if (lf != NULL || cr == NULL || j + 2 >= len ||
+		    p[j + 1] != '\n' || p[j + 2] == '.')
+			break;
+		i = j + 2;
+		s->linelen = 0;
+	}
+	emit(s, p + start, i - start);
+	return i;
+}
+
+/*
  * DATA: un-stuff, normalise line ends, find the end ("CRLF . CRLF" only),
  * count and check.  Returns how many octets were used; the state leaves
  * S_DATA at the end of the message.
@@ -329,7 +370,7 @@ message_end(struct mxk_smtpd *s)
 static size_t
 data_bytes(struct mxk_smtpd *s, const char *p, size_t len)
 {
-	size_t	i = 0, j;
+	size_t	i = 0;
 	char	c;
 
 	while (i < len) {
@@ -391,16 +432,8 @@ data_bytes(struct mxk_smtpd *s, const char *p, size_t len)
 				s->bare = 1;
 				s->ds = D_BOLB;
 				i++;
-			} else {
-				for (j = i; j < len && p[j] != '\r' &&
-				    p[j] != '\n'; j++)
-					;
-				s->linelen += j - i;
-				if (s->linelen > DATA_LINEMAX)
-					s->toolong = 1;
-				emit(s, p + i, j - i);
-				i = j;
-			}
+			} else
+				i = data_run(s, p, i, len);
 			break;
 		case D_CR:
 			emit(s, "\r\n", 2);

@@ -185,6 +185,94 @@ data_str(struct sess *x)
 	return buf;
 }
 
+/* Feed n octets at p in chunks of 1..maxchunk (0: all at once). */
+static void
+feed_chunks(struct sess *x, const char *p, size_t n, size_t maxchunk,
+    unsigned *seed)
+{
+	const char	*o;
+	size_t		 k, m, have;
+
+	while (n > 0) {
+		k = n;
+		if (maxchunk > 0) {
+			*seed = *seed * 1103515245u + 12345u;
+			k = 1 + (*seed >> 8) % maxchunk;
+			if (k > n)
+				k = n;
+		}
+		x->rc = mxk_smtpd_feed(x->s, p, k);
+		o = mxk_smtpd_output(x->s, &m);
+		have = strlen(x->out);
+		if (have + m < sizeof(x->out)) {
+			memcpy(x->out + have, o, m);
+			x->out[have + m] = '\0';
+		}
+		mxk_smtpd_consume(x->s, m);
+		if (x->rc != MXK_SMTPD_CONTINUE)
+			break;
+		p += k;
+		n -= k;
+	}
+}
+
+/*
+ * The DATA fast path (whole clean lines passed on in one piece) against
+ * the state machine: random bodies of plain text, dots, CRs and LFs (and
+ * now and then a line over 998 octets) give the same message, the same
+ * verdict and the same replies fed at once, in random chunks and one
+ * octet at a time (which never has a whole line to take at once).
+ */
+static void
+data_paths(const struct mxk_smtpd_params *p)
+{
+	static const char	 head[] = "EHLO c\r\nMAIL FROM:<a@b.test>\r\n"
+				    "RCPT TO:<c@d.test>\r\nDATA\r\n";
+	static char		 in[8192];
+	struct sess		 a, b;
+	unsigned		 seed = 7, cs = 11, r;
+	size_t			 n, len, k, run;
+	int			 iter, way, same = 0;
+
+	for (iter = 0; iter < 3000; iter++) {
+		n = sizeof(head) - 1;
+		memcpy(in, head, n);
+		seed = seed * 1103515245u + 12345u;
+		len = (seed >> 8) % 2500;
+		while (n < sizeof(head) - 1 + len) {
+			seed = seed * 1103515245u + 12345u;
+			r = (seed >> 8) % 100;
+			if (r < 2) {	/* a long run of text */
+				run = 900 + (seed >> 16) % 300;
+				for (k = 0; k < run && n < sizeof(in) - 8; k++)
+					in[n++] = 'x';
+			} else
+				in[n++] = r < 70 ? 'a' : r < 78 ? '.' :
+				    r < 90 ? '\r' : r < 97 ? '\n' : ' ';
+		}
+		memcpy(in + n, "\r\n.\r\nQUIT\r\n", 12);
+		n += 12;
+		sess_start(&a, p, 1);
+		feed_chunks(&a, in, n, 0, &cs);
+		for (way = 0; way < 2; way++) {
+			sess_start(&b, p, 1);
+			feed_chunks(&b, in, n, way == 0 ? 1 : 700, &cs);
+			if (b.sn.data.len == a.sn.data.len &&
+			    (a.sn.data.len == 0 || memcmp(a.sn.data.p,
+			    b.sn.data.p, a.sn.data.len) == 0) &&
+			    a.sn.ends == b.sn.ends && a.sn.bad == b.sn.bad &&
+			    strcmp(a.out, b.out) == 0 && a.rc == b.rc)
+				same++;
+			else
+				T_OK(0, "data paths differ (iteration %d, %s)",
+				    iter, way == 0 ? "octets" : "chunks");
+			sess_end(&b);
+		}
+		sess_end(&a);
+	}
+	T_EQ_INT(same, 6000, "DATA fast path == state machine");
+}
+
 #define HAS(x, str, name)	T_OK(strstr((x)->out, (str)) != NULL, \
 	"%s: no \"%s\" in:\n%s", (name), (str), (x)->out)
 #define HASNT(x, str, name)	T_OK(strstr((x)->out, (str)) == NULL, \
@@ -790,6 +878,8 @@ main(void)
 	(void)feed(&x, "");
 	HAS(&x, "421 4.4.2", "timeout reply");
 	sess_end(&x);
+
+	data_paths(&p);
 
 	return t_done("test_smtpd");
 }
