@@ -73,6 +73,8 @@
 #define MAXTHREADS	64
 #define AUTHMAX		4	/* AUTH jobs waiting per store thread */
 #define TAG_MAX		(MAXLISTEN + 8)
+#define REAPMAX		512	/* sessions touched by one loop batch */
+#define WALK_MS		200	/* timers()' walk, at least this often */
 
 /*
  * Fault injection points: the connection, each command, and the end of a
@@ -701,10 +703,19 @@ struct server {
 	unsigned long		 check_gen;	/* its program, registered */
 	int			 check_rreg, check_wreg;
 	unsigned long		 nsessions;	/* sessions so far, for ids */
-	struct lim		*lim;		/* --workers: shared limits */
+	struct lim		*lim;		/* client limits (all workers) */
 	struct blc_ent		*blc;		/* --dnsbl-cache */
 	size_t			 blc_nb;
 	unsigned long long	 blc_key;
+	/*
+	 * The event loop's batch: the sessions it touched, freed at its
+	 * end if done; and when timers() must walk all sessions before
+	 * next_walk comes (a DNS or policy program event).
+	 */
+	struct sess		*reap[REAPMAX];
+	size_t			 nreap;
+	int			 walk;
+	long long		 next_walk;
 };
 
 /* A reply held back by --delay: bytes of output before it go out, then
@@ -724,6 +735,7 @@ struct sess {
 	struct mxk_smtpd	*eng;
 	struct mxk_tls		*hs;		/* handshake in progress */
 	enum sstate		 st;
+	int			 reap;		/* in srv->reap[] */
 	long long		 last, greet_at, data_until;
 	char			 ip[64];
 	int			 port;
@@ -1540,6 +1552,7 @@ static int	check_ask(struct sess *);
 static void	rcpt_decided(struct sess *, int, struct mxk_smtpd_reply *);
 static void	after_feed(struct sess *, int);
 static void	sess_read(struct sess *);
+static void	sess_free(struct sess *);
 
 /* Step the lookups; when done, judge, and go on with a waiting RCPT. */
 static void
@@ -2029,6 +2042,42 @@ h_end(void *arg, struct mxk_smtpd *e, int bad, struct mxk_smtpd_reply *r,
 	free(res);
 }
 
+/*
+ * The loop's batch touched s: it is freed at the end of the batch if it
+ * is done by then (not before: a later event of the batch may name it).
+ * Beyond REAPMAX sessions timers() walks them all instead.
+ */
+static void
+touch(struct sess *s)
+{
+	struct server	*srv = s->srv;
+
+	if (s->reap)
+		return;
+	if (srv->nreap == REAPMAX) {
+		srv->walk = 1;
+		return;
+	}
+	s->reap = 1;
+	srv->reap[srv->nreap++] = s;
+}
+
+/* The end of a batch: free the touched sessions that are done. */
+static void
+reap(struct server *srv)
+{
+	struct sess	*s;
+	size_t		 i;
+
+	for (i = 0; i < srv->nreap; i++) {
+		s = srv->reap[i];
+		s->reap = 0;
+		if (s->st == SS_DONE)
+			sess_free(s);
+	}
+	srv->nreap = 0;
+}
+
 /* A job is back from its thread: reply, and go on with the session. */
 static void
 job_done(struct server *srv, struct job *j)
@@ -2038,6 +2087,8 @@ job_done(struct server *srv, struct job *j)
 	size_t			 n = j->nreplies;
 	int			 rc;
 
+	if (s != NULL)
+		touch(s);
 	if (j->auth)
 		srv->pool->nauth--;
 	if (s == NULL) {
@@ -2164,8 +2215,9 @@ h_trace(void *arg, int from_client, const char *p, size_t n)
 }
 
 /*
- * --workers: --max-clients and --max-per-ip hold across the workers.  The
- * supervisor maps one table (MAP_SHARED | MAP_ANONYMOUS) before the first
+ * --max-clients and --max-per-ip, counted in a table of client addresses
+ * (so that an accept() costs no walk over the sessions), which with
+ * --workers holds across the workers.  The supervisor maps one table (MAP_SHARED | MAP_ANONYMOUS) before the first
  * fork: the sessions of each worker, and for each client address a row
  * with one count per worker.  A worker changes its own counts only; a
  * total is a sum.  When a worker dies the supervisor zeroes its counts
@@ -2277,6 +2329,13 @@ lim_sum(const struct lim *l, const unsigned *c)
  * A session of worker w (0..nw-1) from ip: NULL when admitted (*row set,
  * for lim_give()), else the reason of the refusal.
  */
+/* The column of this process: its worker number, or the only one. */
+static int
+lim_col(const struct server *srv)
+{
+	return srv->worker > 0 ? srv->worker - 1 : 0;
+}
+
 static const char *
 lim_take(struct lim *l, int w, const char *ip, int max_clients,
     int max_per_ip, size_t *row)
@@ -2428,7 +2487,7 @@ sess_free(struct sess *s)
 		atomic_store(&s->job->gone, 1);
 	}
 	if (s->lim_row > 0)
-		lim_give(srv->lim, srv->worker - 1, s->lim_row - 1);
+		lim_give(srv->lim, lim_col(srv), s->lim_row - 1);
 	mxk_smtpd_free(s->eng);
 	if (srv->ep != -1)
 		(void)epoll_ctl(srv->ep, EPOLL_CTL_DEL, s->fd, NULL);
@@ -2650,18 +2709,6 @@ sess_step(struct sess *s)
 	}
 }
 
-static int
-count_ip(struct server *srv, const char *ip)
-{
-	struct sess	*s;
-	int		 n = 0;
-
-	for (s = srv->sessions; s != NULL; s = s->next)
-		if (strcmp(s->ip, ip) == 0)
-			n++;
-	return n;
-}
-
 static struct mxk_smtpd_params engine_params;
 static struct mxk_smtpd_hooks engine_hooks;
 
@@ -2773,15 +2820,9 @@ accept_all(struct server *srv, int lfd)
 			    sizeof(ip));
 		if (srv->stop)
 			why = "stopping";
-		else if (srv->lim != NULL)
-			why = lim_take(srv->lim, srv->worker - 1, ip,
-			    srv->o->max_clients, srv->o->max_per_ip, &row);
-		else if (srv->nsess >= srv->o->max_clients)
-			why = "max-clients";
-		else if (count_ip(srv, ip) >= srv->o->max_per_ip)
-			why = "max-per-ip";
 		else
-			why = NULL;
+			why = lim_take(srv->lim, lim_col(srv), ip,
+			    srv->o->max_clients, srv->o->max_per_ip, &row);
 		if (why != NULL) {
 			static const char busy[] =
 			    "421 4.3.2 Too many connections, try later\r\n";
@@ -2800,12 +2841,10 @@ accept_all(struct server *srv, int lfd)
 		    sizeof(one));
 		if ((s = sess_new(srv, fd, fd, ip,
 		    mxk_net_addr_port((struct sockaddr *)&ss))) == NULL) {
-			if (srv->lim != NULL)
-				lim_give(srv->lim, srv->worker - 1, row);
+			lim_give(srv->lim, lim_col(srv), row);
 			continue;
 		}
-		if (srv->lim != NULL)
-			s->lim_row = row + 1;
+		s->lim_row = row + 1;
 		if (s->st == SS_DONE)
 			sess_free(s);
 	}
@@ -3109,6 +3148,7 @@ run_stdio(struct server *srv)
 			} else
 				sess_step(s);
 		}
+		reap(srv);
 		timers(srv);
 		s = srv->sessions;
 	}
@@ -3123,6 +3163,7 @@ serve(struct server *srv)
 {
 	const struct opts	*o = srv->o;
 	struct epoll_event	 evs[256], ev;
+	long long		 now;
 	size_t			 i;
 	int			 n, k;
 
@@ -3205,8 +3246,12 @@ serve(struct server *srv)
 				continue;
 			}
 			if (evs[k].data.u64 >= MAXLISTEN &&
-			    evs[k].data.u64 < TAG_MAX)
-				continue;	/* timers() steps DNS lookups */
+			    evs[k].data.u64 < TAG_MAX) {
+				/* DNS lists, the policy program: timers()
+				 * steps them. */
+				srv->walk = 1;
+				continue;
+			}
 			if (evs[k].data.u64 < MAXLISTEN) {
 				if (srv->nlfd > 0)
 					accept_all(srv, srv->lfd[
@@ -3216,6 +3261,7 @@ serve(struct server *srv)
 			{
 				struct sess *s = evs[k].data.ptr;
 
+				touch(s);
 				if (s->st == SS_DONE)
 					continue;
 				if (evs[k].events & EPOLLRDHUP &&
@@ -3243,7 +3289,21 @@ serve(struct server *srv)
 					sess_step(s);
 			}
 		}
-		timers(srv);
+		/*
+		 * The walk over every session (deadlines, DNS lists, the
+		 * policy program, shutdown) when something is due, not after
+		 * every batch: with thousands of sessions open that would
+		 * cost more than the batch.  A session the batch ended is
+		 * freed at once.
+		 */
+		reap(srv);
+		now = mxk_now_ms();
+		if (srv->walk || srv->stop || now >= srv->next_wake ||
+		    now >= srv->next_walk) {
+			srv->walk = 0;
+			srv->next_walk = now + WALK_MS;
+			timers(srv);
+		}
 	}
 	pool_free(srv->pool);
 	srv->pool = NULL;
@@ -3599,14 +3659,15 @@ main(int argc, char **argv)
 		    rl.rlim_max : (rlim_t)o.max_clients + 64;
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (nw > 1) {
-		if ((srv.lim = lim_new(nw, o.max_clients)) == NULL) {
-			(void)fprintf(stderr, "%s: error: shared limits: %s\n",
-			    PROG, strerror(errno));
-			return EX_OSERR;
-		}
-		return supervise(&srv, act, nact, own, nw);
+	/* The counts of --max-clients and --max-per-ip (one table for all
+	 * --workers). */
+	if ((srv.lim = lim_new(nw, o.max_clients)) == NULL) {
+		(void)fprintf(stderr, "%s: error: client limits: %s\n",
+		    PROG, strerror(errno));
+		return EX_OSERR;
 	}
+	if (nw > 1)
+		return supervise(&srv, act, nact, own, nw);
 	for (i = 0; i < (size_t)nact; i++) {
 		srv.shared[srv.nlfd] = 0;
 		srv.lfd[srv.nlfd++] = act[i];
