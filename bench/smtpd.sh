@@ -24,7 +24,8 @@
 # aiosmtpd) the clock stops with smtp-source; for Postfix, which says 250
 # once the message is in its queue, it stops when the last message is in
 # new/ (the "accepted" column is its rate at smtp-source's end).  Ratios
-# smtpd-lite / peer.  Then the resident memory of 10000 idle sessions.
+# smtpd-lite / peer.  Then the resident memory of 10000 idle sessions, and
+# the rate of 1 KiB messages at 10 sessions beside them.
 # BENCH_CELLS (size:sessions:mode ...) and BENCH_SERVERS (names, and
 # "floor", "idle") narrow a run; BENCH_LITE_B=PATH races a second
 # smtpd-lite build beside the first (an A/B test of a change).  Never part of `make check`.
@@ -352,9 +353,11 @@ echo "  (mode c: one connection per message; d: smtp-source -d, many per connect
 echo "   postfix: until delivered to the Maildir, accepted: until its last 250)"
 want floor && echo "  floor: the disk's rate for one message at a time (write, fsync, link, fsync new/), same rounds"
 
-# Idle sessions: RSS of the server holding IDLE open, greeted sessions.
+# Idle sessions: RSS of the server holding IDLE open, greeted sessions,
+# and what they cost the others: smtp-source at 10 sessions (1 KiB, one
+# connection per message) before they open and while they are open
+# (with BENCH_LITE_B, for both builds).
 want idle || exit 0
-start lite-idle 25 "$L" -l "$ADDR:25" --discard --max-clients $((IDLE + 100)) --max-per-ip $((IDLE + 100)) --timeout 120s
 cat >"$T_TMP/idle.py" <<'PY'
 import resource, socket, sys, time
 n = int(sys.argv[2])
@@ -366,20 +369,34 @@ for i in range(n):
 for s in ss:
     s.recv(100)
 print("open", len(ss), flush=True)
-time.sleep(60)
+time.sleep(120)
 PY
-/usr/bin/python3 "$T_TMP/idle.py" "$ADDR" "$IDLE" >"$T_TMP/idle.out" 2>&1 &
-idle=$!
-for _ in $(seq 600); do
-	grep -q '^open' "$T_TMP/idle.out" && break
-	kill -0 "$idle" 2>/dev/null || break
-	sleep 0.1
+rate() {	# messages/s of one smtp-source run against port 25
+	local t0 t1
+	t0=$(us)
+	source_run 25 1024 10 c
+	t1=$(us)
+	echo $((N * 1000000 / (t1 - t0 + 1)))
+}
+for build in "$L" ${LB:+"$LB"}; do
+	start lite-idle 25 "$build" -l "$ADDR:25" --discard --max-clients $((IDLE + 100)) --max-per-ip $((IDLE + 100)) --timeout 120s
+	before=$(rate)
+	/usr/bin/python3 "$T_TMP/idle.py" "$ADDR" "$IDLE" >"$T_TMP/idle.out" 2>&1 &
+	idle=$!
+	for _ in $(seq 600); do
+		grep -q '^open' "$T_TMP/idle.out" && break
+		kill -0 "$idle" 2>/dev/null || break
+		sleep 0.1
+	done
+	sleep 1
+	rss=$(awk '/VmRSS/ { print $2 }' /proc/${PID[lite-idle]}/status 2>/dev/null)
+	nopen=$(awk '/^open/ { print $2 }' "$T_TMP/idle.out")
+	during=$(rate)
+	kill "$idle" 2>/dev/null
+	wait "$idle" 2>/dev/null
+	[ "$build" = "$L" ] || echo "  B build ($build):"
+	echo "  ${nopen:-0} idle sessions (of $IDLE): smtpd-lite RSS ${rss:-?} KiB = $(awk -v r="${rss:-0}" 'BEGIN { printf "%.1f MiB", r / 1024 }') ($(awk -v r="${rss:-0}" -v n="${nopen:-1}" 'BEGIN { printf "%.2f", r / n }') KiB per session, process included)"
+	echo "  1 KiB at 10 sessions beside them: $during msg/s; before they opened: $before msg/s (ratio $(awk -v a="$during" -v b="$before" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'))"
+	stop lite-idle
 done
-sleep 1
-rss=$(awk '/VmRSS/ { print $2 }' /proc/${PID[lite-idle]}/status 2>/dev/null)
-nopen=$(awk '/^open/ { print $2 }' "$T_TMP/idle.out")
-kill "$idle" 2>/dev/null
-wait "$idle" 2>/dev/null
-echo "  ${nopen:-0} idle sessions (of $IDLE): smtpd-lite RSS ${rss:-?} KiB = $(awk -v r="${rss:-0}" 'BEGIN { printf "%.1f MiB", r / 1024 }') ($(awk -v r="${rss:-0}" -v n="${nopen:-1}" 'BEGIN { printf "%.2f", r / n }') KiB per session, process included)"
-stop lite-idle
 exit 0
