@@ -716,6 +716,10 @@ struct server {
 	size_t			 nreap;
 	int			 walk;
 	long long		 next_walk;
+	/* The sessions with DNS list lookups under way, and whether the
+	 * batch had DNS or policy program events. */
+	struct sess		*dnsq;
+	int			 dns_ready, check_ready;
 };
 
 /* A reply held back by --delay: bytes of output before it go out, then
@@ -736,6 +740,8 @@ struct sess {
 	struct mxk_tls		*hs;		/* handshake in progress */
 	enum sstate		 st;
 	int			 reap;		/* in srv->reap[] */
+	struct sess		*dnext, *dprev;	/* srv->dnsq, if indns */
+	int			 indns;
 	long long		 last, greet_at, data_until;
 	char			 ip[64];
 	int			 port;
@@ -1450,6 +1456,11 @@ dnsbl_start(struct sess *s)
 		logkv(s->srv, "dnsbl client=%s error=\"%s\"", s->ip, e.msg);
 		goto fail;
 	}
+	s->indns = 1;
+	s->dprev = NULL;
+	if ((s->dnext = s->srv->dnsq) != NULL)
+		s->dnext->dprev = s;
+	s->srv->dnsq = s;
 	dnsbl_register(s);
 	return;
 fail:
@@ -1537,6 +1548,15 @@ dnsbl_free(struct sess *s)
 
 	mxk_dns_batch_free(s->dnsbl);
 	s->dnsbl = NULL;
+	if (s->indns) {
+		if (s->dprev != NULL)
+			s->dprev->dnext = s->dnext;
+		else
+			s->srv->dnsq = s->dnext;
+		if (s->dnext != NULL)
+			s->dnext->dprev = s->dprev;
+		s->indns = 0;
+	}
 	if (s->dq != NULL)
 		for (i = 0; i < 2 * s->ndq; i++)
 			mxk_dns_answer_free(s->dq[i].ans);
@@ -1553,6 +1573,7 @@ static void	rcpt_decided(struct sess *, int, struct mxk_smtpd_reply *);
 static void	after_feed(struct sess *, int);
 static void	sess_read(struct sess *);
 static void	sess_free(struct sess *);
+static void	touch(struct sess *);
 
 /* Step the lookups; when done, judge, and go on with a waiting RCPT. */
 static void
@@ -1746,6 +1767,7 @@ check_done(void *cookie, const struct mxk_check_result *cr)
 	struct sess		*s = cookie;
 	struct mxk_smtpd_reply	 r;
 
+	touch(s);
 	if (s->wait != W_CHECK)
 		return;
 	s->wait = W_NONE;
@@ -2070,8 +2092,10 @@ reap(struct server *srv)
 	size_t		 i;
 
 	for (i = 0; i < srv->nreap; i++) {
-		s = srv->reap[i];
+		if ((s = srv->reap[i]) == NULL)
+			continue;
 		s->reap = 0;
+		srv->reap[i] = NULL;
 		if (s->st == SS_DONE)
 			sess_free(s);
 	}
@@ -2467,7 +2491,13 @@ static void
 sess_free(struct sess *s)
 {
 	struct server	*srv = s->srv;
+	size_t		 i;
 
+	/* Touched (a policy answer inside timers()), freed before reap(). */
+	if (s->reap)
+		for (i = 0; i < srv->nreap; i++)
+			if (srv->reap[i] == s)
+				srv->reap[i] = NULL;
 	logkv(srv, "close client=%s:%d messages=%lu duration=%lldms tls=%s "
 	    "state=%s", s->ip, s->port, s->nmsg, mxk_now_ms() - s->started,
 	    mxk_smtpd_tls(s->eng) != NULL ? "yes" : "no",
@@ -3247,9 +3277,14 @@ serve(struct server *srv)
 			}
 			if (evs[k].data.u64 >= MAXLISTEN &&
 			    evs[k].data.u64 < TAG_MAX) {
-				/* DNS lists, the policy program: timers()
-				 * steps them. */
-				srv->walk = 1;
+				/* DNS lists, the policy program: stepped
+				 * after the batch. */
+				if (evs[k].data.u64 == TAG_DNS)
+					srv->dns_ready = 1;
+				else if (evs[k].data.u64 == TAG_CHECK)
+					srv->check_ready = 1;
+				else
+					srv->walk = 1;
 				continue;
 			}
 			if (evs[k].data.u64 < MAXLISTEN) {
@@ -3296,6 +3331,22 @@ serve(struct server *srv)
 		 * cost more than the batch.  A session the batch ended is
 		 * freed at once.
 		 */
+		if (srv->dns_ready) {
+			struct sess *s, *next;
+
+			srv->dns_ready = 0;
+			for (s = srv->dnsq; s != NULL; s = next) {
+				next = s->dnext;
+				touch(s);
+				if (s->st != SS_DONE)
+					dnsbl_step(s);
+			}
+		}
+		if (srv->check_ready && srv->check != NULL) {
+			srv->check_ready = 0;
+			mxk_check_step(srv->check);
+			check_sync(srv);
+		}
 		reap(srv);
 		now = mxk_now_ms();
 		if (srv->walk || srv->stop || now >= srv->next_wake ||
