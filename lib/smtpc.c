@@ -9,6 +9,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/crypto.h>
 
+#include "b64.h"
 #include "buf.h"
 #include "clock.h"
 #include "err.h"
@@ -126,67 +127,8 @@ mxk_ehlo_has_auth(const struct mxk_ehlo *c, const char *mech)
 }
 
 /*
- * Pure helpers: base64 (AUTH), xtext and the MAIL and RCPT commands.
+ * Pure helpers: xtext and the MAIL and RCPT commands (base64 is lib/b64).
  */
-
-static const char b64chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Base64 of in[0..len) into out (NUL-terminated); -1 if it does not fit. */
-static int
-b64_encode(const unsigned char *in, size_t len, char *out, size_t outlen)
-{
-	size_t	i, o = 0;
-
-	if ((len + 2) / 3 * 4 + 1 > outlen)
-		return -1;
-	for (i = 0; i + 2 < len; i += 3) {
-		out[o++] = b64chars[in[i] >> 2];
-		out[o++] = b64chars[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
-		out[o++] = b64chars[((in[i + 1] & 15) << 2) | (in[i + 2] >> 6)];
-		out[o++] = b64chars[in[i + 2] & 63];
-	}
-	if (i < len) {
-		out[o++] = b64chars[in[i] >> 2];
-		if (i + 1 < len) {
-			out[o++] = b64chars[((in[i] & 3) << 4) |
-			    (in[i + 1] >> 4)];
-			out[o++] = b64chars[(in[i + 1] & 15) << 2];
-		} else {
-			out[o++] = b64chars[(in[i] & 3) << 4];
-			out[o++] = '=';
-		}
-		out[o++] = '=';
-	}
-	out[o] = '\0';
-	return 0;
-}
-
-/* Decode base64 (whitespace not allowed); length or -1. */
-static ssize_t
-b64_decode(const char *in, size_t len, unsigned char *out, size_t outlen)
-{
-	size_t		 i, o = 0;
-	unsigned	 acc = 0;
-	int		 bits = 0;
-	const char	*p;
-
-	for (i = 0; i < len; i++) {
-		if (in[i] == '=')
-			break;
-		if ((p = strchr(b64chars, in[i])) == NULL || in[i] == '\0')
-			return -1;
-		acc = (acc << 6) | (unsigned)(p - b64chars);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o >= outlen)
-				return -1;
-			out[o++] = (unsigned char)(acc >> bits);
-		}
-	}
-	return (ssize_t)o;
-}
 
 int
 mxk_smtpc_xtext(const char *s, char *out, size_t outlen)
@@ -714,7 +656,7 @@ auth_queue(struct mxk_smtpc *s, const unsigned char *data, size_t len)
 	char	line[1400];
 	int	rc;
 
-	if (b64_encode(data, len, line, sizeof(line)) == -1)
+	if (mxk_b64_encode(data, len, line, sizeof(line)) == -1)
 		return mxk_err_set(&s->err, MXK_ERR_USAGE, MXK_SRC_LOCAL, NULL,
 		    "AUTH: credentials too long");
 	rc = queue(s, line);
@@ -770,7 +712,7 @@ mxk_smtpc_start_auth(struct mxk_smtpc *s, const struct mxk_ehlo *caps,
 		raw[ul + 1] = '\0';
 		memcpy(raw + ul + 2, secret, sl);
 		(void)memcpy(line, "AUTH PLAIN ", 11);
-		if (b64_encode(raw, ul + sl + 2, line + 11,
+		if (mxk_b64_encode(raw, ul + sl + 2, line + 11,
 		    sizeof(line) - 11) == -1)
 			goto toolong;
 		next = S_AUTH_END;
@@ -787,7 +729,7 @@ mxk_smtpc_start_auth(struct mxk_smtpc *s, const struct mxk_ehlo *caps,
 		if (n < 0 || (size_t)n >= sizeof(raw))
 			goto toolong;
 		(void)memcpy(line, "AUTH XOAUTH2 ", 13);
-		if (b64_encode(raw, (size_t)n, line + 13,
+		if (mxk_b64_encode(raw, (size_t)n, line + 13,
 		    sizeof(line) - 13) == -1)
 			goto toolong;
 		next = S_AUTH_XOAUTH2;
@@ -847,7 +789,7 @@ auth_cram(struct mxk_smtpc *s, const struct mxk_reply *r)
 		auth_end(s, r);
 		return;
 	}
-	if ((cl = b64_decode(r->text, strcspn(r->text, "\n"), chal,
+	if ((cl = mxk_b64_decode(r->text, strcspn(r->text, "\n"), chal,
 	    sizeof(chal))) == -1) {
 		/* RFC 4954 §4: "*" cancels the exchange. */
 		(void)mxk_err_set(&s->cancel, MXK_ERR_PROTO, MXK_SRC_SMTP,

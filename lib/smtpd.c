@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "addr.h"
+#include "b64.h"
 #include "buf.h"
 #include "err.h"
 #include "smtpd.h"
@@ -1067,36 +1068,6 @@ cmd_starttls(struct mxk_smtpd *s, const char *arg, int more)
 	s->tls_pending = 1;
 }
 
-/* Base64 decoding for AUTH; -1 when malformed. */
-static ssize_t
-b64dec(const char *in, unsigned char *out, size_t outlen)
-{
-	static const char	 tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	unsigned		 acc = 0;
-	size_t			 o = 0;
-	int			 bits = 0, pad = 0;
-	const char		*q;
-
-	for (; *in != '\0'; in++) {
-		if (*in == '=') {
-			pad++;
-			continue;
-		}
-		if (pad > 0 || (q = strchr(tab, *in)) == NULL)
-			return -1;
-		acc = (acc << 6) | (unsigned)(q - tab);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o >= outlen)
-				return -1;
-			out[o++] = (unsigned char)(acc >> bits);
-		}
-	}
-	return (ssize_t)o;
-}
-
 static void	auth_result(struct mxk_smtpd *, const char *, int);
 
 static void
@@ -1148,7 +1119,8 @@ auth_plain(struct mxk_smtpd *s, const char *b64)
 	ssize_t		n;
 	size_t		z1, z2;
 
-	if ((n = b64dec(b64, raw, sizeof(raw) - 1)) == -1) {
+	if ((n = mxk_b64_decode(b64, strlen(b64), raw,
+	    sizeof(raw) - 1)) == -1) {
 		reply(s, 501, "5.5.2", "Error: bad base64");
 		s->state = S_READY;
 		bad_command(s);
@@ -1220,7 +1192,8 @@ cmd_auth(struct mxk_smtpd *s, const char *arg, int more)
 	} else if (strcasecmp(mech, "LOGIN") == 0) {
 		if (sp != NULL) {
 			unsigned char	u[256];
-			ssize_t		k = b64dec(sp, u, sizeof(u) - 1);
+			ssize_t		k = mxk_b64_decode(sp, strlen(sp), u,
+				    sizeof(u) - 1);
 
 			if (k == -1) {
 				reply(s, 501, "5.5.2", "Error: bad base64");
@@ -1258,7 +1231,8 @@ auth_line(struct mxk_smtpd *s, const char *line)
 		auth_plain(s, line);
 		break;
 	case S_AUTH_USER:
-		if ((n = b64dec(line, buf, sizeof(s->login_user) - 1)) == -1) {
+		if ((n = mxk_b64_decode(line, strlen(line), buf,
+		    sizeof(s->login_user) - 1)) == -1) {
 			s->state = S_READY;
 			reply(s, 501, "5.5.2", "Error: bad base64");
 			return;
@@ -1269,7 +1243,8 @@ auth_line(struct mxk_smtpd *s, const char *line)
 		out_add(s, "334 UGFzc3dvcmQ6\r\n", 18);
 		break;
 	case S_AUTH_PASS:
-		if ((n = b64dec(line, buf, sizeof(buf) - 1)) == -1) {
+		if ((n = mxk_b64_decode(line, strlen(line), buf,
+		    sizeof(buf) - 1)) == -1) {
 			s->state = S_READY;
 			reply(s, 501, "5.5.2", "Error: bad base64");
 			return;
