@@ -1,6 +1,7 @@
 /* ISC license. */
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -330,6 +331,25 @@ message_end(struct mxk_smtpd *s)
 }
 
 /*
+ * Where the next c is at or after p[i] (len: none), remembered in *memo
+ * for the rest of the buffer: a position found from an earlier i holds
+ * until i passes it, so each octet is searched at most once per buffer
+ * (a message of bare LFs must not cost a search to the end for a CR on
+ * every line).  *memo starts as SIZE_MAX, unknown.
+ */
+static size_t
+next_of(const char *p, size_t i, size_t len, int c, size_t *memo)
+{
+	const char	*q;
+
+	if (*memo == SIZE_MAX || *memo < i) {
+		q = memchr(p + i, c, len - i);
+		*memo = q != NULL ? (size_t)(q - p) : len;
+	}
+	return *memo;
+}
+
+/*
  * The fast path of data_bytes(), from p[i] inside a line (not a CR or LF):
  * the rest of that line and every following one that ends in CR LF, has
  * no bare CR or LF and does not start with '.' pass through unchanged, so
@@ -339,21 +359,20 @@ message_end(struct mxk_smtpd *s)
  * machine then takes from D_MID as it would have.
  */
 static size_t
-data_run(struct mxk_smtpd *s, const char *p, size_t i, size_t len)
+data_run(struct mxk_smtpd *s, const char *p, size_t i, size_t len,
+    size_t *mcr, size_t *mlf)
 {
-	const char	*cr, *lf;
-	size_t		 start = i, j;
+	size_t	start = i, cr, lf, j;
 
 	for (;;) {
-		cr = memchr(p + i, '\r', len - i);
-		j = cr != NULL ? (size_t)(cr - p) : len;
-		if ((lf = memchr(p + i, '\n', j - i)) != NULL)
-			j = (size_t)(lf - p);
+		cr = next_of(p, i, len, '\r', mcr);
+		lf = next_of(p, i, len, '\n', mlf);
+		j = cr < lf ? cr : lf;
 		s->linelen += j - i;
 		if (s->linelen > DATA_LINEMAX)
 			s->toolong = 1;
 		i = j;
-		if (lf != NULL || cr == NULL || j + 2 >= len ||
+		if (j != cr || cr == len || j + 2 >= len ||
 		    p[j + 1] != '\n' || p[j + 2] == '.')
 			break;
 		i = j + 2;
@@ -371,7 +390,7 @@ data_run(struct mxk_smtpd *s, const char *p, size_t i, size_t len)
 static size_t
 data_bytes(struct mxk_smtpd *s, const char *p, size_t len)
 {
-	size_t	i = 0;
+	size_t	i = 0, mcr = SIZE_MAX, mlf = SIZE_MAX;
 	char	c;
 
 	while (i < len) {
@@ -434,7 +453,7 @@ data_bytes(struct mxk_smtpd *s, const char *p, size_t len)
 				s->ds = D_BOLB;
 				i++;
 			} else
-				i = data_run(s, p, i, len);
+				i = data_run(s, p, i, len, &mcr, &mlf);
 			break;
 		case D_CR:
 			emit(s, "\r\n", 2);
