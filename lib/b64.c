@@ -48,7 +48,8 @@ mxk_b64_decode(const char *in, size_t len, unsigned char *out, size_t outlen)
 			pad++;
 			continue;
 		}
-		if (pad > 0 || in[i] == '\0' || (q = strchr(abc, in[i])) == NULL)
+		if (pad > 0 || in[i] == '\0' ||
+		    (q = strchr(abc, in[i])) == NULL)
 			return -1;
 		acc = (acc << 6) | (unsigned)(q - abc);
 		bits += 6;

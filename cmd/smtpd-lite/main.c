@@ -703,23 +703,20 @@ struct server {
 	unsigned long		 check_gen;	/* its program, registered */
 	int			 check_rreg, check_wreg;
 	unsigned long		 nsessions;	/* sessions so far, for ids */
-	struct lim		*lim;		/* client limits (all workers) */
+	struct lim		*lim;		/* client limits, all workers */
 	struct blc_ent		*blc;		/* --dnsbl-cache */
 	size_t			 blc_nb;
 	unsigned long long	 blc_key;
 	/*
 	 * The event loop's batch: the sessions it touched, freed at its
-	 * end if done; and when timers() must walk all sessions before
-	 * next_walk comes (a DNS or policy program event).
+	 * end if done (walk: more than REAPMAX, timers() frees them), and
+	 * whether it had DNS list or policy program events.
 	 */
 	struct sess		*reap[REAPMAX];
 	size_t			 nreap;
-	int			 walk;
-	long long		 next_walk;
-	/* The sessions with DNS list lookups under way, and whether the
-	 * batch had DNS or policy program events. */
-	struct sess		*dnsq;
-	int			 dns_ready, check_ready;
+	int			 walk, lookups;
+	long long		 next_walk;	/* timers()' next walk */
+	struct sess		*dnsq;		/* DNS list lookups under way */
 };
 
 /* A reply held back by --delay: bytes of output before it go out, then
@@ -2241,9 +2238,10 @@ h_trace(void *arg, int from_client, const char *p, size_t n)
 /*
  * --max-clients and --max-per-ip, counted in a table of client addresses
  * (so that an accept() costs no walk over the sessions), which with
- * --workers holds across the workers.  The supervisor maps one table (MAP_SHARED | MAP_ANONYMOUS) before the first
- * fork: the sessions of each worker, and for each client address a row
- * with one count per worker.  A worker changes its own counts only; a
+ * --workers holds across the workers.  The supervisor maps one table
+ * (MAP_SHARED | MAP_ANONYMOUS) before the first fork: the sessions of
+ * each worker, and for each client address a row with one count per
+ * worker.  A worker changes its own counts only; a
  * total is a sum.  When a worker dies the supervisor zeroes its counts
  * before it starts the next one in its place, so that sessions of the
  * dead hold no slot.
@@ -2349,10 +2347,6 @@ lim_sum(const struct lim *l, const unsigned *c)
 	return n;
 }
 
-/*
- * A session of worker w (0..nw-1) from ip: NULL when admitted (*row set,
- * for lim_give()), else the reason of the refusal.
- */
 /* The column of this process: its worker number, or the only one. */
 static int
 lim_col(const struct server *srv)
@@ -2360,6 +2354,10 @@ lim_col(const struct server *srv)
 	return srv->worker > 0 ? srv->worker - 1 : 0;
 }
 
+/*
+ * A session of worker w (0..nw-1) from ip: NULL when admitted (*row set,
+ * for lim_give()), else the reason of the refusal.
+ */
 static const char *
 lim_take(struct lim *l, int w, const char *ip, int max_clients,
     int max_per_ip, size_t *row)
@@ -2880,6 +2878,27 @@ accept_all(struct server *srv, int lfd)
 	}
 }
 
+/*
+ * The policy program, and the DNS list lookups under way: after a batch
+ * with their events, and in timers() (their own deadlines).
+ */
+static void
+lookups_step(struct server *srv)
+{
+	struct sess	*s, *next;
+
+	if (srv->check != NULL) {
+		mxk_check_step(srv->check);
+		check_sync(srv);
+	}
+	for (s = srv->dnsq; s != NULL; s = next) {
+		next = s->dnext;
+		touch(s);
+		if (s->st != SS_DONE)
+			dnsbl_step(s);
+	}
+}
+
 /* Deadlines: greeting delays, idle sessions, DATA, shutdown. */
 static void
 timers(struct server *srv)
@@ -2889,10 +2908,7 @@ timers(struct server *srv)
 	int		 ours;
 
 	srv->next_wake = LLONG_MAX;
-	if (srv->check != NULL) {
-		mxk_check_step(srv->check);
-		check_sync(srv);
-	}
+	lookups_step(srv);
 	for (s = srv->sessions; s != NULL; s = next) {
 		next = s->next;
 		if (s->st == SS_GREETWAIT) {
@@ -2905,10 +2921,6 @@ timers(struct server *srv)
 			sess_greet(s);
 			continue;
 		}
-		if (s->st == SS_DONE)
-			continue;
-		if (s->dnsbl != NULL)
-			dnsbl_step(s);
 		if (s->st == SS_DONE)
 			continue;
 		if (s->nholds > 0 && s->holds[0].mark == 0 &&
@@ -3279,12 +3291,7 @@ serve(struct server *srv)
 			    evs[k].data.u64 < TAG_MAX) {
 				/* DNS lists, the policy program: stepped
 				 * after the batch. */
-				if (evs[k].data.u64 == TAG_DNS)
-					srv->dns_ready = 1;
-				else if (evs[k].data.u64 == TAG_CHECK)
-					srv->check_ready = 1;
-				else
-					srv->walk = 1;
+				srv->lookups = 1;
 				continue;
 			}
 			if (evs[k].data.u64 < MAXLISTEN) {
@@ -3325,27 +3332,14 @@ serve(struct server *srv)
 			}
 		}
 		/*
-		 * The walk over every session (deadlines, DNS lists, the
-		 * policy program, shutdown) when something is due, not after
-		 * every batch: with thousands of sessions open that would
-		 * cost more than the batch.  A session the batch ended is
-		 * freed at once.
+		 * A session the batch ended is freed now; the walk over every
+		 * session (deadlines, shutdown) runs when something is due,
+		 * not after every batch: with thousands of sessions open that
+		 * would cost more than the batch.
 		 */
-		if (srv->dns_ready) {
-			struct sess *s, *next;
-
-			srv->dns_ready = 0;
-			for (s = srv->dnsq; s != NULL; s = next) {
-				next = s->dnext;
-				touch(s);
-				if (s->st != SS_DONE)
-					dnsbl_step(s);
-			}
-		}
-		if (srv->check_ready && srv->check != NULL) {
-			srv->check_ready = 0;
-			mxk_check_step(srv->check);
-			check_sync(srv);
+		if (srv->lookups) {
+			srv->lookups = 0;
+			lookups_step(srv);
 		}
 		reap(srv);
 		now = mxk_now_ms();
