@@ -1,19 +1,29 @@
 /* ISC license. */
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "log.h"
 
 #define LOG_LINEMAX	2048
+#define HOLD_MAX	16384	/* held stderr lines (mxk_log_hold) */
 
 static mxk_log_sink	*sink;
 static void		*sink_ctx;
 static enum mxk_log_level threshold = MXK_LOG_NOTICE;
+
+/* The stderr sink's held lines; any thread may log. */
+static pthread_mutex_t	 hold_mu = PTHREAD_MUTEX_INITIALIZER;
+static int		 holding;
+static size_t		 held;
+static char		 hold_buf[HOLD_MAX];
 
 static const char *const level_names[] = {
 	"error", "warning", "notice", "info", "debug", "trace"
@@ -77,17 +87,93 @@ mxk_log(enum mxk_log_level l, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Write len octets of p to stderr whole (EINTR, short writes). */
+static void
+write_all(const char *p, size_t len)
+{
+	ssize_t	n;
+
+	while (len > 0) {
+		n = write(STDERR_FILENO, p, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;	/* stderr gone or full: the lines are lost */
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+/* A line out (len octets of p, then a newline): held while holding and now
+ * is 0, else written after what is held, so the order stays. */
+static void
+put(const char *p, size_t len, int now)
+{
+	(void)pthread_mutex_lock(&hold_mu);
+	if (held > 0 && (now || !holding || held + len + 1 > sizeof(hold_buf))) {
+		write_all(hold_buf, held);
+		held = 0;
+	}
+	if (len + 1 <= sizeof(hold_buf)) {
+		memcpy(hold_buf + held, p, len);
+		hold_buf[held + len] = '\n';
+		held += len + 1;
+		/* One write a line: workers share stderr. */
+		if (now || !holding) {
+			write_all(hold_buf, held);
+			held = 0;
+		}
+	} else {
+		write_all(p, len);	/* over 16 KiB: in two pieces */
+		write_all("\n", 1);
+	}
+	(void)pthread_mutex_unlock(&hold_mu);
+}
+
+void
+mxk_log_stderr_line(const char *text, size_t len)
+{
+	put(text, len, 0);
+}
+
 void
 mxk_log_sink_stderr(void *ctx, enum mxk_log_level l, const char *line)
 {
 	const char	*prog = ctx != NULL ? ctx : "mxkit";
+	char		 out[LOG_LINEMAX + 64];
+	int		 n;
 
 	if (l == MXK_LOG_INFO || l == MXK_LOG_DEBUG || l == MXK_LOG_TRACE ||
 	    l == MXK_LOG_NOTICE)
-		(void)fprintf(stderr, "%s: %s\n", prog, line);
+		n = snprintf(out, sizeof(out), "%s: %s", prog, line);
 	else
-		(void)fprintf(stderr, "%s: %s: %s\n", prog,
+		n = snprintf(out, sizeof(out), "%s: %s: %s", prog,
 		    mxk_log_level_name(l), line);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(out))
+		n = (int)sizeof(out) - 1;
+	/* Warnings and errors go out at once. */
+	put(out, (size_t)n, l < MXK_LOG_NOTICE);
+}
+
+void
+mxk_log_hold(int on)
+{
+	(void)pthread_mutex_lock(&hold_mu);
+	holding = on;
+	(void)pthread_mutex_unlock(&hold_mu);
+	if (!on)
+		mxk_log_flush();
+}
+
+void
+mxk_log_flush(void)
+{
+	(void)pthread_mutex_lock(&hold_mu);
+	write_all(hold_buf, held);
+	held = 0;
+	(void)pthread_mutex_unlock(&hold_mu);
 }
 
 void

@@ -240,20 +240,33 @@ static const struct mxk_conn_ops plain_ops = {
 	plain_read, plain_write, NULL, NULL
 };
 
-struct mxk_conn *
-mxk_conn_new_fd(int fd)
+static struct mxk_conn *
+conn_new(int fd, int is_sock)
 {
 	struct mxk_conn	*c;
-	struct stat	 st;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
 	c->fd = fd;
-	c->is_sock = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
-	(void)mxk_net_nonblock(fd);
+	c->is_sock = is_sock;
 	c->ops = &plain_ops;
 	c->ctx = c;
 	return c;
+}
+
+struct mxk_conn *
+mxk_conn_new_fd(int fd)
+{
+	struct stat	 st;
+
+	(void)mxk_net_nonblock(fd);
+	return conn_new(fd, fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode));
+}
+
+struct mxk_conn *
+mxk_conn_new_sock(int fd)
+{
+	return conn_new(fd, 1);
 }
 
 static void

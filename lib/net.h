@@ -99,6 +99,9 @@ struct mxk_conn;
 
 /* Wrap fd (set non-blocking; owned from now on).  NULL: out of memory. */
 struct mxk_conn	*mxk_conn_new_fd(int fd);
+/* The same for a socket already non-blocking (accept4 SOCK_NONBLOCK):
+ * no system call. */
+struct mxk_conn	*mxk_conn_new_sock(int fd);
 /* Install ops with ctx; ops NULL goes back to the plain fd. */
 void	 mxk_conn_set_ops(struct mxk_conn *, const struct mxk_conn_ops *,
 	    void *ctx);

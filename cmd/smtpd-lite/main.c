@@ -840,8 +840,9 @@ logkv(struct server *srv, const char *fmt, ...)
 static void
 logkv(struct server *srv, const char *fmt, ...)
 {
-	char	line[2048], *p;
+	char	line[2048], out[2048 + 64], *p;
 	va_list	ap;
+	int	n;
 
 	va_start(ap, fmt);
 	(void)vsnprintf(line, sizeof(line), fmt, ap);
@@ -850,12 +851,16 @@ logkv(struct server *srv, const char *fmt, ...)
 	for (p = line; *p != '\0'; p++)
 		if ((unsigned char)*p < 32 || *p == 127)
 			*p = '?';
-	if (srv->o->use_syslog)
+	if (srv->o->use_syslog) {
 		syslog(LOG_MAIL | LOG_INFO, "%s", line);
-	else if (srv->worker > 0)
-		(void)fprintf(stderr, "%s[%d]: %s\n", PROG, srv->worker, line);
-	else
-		(void)fprintf(stderr, "%s: %s\n", PROG, line);
+		return;
+	}
+	n = srv->worker > 0 ? snprintf(out, sizeof(out), "%s[%d]: %s", PROG,
+	    srv->worker, line) : snprintf(out, sizeof(out), "%s: %s", PROG,
+	    line);
+	if (n > 0)
+		mxk_log_stderr_line(out, (size_t)n < sizeof(out) ? (size_t)n :
+		    sizeof(out) - 1);
 }
 
 /* A --json-log record built in b (x: a build error), to syslog or
@@ -867,7 +872,7 @@ json_emit(struct server *srv, struct mxk_buf *b, int x)
 		if (srv->o->use_syslog)
 			syslog(LOG_MAIL | LOG_INFO, "%s", b->p);
 		else
-			(void)fprintf(stderr, "%s\n", b->p);
+			mxk_log_stderr_line(b->p, b->len);
 	}
 	mxk_buf_free(b);
 }
@@ -2705,6 +2710,10 @@ sess_read(struct sess *s)
 		after_feed(s, rc);
 		if (rc != MXK_SMTPD_CONTINUE)
 			return;
+		/* A short read of plain text emptied the socket: the next
+		 * read would say EAGAIN (TLS may hold a decrypted record). */
+		if ((size_t)n < sizeof(buf) && s->tlsdesc[0] == '\0')
+			return;
 	}
 }
 
@@ -2785,7 +2794,9 @@ sess_new(struct server *srv, int fd, int wfd, const char *ip, int port)
 	s->started = s->last = mxk_now_ms();
 	s->id = ++srv->nsessions;
 	h.arg = s;
-	if ((s->conn = mxk_conn_new_fd(fd)) == NULL ||
+	/* With the event loop fd comes from accept4(SOCK_NONBLOCK). */
+	s->conn = srv->ep != -1 ? mxk_conn_new_sock(fd) : mxk_conn_new_fd(fd);
+	if (s->conn == NULL ||
 	    (s->eng = mxk_smtpd_new(&engine_params, &h)) == NULL) {
 		if (s->conn != NULL)
 			mxk_conn_free(s->conn);
@@ -3257,6 +3268,8 @@ serve(struct server *srv)
 	    MXK_STORE_EXEC ? "exec" : "discard", srv->tls != NULL ? "yes" :
 	    "no", srv->pw != NULL ? "yes" : "no");
 
+	/* The log lines of a batch go out in one write, before the wait. */
+	mxk_log_hold(1);
 	for (;;) {
 		if (srv->reload)
 			reload(srv);
@@ -3273,6 +3286,7 @@ serve(struct server *srv)
 		}
 		if (srv->stop && srv->sessions == NULL)
 			break;
+		mxk_log_flush();
 		n = epoll_wait(srv->ep, evs, 256, wait_ms(srv, 200));
 		if (n == -1 && errno != EINTR)
 			break;
@@ -3353,6 +3367,7 @@ serve(struct server *srv)
 	pool_free(srv->pool);
 	srv->pool = NULL;
 	logkv(srv, "stopped");
+	mxk_log_hold(0);
 	mxk_passwd_free(srv->pw);
 	mxk_tls_server_ctx_free(srv->tls);
 	mxk_dns_close(srv->dns);
