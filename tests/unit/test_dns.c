@@ -816,16 +816,20 @@ test_engine(void)
 		struct pollfd		 pf[N];
 		long long		 wake;
 		size_t			 np;
-		int			 rc = 0, steps = 0;
+		int			 rc = 0, steps = 0, fdsok = 1;
 
 		T_EQ_INT(mxk_dns_batch_start(h, q, N, mxk_deadline_in(3000),
 		    &b, &e), 0, "batch start");
 		while (b != NULL && (rc = mxk_dns_batch_step(b, &e)) == 0 &&
 		    steps++ < 1000) {
 			np = mxk_dns_batch_fds(b, pf, N, &wake);
-			T_OK(np <= N, "batch fds %zu", np);
+			if (np > N) {	/* checked once: steps vary */
+				fdsok = 0;
+				break;
+			}
 			(void)poll(pf, (nfds_t)np, mxk_ms_left(wake));
 		}
+		T_OK(fdsok, "batch fds within the array");
 		T_EQ_INT(rc, 1, "batch done");
 		for (i = 0; i < N; i++) {
 			a = q[i].ans;
