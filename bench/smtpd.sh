@@ -25,7 +25,8 @@
 # once the message is in its queue, it stops when the last message is in
 # new/ (the "accepted" column is its rate at smtp-source's end).  Ratios
 # smtpd-lite / peer.  Then the resident memory of 10000 idle sessions, and
-# the rate of 1 KiB messages at 10 sessions beside them.
+# the rate of 1 KiB messages at 10 sessions beside them.  Also how busy
+# smtp-source kept its core in each cell.
 # BENCH_CELLS (size:sessions:mode ...) and BENCH_SERVERS (names, and
 # "floor", "idle") narrow a run; BENCH_LITE_B=PATH races a second
 # smtpd-lite build beside the first (an A/B test of a change).  Never part of `make check`.
@@ -65,12 +66,13 @@ stop() {	# stop NAME
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 # CPU ticks (user + system, all threads) of a process.
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-# source PORT SIZE SESSIONS MODE: one smtp-source run (bounded).
+# source PORT SIZE SESSIONS MODE: one smtp-source run (bounded); its CPU
+# seconds (user system) to $T_TMP/client.
 source_run() {
 	local d=
 	[ "$4" = d ] && d=-d
-	timeout 300 smtp-source -s "$3" -m "$N" -l "$2" $d -c -f a@lite.test -t b@lite.test "$ADDR:$1" >/dev/null 2>&1 ||
-	    echo "bench: smtp-source failed ($*)" >&2
+	/usr/bin/time -f '%U %S' -o "$T_TMP/client" timeout 300 smtp-source -s "$3" -m "$N" -l "$2" $d -c \
+	    -f a@lite.test -t b@lite.test "$ADDR:$1" >/dev/null 2>&1 || echo "bench: smtp-source failed ($*)" >&2
 }
 # one NAME SIZE SESSIONS MODE: one run against server NAME; appends
 # messages/s to $T_TMP/NAME.runs and server CPU microseconds per message
@@ -116,6 +118,8 @@ one() {
 		    'BEGIN { printf "%.0f\n", c / hz * 1e6 / n }' >>"$T_TMP/$name.cpu"
 	fi
 	awk -v n="$N" -v u="$((t1 - t0))" 'BEGIN { printf "%.0f\n", n / (u / 1e6) }' >>"$T_TMP/$name.runs"
+	# How busy smtp-source was over its run (1.00: one core).
+	awk -v u="$((t1 - t0))" '{ printf "%.2f\n", ($1 + $2) / (u / 1e6) }' "$T_TMP/client" >>"$T_TMP/$name.ccpu" 2>/dev/null
 	# The stores start each run empty (untimed).
 	case $name in
 	lite-maildir) find "$SD/md" -type f -delete 2>/dev/null ;;
@@ -158,7 +162,7 @@ race() {
 	for c in $cells; do
 		IFS=: read -r size sess mode <<<"$c"
 		for name in "${names[@]}"; do
-			: >"$T_TMP/$name.runs" >"$T_TMP/$name.cpu" >"$T_TMP/$name.acc"
+			: >"$T_TMP/$name.runs" >"$T_TMP/$name.cpu" >"$T_TMP/$name.acc" >"$T_TMP/$name.ccpu"
 		done
 		for i in $(seq "$RUNS"); do
 			for k in $(seq 0 $((${#names[@]} - 1))); do
@@ -173,6 +177,7 @@ race() {
 			R[$name $c]=$(median <"$T_TMP/$name.runs")
 			[ -s "$T_TMP/$name.cpu" ] && R[$name-cpu $c]=$(median <"$T_TMP/$name.cpu")
 			[ -s "$T_TMP/$name.acc" ] && R[$name-acc $c]=$(median <"$T_TMP/$name.acc")
+			[ -s "$T_TMP/$name.ccpu" ] && R[$name-ccpu $c]=$(median <"$T_TMP/$name.ccpu")
 		done
 	done
 }
@@ -352,6 +357,15 @@ fi
 echo "  (mode c: one connection per message; d: smtp-source -d, many per connection;"
 echo "   postfix: until delivered to the Maildir, accepted: until its last 250)"
 want floor && echo "  floor: the disk's rate for one message at a time (write, fsync, link, fsync new/), same rounds"
+# smtp-source is one process: near 1.00 the client, not the server, is
+# the bound (a second smtp-source process does not help: on 2 CPUs the
+# three processes' wake-ups cost more than they share).
+echo "  smtp-source's CPU in cores over its run (medians; near 1.00 the client is the bound):"
+printf '  %-18s %14s %14s   %14s %8s\n' "size:sessions:mode" lite-discard smtp-sink lite-maildir postfix
+for c in $cells; do
+	printf '  %-18s %14s %14s   %14s %8s\n' "$c" "${R[lite-discard-ccpu $c]:--}" "${R[smtp-sink-ccpu $c]:--}" \
+	    "${R[lite-maildir-ccpu $c]:--}" "${R[postfix-ccpu $c]:--}"
+done
 
 # Idle sessions: RSS of the server holding IDLE open, greeted sessions,
 # and what they cost the others: smtp-source at 10 sessions (1 KiB, one
