@@ -1124,6 +1124,11 @@ auth_result(struct mxk_smtpd *s, const char *user, int ok)
 		reply(s, 235, "2.7.0", "Authentication successful");
 	} else if (ok == -1)
 		reply(s, 454, "4.7.0", "Temporary authentication failure");
+	else if (ok == MXK_SMTPD_AUTH_LIMITED) {
+		reply(s, 454, "4.7.0",
+		    "Too many failed authentications, try again later");
+		bad_command(s);	/* a session that keeps trying is closed */
+	}
 	else {
 		reply(s, 535, "5.7.8", "Authentication credentials invalid");
 		bad_command(s);

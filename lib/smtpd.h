@@ -69,6 +69,7 @@
 /* What the rcpt hook may return besides 0 (accept) and -1 (refused). */
 #define MXK_SMTPD_PENDING	1
 #define MXK_SMTPD_AUTH_PENDING	2	/* from the auth hook */
+#define MXK_SMTPD_AUTH_LIMITED	(-2)	/* the same: too many failures */
 
 #define MXK_SMTPD_TEXTMAX	256
 
@@ -141,7 +142,9 @@ struct mxk_smtpd_hooks {
 		    struct mxk_smtpd_reply *r, size_t n);
 	/* The message was abandoned (RSET, QUIT, close mid-DATA). */
 	void	(*data_abort)(void *, struct mxk_smtpd *);
-	/* 1 accepted, 0 refused, -1 temporary failure, or
+	/* 1 accepted, 0 refused, -1 temporary failure,
+	 * MXK_SMTPD_AUTH_LIMITED (too many failures of late: 454 4.7.0,
+	 * and the credentials were not looked at), or
 	 * MXK_SMTPD_AUTH_PENDING: mxk_smtpd_auth_done() decides. */
 	int	(*auth)(void *, struct mxk_smtpd *, const char *user,
 		    const char *pass);

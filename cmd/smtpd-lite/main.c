@@ -107,6 +107,8 @@ struct opts {
 	unsigned long long max_size;
 	size_t		 max_rcpt;
 	int		 max_clients, max_per_ip;
+	unsigned	 max_auth_fail;		/* 0: no limit */
+	long long	 auth_fail_window;
 	long long	 timeout, data_timeout, greet_delay, shutdown_grace;
 	const char	*certfile, *keyfile, *passwd;
 	int		 require_tls, require_auth, auth_plaintext, lmtp, strict;
@@ -170,6 +172,8 @@ usage(FILE *f)
 "      --passwd FILE          offer AUTH PLAIN LOGIN for user:crypt-hash lines\n"
 "      --auth-plaintext       AUTH also without TLS\n"
 "      --require-auth         MAIL only after AUTH\n"
+"      --max-auth-fail N[/T]  after N failed AUTH from one client address\n"
+"                             within T (10m), 454 4.7.0 to AUTH until T is over\n"
 "      --strict               refuse bare CR or LF in messages\n"
 "      --check CMD [ARG...] -- ask the long-running program CMD about each\n"
 "                             recipient (a line protocol: see the manual)\n"
@@ -244,7 +248,7 @@ enum {
 	OPT_STRICT, OPT_JSONLOG, OPT_SYSLOG, OPT_REPLY, OPT_DELAY, OPT_DROP,
 	OPT_REJRATE, OPT_REJAT, OPT_SEED, OPT_DNSBL, OPT_DNSBLTIMEOUT,
 	OPT_RESOLVER, OPT_CHECK, OPT_CHECKTIMEOUT, OPT_WORKERS, OPT_THREADS,
-	OPT_DNSBLCACHE
+	OPT_DNSBLCACHE, OPT_MAXAUTHFAIL
 };
 
 static const struct option longopts[] = {
@@ -270,6 +274,7 @@ static const struct option longopts[] = {
 	{ "passwd", required_argument, NULL, OPT_PASSWD },
 	{ "auth-plaintext", no_argument, NULL, OPT_AUTHPLAIN },
 	{ "require-auth", no_argument, NULL, OPT_REQAUTH },
+	{ "max-auth-fail", required_argument, NULL, OPT_MAXAUTHFAIL },
 	{ "strict", no_argument, NULL, OPT_STRICT },
 	{ "json-log", no_argument, NULL, OPT_JSONLOG },
 	{ "syslog", no_argument, NULL, OPT_SYSLOG },
@@ -549,6 +554,20 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->max_per_ip = (int)number("--max-per-ip", optarg,
 			    1000000);
 			break;
+		case OPT_MAXAUTHFAIL: {
+			char	*sl = strchr(optarg, '/');
+
+			o->auth_fail_window = sl != NULL ? duration(
+			    "--max-auth-fail", sl + 1, 0) : 600000;
+			if (sl != NULL)
+				*sl = '\0';
+			o->max_auth_fail = (unsigned)number("--max-auth-fail",
+			    optarg, 1000000);
+			if (o->max_auth_fail == 0)
+				die_usage("--max-auth-fail %s: out of range",
+				    optarg);
+			break;
+		}
 		case OPT_TIMEOUT:
 			o->timeout = duration("--timeout", optarg, 0);
 			break;
@@ -676,6 +695,11 @@ parse_args(int argc, char **argv, struct opts *o)
 		die_usage("--require-auth needs --passwd%s", "");
 	if (o->auth_plaintext && o->passwd == NULL)
 		die_usage("--auth-plaintext needs --passwd%s", "");
+	if (o->max_auth_fail > 0 && o->passwd == NULL)
+		die_usage("--max-auth-fail needs --passwd%s", "");
+	if (o->max_auth_fail > 0 && o->stdio)
+		die_usage("--max-auth-fail: not with --stdio (a process per "
+		    "session keeps no count)%s", "");
 }
 
 /* The server's shared state. */
@@ -1576,6 +1600,8 @@ static void	after_feed(struct sess *, int);
 static void	sess_read(struct sess *);
 static void	sess_free(struct sess *);
 static void	touch(struct sess *);
+static int	af_blocked(struct server *, const char *);
+static void	af_failed(struct server *, const char *);
 
 /* Step the lookups; when done, judge, and go on with a waiting RCPT. */
 static void
@@ -2131,6 +2157,8 @@ job_done(struct server *srv, struct job *j)
 	if (j->auth) {
 		logkv(s->srv, "auth client=%s user=%s result=%s", s->ip,
 		    j->user, j->ok ? "ok" : "refused");
+		if (!j->ok)
+			af_failed(srv, s->ip);
 		rc = mxk_smtpd_auth_done(s->eng, j->ok);
 		job_free(j);
 		after_feed(s, rc);
@@ -2176,6 +2204,12 @@ h_auth(void *arg, struct mxk_smtpd *e, const char *user, const char *pass)
 	int		 ok;
 
 	(void)e;
+	/* Not even hashed: no answer to learn from, no CPU to spend. */
+	if (af_blocked(s->srv, s->ip)) {
+		logkv(s->srv, "auth client=%s user=%s result=blocked "
+		    "reason=max-auth-fail", s->ip, user);
+		return MXK_SMTPD_AUTH_LIMITED;
+	}
 	if (s->srv->pool != NULL && s->job == NULL &&
 	    mxk_passwd_count(s->srv->pw) > 0) {
 		/*
@@ -2208,6 +2242,8 @@ h_auth(void *arg, struct mxk_smtpd *e, const char *user, const char *pass)
 	ok = mxk_passwd_check(s->srv->pw, user, pass);
 	logkv(s->srv, "auth client=%s user=%s result=%s", s->ip, user,
 	    ok ? "ok" : "refused");
+	if (!ok)
+		af_failed(s->srv, s->ip);
 	return ok;
 }
 
@@ -2276,6 +2312,24 @@ struct lim {
 	unsigned long long	 key;
 	unsigned		 clients[MAXWORKERS];
 	size_t			 rows;		/* offset of the first row */
+	size_t			 af;		/* of the first afrow; 0: none */
+};
+
+/*
+ * --max-auth-fail N/T: failed AUTH attempts per client address, in the
+ * same shared memory (so all workers count together), for T from the
+ * first failure.  AF_ROWS rows in buckets of AF_WAYS by the same keyed
+ * hash; a full bucket gives up the row whose count began first (so many
+ * addresses can push one out; each is still limited, as with Postfix's
+ * anvil).
+ */
+#define AF_WAYS		8
+#define AF_ROWS		4096
+
+struct afrow {
+	unsigned char	a[16];
+	unsigned	n;		/* 0: free */
+	long long	start;		/* mxk_now_ms() of the first failure */
 };
 
 /* A row: 16 octets of address, then nw counts. */
@@ -2292,11 +2346,11 @@ lim_counts(struct lim *l, size_t i)
 }
 
 static struct lim *
-lim_new(int nw, int max_clients)
+lim_new(int nw, int max_clients, int authfail)
 {
 	pthread_mutexattr_t	 ma;
 	struct lim		*l;
-	size_t			 rows = 16 * LIM_WAYS, stride, off, len;
+	size_t			 rows = 16 * LIM_WAYS, stride, off, len, af = 0;
 	void			*p;
 
 	while (rows < 4 * (size_t)max_clients && rows < LIM_MAXROWS)
@@ -2304,6 +2358,10 @@ lim_new(int nw, int max_clients)
 	stride = 16 + (size_t)nw * sizeof(unsigned);
 	off = (sizeof(*l) + 63) & ~(size_t)63;
 	len = off + rows * stride;
+	if (authfail) {
+		af = (len + 63) & ~(size_t)63;
+		len = af + AF_ROWS * sizeof(struct afrow);
+	}
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 	    -1, 0);
 	if (p == MAP_FAILED)
@@ -2313,6 +2371,7 @@ lim_new(int nw, int max_clients)
 	l->nbuckets = rows / LIM_WAYS;
 	l->stride = stride;
 	l->rows = off;
+	l->af = af;
 	if (getrandom(&l->key, sizeof(l->key), GRND_NONBLOCK) !=
 	    (ssize_t)sizeof(l->key))
 		l->key = (unsigned long long)mxk_now_ms() * 0x9E3779B97F4A7C15ULL ^
@@ -2419,6 +2478,70 @@ lim_give(struct lim *l, int w, size_t row)
 	if (l->clients[w] > 0)
 		l->clients[w]--;
 	(void)pthread_mutex_unlock(&l->mu);
+}
+
+/* ip's row of AUTH failures (lim_lock held), NULL if none and !make;
+ * counts T old are dropped on the way. */
+static struct afrow *
+af_row(struct lim *l, const char *ip, long long now, long long win,
+    int make)
+{
+	unsigned char	 a[16];
+	struct afrow	*b, *empty = NULL, *oldest = NULL;
+	size_t		 i;
+
+	if (l->af == 0 || addr16(ip, a) == -1)
+		return NULL;
+	b = (struct afrow *)(void *)((unsigned char *)l + l->af) +
+	    (hash16(~l->key, a) & (AF_ROWS / AF_WAYS - 1)) * AF_WAYS;
+	for (i = 0; i < AF_WAYS; i++) {
+		if (b[i].n > 0 && now - b[i].start >= win)
+			b[i].n = 0;
+		if (b[i].n == 0) {
+			if (empty == NULL)
+				empty = &b[i];
+		} else if (memcmp(b[i].a, a, 16) == 0)
+			return &b[i];
+		else if (oldest == NULL || b[i].start < oldest->start)
+			oldest = &b[i];
+	}
+	if (!make)
+		return NULL;
+	b = empty != NULL ? empty : oldest;
+	memcpy(b->a, a, 16);
+	b->n = 0;
+	b->start = now;
+	return b;
+}
+
+/* 1 when ip has had --max-auth-fail failures within its window. */
+static int
+af_blocked(struct server *srv, const char *ip)
+{
+	struct afrow	*r;
+	int		 blocked;
+
+	if (srv->o->max_auth_fail == 0 || srv->lim == NULL)
+		return 0;
+	lim_lock(srv->lim);
+	r = af_row(srv->lim, ip, mxk_now_ms(), srv->o->auth_fail_window, 0);
+	blocked = r != NULL && r->n >= srv->o->max_auth_fail;
+	(void)pthread_mutex_unlock(&srv->lim->mu);
+	return blocked;
+}
+
+static void
+af_failed(struct server *srv, const char *ip)
+{
+	struct afrow	*r;
+
+	if (srv->o->max_auth_fail == 0 || srv->lim == NULL)
+		return;
+	lim_lock(srv->lim);
+	r = af_row(srv->lim, ip, mxk_now_ms(), srv->o->auth_fail_window, 1);
+	if (r != NULL && r->n < UINT_MAX)
+		r->n++;
+	(void)pthread_mutex_unlock(&srv->lim->mu);
 }
 
 /* Worker w is dead: its sessions are gone (the supervisor). */
@@ -3721,7 +3844,8 @@ main(int argc, char **argv)
 	}
 	/* The counts of --max-clients and --max-per-ip (one table for all
 	 * --workers). */
-	if ((srv.lim = lim_new(nw, o.max_clients)) == NULL) {
+	if ((srv.lim = lim_new(nw, o.max_clients, o.max_auth_fail > 0)) ==
+	    NULL) {
 		(void)fprintf(stderr, "%s: error: client limits: %s\n",
 		    PROG, strerror(errno));
 		return EX_OSERR;

@@ -812,6 +812,47 @@ busy=$(cat "$T_TMP"/busy-*.out | grep -c '^454 4\.7\.0')
     fail auth-busy-log "$(grep -c 'result=busy' "$P/lite-slowauth.log")"
 unlite
 
+# --- --max-auth-fail N/T: failed AUTH counted per client address across
+# sessions and both workers; past N, AUTH gets 454 4.7.0 without a look
+# at the credentials (the right password too), other addresses are not
+# affected, and T after the first failure the address may try again.
+fasthash=$(/usr/bin/python3 -W ignore -c 'import crypt; print(crypt.crypt("s3cret", "$6$mxkitsalt"))' 2>/dev/null)
+printf 'alice:%s\n' "$fasthash" >"$T_TMP/fastpw"
+ce "--max-auth-fail 0: usage" 64 timeout 5 "$L" -l 127.0.0.1:2525 --discard --passwd "$T_TMP/fastpw" --max-auth-fail 0
+ce "--max-auth-fail 3/x: usage" 64 timeout 5 "$L" -l 127.0.0.1:2525 --discard --passwd "$T_TMP/fastpw" --max-auth-fail 3/x
+ce "--max-auth-fail without --passwd: usage" 64 timeout 5 "$L" -l 127.0.0.1:2525 --discard --max-auth-fail 3
+ce "--max-auth-fail with --stdio: usage" 64 timeout 5 "$L" --stdio --discard --passwd "$T_TMP/fastpw" --max-auth-fail 3 </dev/null
+lite authfail $F --discard --passwd "$T_TMP/fastpw" --auth-plaintext --max-auth-fail 2/6s --workers 2
+# authtry PASSWORD [SOURCE]: the reply to one session's AUTH PLAIN.
+authtry() {
+	talk $F 25 ${2:+"$2"} <<EOF | tr -d '\r' | grep -E '^(235|454|535) '
+<
+> EHLO t.example
+<
+> AUTH PLAIN $(printf '\0alice\0%s' "$1" | base64)
+<
+> QUIT
+<
+EOF
+}
+r0=$(authtry s3cret)
+t1=$(date +%s%N)
+r1=$(authtry wrong) r2=$(authtry wrong) r3=$(authtry s3cret) r4=$(authtry wrong)
+r5=$(authtry s3cret "$SOURCE_V4")
+codes() { for r in "$@"; do printf '%s ' "${r%% *}"; done; }
+[ "$(codes "$r0" "$r1" "$r2" "$r3" "$r4" "$r5")" = "235 535 535 454 454 235 " ] &&
+    ok "--max-auth-fail 2: 235, 535, 535, then 454 even for the right password; another address 235" ||
+    fail authfail-codes "$(codes "$r0" "$r1" "$r2" "$r3" "$r4" "$r5")"
+cm "--max-auth-fail: the 454 says why" '^454 4\.7\.0 Too many failed authentications' echo "$r3"
+[ "$(count "$P/lite-authfail.log" 'auth client=203\.0\.113\.2 user=alice result=blocked reason=max-auth-fail')" = 2 ] &&
+    ok "--max-auth-fail: the two blocked attempts logged" || fail authfail-log "$(grep 'auth client' "$P/lite-authfail.log")"
+# 6 s after the first failure the count is gone.
+left=$(( (t1 + 6500000000 - $(date +%s%N)) / 1000000 ))
+[ "$left" -gt 0 ] && sleep "$(awk -v m="$left" 'BEGIN { print m / 1000 }')"
+r6=$(authtry s3cret)
+[ "${r6%% *}" = 235 ] && ok "--max-auth-fail 2/6s: 6 s later the address may try again" || fail authfail-window "${r6:-no reply}"
+unlite
+
 # --- reliability: smtp-source, 100 sessions, 20000 messages into a Maildir
 # (fsync'ed; smtp-source gives up at the first refusal, so its exit 0 means
 # 20000 times 250); each message has its own recipient (-N): every one

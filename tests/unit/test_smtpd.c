@@ -625,6 +625,12 @@ main(void)
 	x.rc = mxk_smtpd_auth_done(x.s, -1);
 	(void)feed(&x, "");
 	HAS(&x, "454 4.7.0", "auth done: temporary failure");
+	feed(&x, "AUTH PLAIN AGxhdGVyAHMzY3JldA==\r\n");
+	x.rc = mxk_smtpd_auth_done(x.s, MXK_SMTPD_AUTH_LIMITED);
+	(void)feed(&x, "");
+	HAS(&x, "454 4.7.0 Too many failed authentications",
+	    "auth done: too many failures");
+	T_OK(mxk_smtpd_auth_user(x.s) == NULL, "limited: not authenticated");
 	sess_end(&x);
 	sess_start(&x, &q, 1);
 	feed(&x, "EHLO c\r\nAUTH PLAIN AGxhdGVyAHMzY3JldA==\r\n");
