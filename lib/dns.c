@@ -1863,7 +1863,7 @@ mxk_dns_batch_fds(const struct mxk_dns_batch *b, struct pollfd *pfd,
 		pfd[i] = b->pfd[i];
 		pfd[i].revents = 0;
 	}
-	return b->done != 0 ? 0 : b->np;
+	return b->done != 0 ? 0 : i;
 }
 
 int

@@ -7,13 +7,17 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/uio.h>
+#include <limits.h>
 #include <syslog.h>
 #include <unistd.h>
 
 #include "log.h"
 
 #define LOG_LINEMAX	2048
-#define HOLD_MAX	16384	/* held stderr lines (mxk_log_hold) */
+/* Held stderr lines (mxk_log_hold): one write of at most PIPE_BUF is never
+ * mixed with another process's on a pipe (workers share stderr). */
+#define HOLD_MAX	PIPE_BUF
 
 static mxk_log_sink	*sink;
 static void		*sink_ctx;
@@ -124,16 +128,30 @@ put(const char *p, size_t len, int now)
 			held = 0;
 		}
 	} else {
-		write_all(p, len);	/* over 16 KiB: in two pieces */
-		write_all("\n", 1);
+		/* Longer than the buffer: the line and its newline at once. */
+		struct iovec	v[2];
+		ssize_t		n;
+
+		v[0].iov_base = (void *)(uintptr_t)p;
+		v[0].iov_len = len;
+		v[1].iov_base = (void *)(uintptr_t)"\n";
+		v[1].iov_len = 1;
+		while ((n = writev(STDERR_FILENO, v, 2)) == -1 &&
+		    errno == EINTR)
+			;
+		if (n >= 0 && (size_t)n < len + 1) {	/* short: the rest */
+			if ((size_t)n < len)
+				write_all(p + n, len - (size_t)n);
+			write_all("\n", 1);
+		}
 	}
 	(void)pthread_mutex_unlock(&hold_mu);
 }
 
 void
-mxk_log_stderr_line(const char *text, size_t len)
+mxk_log_stderr_line(const char *text, size_t len, int now)
 {
-	put(text, len, 0);
+	put(text, len, now);
 }
 
 void

@@ -46,7 +46,7 @@ void	 mxk_vlog(enum mxk_log_level, const char *fmt, va_list)
 void	 mxk_log_sink_stderr(void *ctx, enum mxk_log_level, const char *);
 /*
  * Hold the stderr sink's notice, info, debug and trace lines (on 1) until
- * mxk_log_flush(), a full 16 KiB buffer, a warning or an error, or
+ * mxk_log_flush(), a full buffer (PIPE_BUF), a warning or an error, or
  * mxk_log_hold(0): an event loop flushes before it waits, so a busy server
  * writes once per batch of events instead of once per line.  Lines held when
  * the process crashes are lost.  A forked child must not log.  Lines written
@@ -55,8 +55,8 @@ void	 mxk_log_sink_stderr(void *ctx, enum mxk_log_level, const char *);
 void	 mxk_log_hold(int on);
 void	 mxk_log_flush(void);
 /* A line (len octets of text, a newline added) to stderr the way the stderr
- * sink writes: held while lines are held. */
-void	 mxk_log_stderr_line(const char *line, size_t len);
+ * sink writes: held while lines are held, unless now (warnings, errors). */
+void	 mxk_log_stderr_line(const char *line, size_t len, int now);
 /* The syslog sink; call openlog() first.  ctx is unused. */
 void	 mxk_log_sink_syslog(void *ctx, enum mxk_log_level, const char *);
 /* Route to stderr ("prog: ...") at the given verbosity (count of -v). */

@@ -882,9 +882,11 @@ logkv(struct server *srv, const char *fmt, ...)
 	n = srv->worker > 0 ? snprintf(out, sizeof(out), "%s[%d]: %s", PROG,
 	    srv->worker, line) : snprintf(out, sizeof(out), "%s: %s", PROG,
 	    line);
+	/* Warnings and errors at once: a crash loses only routine lines. */
 	if (n > 0)
 		mxk_log_stderr_line(out, (size_t)n < sizeof(out) ? (size_t)n :
-		    sizeof(out) - 1);
+		    sizeof(out) - 1, strncmp(line, "error", 5) == 0 ||
+		    strncmp(line, "warning", 7) == 0);
 }
 
 /* A --json-log record built in b (x: a build error), to syslog or
@@ -896,7 +898,7 @@ json_emit(struct server *srv, struct mxk_buf *b, int x)
 		if (srv->o->use_syslog)
 			syslog(LOG_MAIL | LOG_INFO, "%s", b->p);
 		else
-			mxk_log_stderr_line(b->p, b->len);
+			mxk_log_stderr_line(b->p, b->len, 0);
 	}
 	mxk_buf_free(b);
 }
@@ -1600,8 +1602,8 @@ static void	after_feed(struct sess *, int);
 static void	sess_read(struct sess *);
 static void	sess_free(struct sess *);
 static void	touch(struct sess *);
-static int	af_blocked(struct server *, const char *);
-static void	af_failed(struct server *, const char *);
+static int	af_try(struct server *, const char *);
+static void	af_back(struct server *, const char *);
 
 /* Step the lookups; when done, judge, and go on with a waiting RCPT. */
 static void
@@ -2157,8 +2159,8 @@ job_done(struct server *srv, struct job *j)
 	if (j->auth) {
 		logkv(s->srv, "auth client=%s user=%s result=%s", s->ip,
 		    j->user, j->ok ? "ok" : "refused");
-		if (!j->ok)
-			af_failed(srv, s->ip);
+		if (j->ok)
+			af_back(srv, s->ip);
 		rc = mxk_smtpd_auth_done(s->eng, j->ok);
 		job_free(j);
 		after_feed(s, rc);
@@ -2205,7 +2207,7 @@ h_auth(void *arg, struct mxk_smtpd *e, const char *user, const char *pass)
 
 	(void)e;
 	/* Not even hashed: no answer to learn from, no CPU to spend. */
-	if (af_blocked(s->srv, s->ip)) {
+	if (af_try(s->srv, s->ip)) {
 		logkv(s->srv, "auth client=%s user=%s result=blocked "
 		    "reason=max-auth-fail", s->ip, user);
 		return MXK_SMTPD_AUTH_LIMITED;
@@ -2222,6 +2224,7 @@ h_auth(void *arg, struct mxk_smtpd *e, const char *user, const char *pass)
 		    (j = calloc(1, sizeof(*j))) == NULL) {
 			logkv(s->srv, "auth client=%s user=%s result=busy",
 			    s->ip, user);
+			af_back(s->srv, s->ip);
 			return -1;
 		}
 		j->auth = 1;
@@ -2232,6 +2235,7 @@ h_auth(void *arg, struct mxk_smtpd *e, const char *user, const char *pass)
 		    (j->user = strdup(user)) == NULL ||
 		    (j->pass = strdup(pass)) == NULL) {
 			job_free(j);
+			af_back(s->srv, s->ip);
 			return -1;	/* 454 4.7.0 */
 		}
 		s->job = j;
@@ -2242,8 +2246,8 @@ h_auth(void *arg, struct mxk_smtpd *e, const char *user, const char *pass)
 	ok = mxk_passwd_check(s->srv->pw, user, pass);
 	logkv(s->srv, "auth client=%s user=%s result=%s", s->ip, user,
 	    ok ? "ok" : "refused");
-	if (!ok)
-		af_failed(s->srv, s->ip);
+	if (ok)
+		af_back(s->srv, s->ip);
 	return ok;
 }
 
@@ -2316,12 +2320,16 @@ struct lim {
 };
 
 /*
- * --max-auth-fail N/T: failed AUTH attempts per client address, in the
- * same shared memory (so all workers count together), for T from the
- * first failure.  AF_ROWS rows in buckets of AF_WAYS by the same keyed
- * hash; a full bucket gives up the row whose count began first (so many
- * addresses can push one out; each is still limited, as with Postfix's
- * anvil).
+ * --max-auth-fail N/T: failed AUTH attempts per client address (an IPv6
+ * one by its /64, what one host is given), in the same shared memory (so
+ * all workers count together), for T from the first.  An attempt counts
+ * as it starts and is taken back when it succeeds or fails for a reason
+ * of ours, so parallel sessions get no more than N guesses.  AF_ROWS rows
+ * in buckets of AF_WAYS by the same keyed hash; a full bucket gives up
+ * the row with the lowest count (the oldest of those), so a blocked
+ * address is the last to go.  The count is zeroed before the row changes
+ * hands: a worker dying in between leaves a free row, never its count on
+ * another address.
  */
 #define AF_WAYS		8
 #define AF_ROWS		4096
@@ -2487,11 +2495,14 @@ af_row(struct lim *l, const char *ip, long long now, long long win,
     int make)
 {
 	unsigned char	 a[16];
-	struct afrow	*b, *empty = NULL, *oldest = NULL;
+	struct afrow	*b, *empty = NULL, *least = NULL;
 	size_t		 i;
 
 	if (l->af == 0 || addr16(ip, a) == -1)
 		return NULL;
+	if (!(a[10] == 0xff && a[11] == 0xff && memcmp(a, "\0\0\0\0\0\0\0\0"
+	    "\0\0", 10) == 0))
+		memset(a + 8, 0, 8);	/* IPv6: the /64 */
 	b = (struct afrow *)(void *)((unsigned char *)l + l->af) +
 	    (hash16(~l->key, a) & (AF_ROWS / AF_WAYS - 1)) * AF_WAYS;
 	for (i = 0; i < AF_WAYS; i++) {
@@ -2502,45 +2513,51 @@ af_row(struct lim *l, const char *ip, long long now, long long win,
 				empty = &b[i];
 		} else if (memcmp(b[i].a, a, 16) == 0)
 			return &b[i];
-		else if (oldest == NULL || b[i].start < oldest->start)
-			oldest = &b[i];
+		else if (least == NULL || b[i].n < least->n || (b[i].n ==
+		    least->n && b[i].start < least->start))
+			least = &b[i];
 	}
 	if (!make)
 		return NULL;
-	b = empty != NULL ? empty : oldest;
-	memcpy(b->a, a, 16);
+	b = empty != NULL ? empty : least;
 	b->n = 0;
+	memcpy(b->a, a, 16);
 	b->start = now;
 	return b;
 }
 
-/* 1 when ip has had --max-auth-fail failures within its window. */
+/* An AUTH attempt from ip: 1 when it has had --max-auth-fail failures
+ * within its window (refuse it), else 0 and the attempt is counted. */
 static int
-af_blocked(struct server *srv, const char *ip)
+af_try(struct server *srv, const char *ip)
 {
 	struct afrow	*r;
-	int		 blocked;
+	int		 blocked = 0;
 
 	if (srv->o->max_auth_fail == 0 || srv->lim == NULL)
 		return 0;
 	lim_lock(srv->lim);
-	r = af_row(srv->lim, ip, mxk_now_ms(), srv->o->auth_fail_window, 0);
-	blocked = r != NULL && r->n >= srv->o->max_auth_fail;
+	r = af_row(srv->lim, ip, mxk_now_ms(), srv->o->auth_fail_window, 1);
+	if (r != NULL && r->n >= srv->o->max_auth_fail)
+		blocked = 1;
+	else if (r != NULL)
+		r->n++;
 	(void)pthread_mutex_unlock(&srv->lim->mu);
 	return blocked;
 }
 
+/* The attempt af_try() counted did not fail (235, or 454 of ours). */
 static void
-af_failed(struct server *srv, const char *ip)
+af_back(struct server *srv, const char *ip)
 {
 	struct afrow	*r;
 
 	if (srv->o->max_auth_fail == 0 || srv->lim == NULL)
 		return;
 	lim_lock(srv->lim);
-	r = af_row(srv->lim, ip, mxk_now_ms(), srv->o->auth_fail_window, 1);
-	if (r != NULL && r->n < UINT_MAX)
-		r->n++;
+	r = af_row(srv->lim, ip, mxk_now_ms(), srv->o->auth_fail_window, 0);
+	if (r != NULL && r->n > 0)
+		r->n--;
 	(void)pthread_mutex_unlock(&srv->lim->mu);
 }
 
@@ -3391,8 +3408,11 @@ serve(struct server *srv)
 	    MXK_STORE_EXEC ? "exec" : "discard", srv->tls != NULL ? "yes" :
 	    "no", srv->pw != NULL ? "yes" : "no");
 
-	/* The log lines of a batch go out in one write, before the wait. */
-	mxk_log_hold(1);
+	/* The log lines of a batch go out in one write, before the wait;
+	 * not with --store-threads 0, where the loop itself would wait for
+	 * fsync, --exec or crypt(3) with lines held. */
+	mxk_log_hold(srv->pool != NULL || (o->kind == MXK_STORE_DISCARD &&
+	    o->passwd == NULL));
 	for (;;) {
 		if (srv->reload)
 			reload(srv);

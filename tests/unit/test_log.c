@@ -118,16 +118,18 @@ test_hold(void)
 	n0 = grab(fd, got, sizeof(got));
 	mxk_log_hold(1);
 	mxk_log(MXK_LOG_NOTICE, "one");
-	mxk_log_stderr_line("two", 3);
+	mxk_log_stderr_line("two", 3, 0);
 	mxk_log(MXK_LOG_DEBUG, "dropped");
 	n1 = grab(fd, got, sizeof(got));
 	mxk_log_flush();
 	grab(fd, s1, sizeof(s1));
 	mxk_log(MXK_LOG_INFO, "three");
 	mxk_log(MXK_LOG_WARN, "four");	/* at once, after three */
+	mxk_log(MXK_LOG_INFO, "five");
+	mxk_log_stderr_line("six", 3, 1);	/* now: at once, after five */
 	grab(fd, s2, sizeof(s2));
 
-	/* Past 16 KiB: written in order when full, the rest on hold(0). */
+	/* Past the buffer: written in order when full, the rest on hold(0). */
 	(void)ftruncate(fd, 0);
 	for (i = 0; i < 2000; i++) {
 		n = (size_t)snprintf(line, sizeof(line), "p: line %04d", i);
@@ -139,7 +141,7 @@ test_hold(void)
 			early = grab(fd, got, sizeof(got)) > 0;
 	}
 	memset(big, 'x', sizeof(big));
-	mxk_log_stderr_line(big, sizeof(big));	/* over the buffer: whole */
+	mxk_log_stderr_line(big, sizeof(big), 0);	/* over the buffer: whole */
 	memcpy(want + wl, big, sizeof(big));
 	want[wl + sizeof(big)] = '\n';
 	wl += sizeof(big) + 1;
@@ -155,8 +157,8 @@ test_hold(void)
 	T_OK(n0 > 0, "not holding: written at once");
 	T_EQ_INT(n1, n0, "held lines not written yet");
 	T_EQ_STR(s1, "p: before\np: one\ntwo\n", "flush writes held lines");
-	T_EQ_STR(s2, "p: before\np: one\ntwo\np: three\np: warning: four\n",
-	    "a warning goes out at once, after what is held");
+	T_EQ_STR(s2, "p: before\np: one\ntwo\np: three\np: warning: four\n"
+	    "p: five\nsix\n", "a warning goes out at once, after what is held");
 	T_OK(early, "a full buffer is written before the flush");
 	T_EQ_INT(nall, wl, "every octet once");
 	T_OK(nall == wl && memcmp(got, want, wl) == 0,
