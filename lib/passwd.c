@@ -2,6 +2,7 @@
 
 #include <crypt.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,18 +23,16 @@ struct mxk_passwd {
 	size_t		 n;
 };
 
-int
-mxk_passwd_load(const char *path, struct mxk_passwd **out, struct mxk_err *e)
+/* Parse f (named path in errors), which is closed. */
+static int
+load_file(FILE *f, const char *path, struct mxk_passwd **out,
+    struct mxk_err *e)
 {
 	struct mxk_passwd	*pw;
 	struct entry		*nv;
-	FILE			*f;
 	char			 line[LINEMAX + 2], *colon;
 	size_t			 cap = 0, n, lineno = 0;
 
-	*out = NULL;
-	if ((f = fopen(path, "r")) == NULL)
-		return mxk_err_sys(e, MXK_ERR_CONFIG, "%s", path);
 	if ((pw = calloc(1, sizeof(*pw))) == NULL) {
 		(void)fclose(f);
 		return mxk_err_set(e, MXK_ERR_INTERNAL, MXK_SRC_LOCAL, NULL,
@@ -92,6 +91,32 @@ fail:
 	explicit_bzero(line, sizeof(line));
 	mxk_passwd_free(pw);
 	return -1;
+}
+
+int
+mxk_passwd_load(const char *path, struct mxk_passwd **out, struct mxk_err *e)
+{
+	FILE	*f;
+
+	*out = NULL;
+	if ((f = fopen(path, "r")) == NULL)
+		return mxk_err_sys(e, MXK_ERR_CONFIG, "%s", path);
+	return load_file(f, path, out, e);
+}
+
+int
+mxk_passwd_load_mem(const char *name, const void *p, size_t len,
+    struct mxk_passwd **out, struct mxk_err *e)
+{
+	FILE	*f;
+
+	*out = NULL;
+	/* fmemopen() refuses 0 octets: an empty file is /dev/null's. */
+	f = len == 0 ? fopen("/dev/null", "r") :
+	    fmemopen((void *)(uintptr_t)p, len, "r");
+	if (f == NULL)
+		return mxk_err_sys(e, MXK_ERR_INTERNAL, "%s", name);
+	return load_file(f, name, out, e);
 }
 
 void

@@ -25,6 +25,9 @@ struct mxk_passwd;
 
 int	 mxk_passwd_load(const char *path, struct mxk_passwd **,
 	    struct mxk_err *);
+/* The same from len octets at p (the file's content; name for errors). */
+int	 mxk_passwd_load_mem(const char *name, const void *p, size_t len,
+	    struct mxk_passwd **, struct mxk_err *);
 void	 mxk_passwd_free(struct mxk_passwd *);
 size_t	 mxk_passwd_count(const struct mxk_passwd *);
 /* 1 accepted, 0 refused. */

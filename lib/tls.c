@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -558,9 +560,10 @@ srv_unref(struct srv_cred *sc)
 	free(sc);
 }
 
+/* The credentials from the files, or from cert and key when not NULL. */
 static int
-srv_load(const struct mxk_tls_server_ctx *x, struct srv_cred **out,
-    struct mxk_err *e)
+srv_load(const struct mxk_tls_server_ctx *x, const gnutls_datum_t *cert,
+    const gnutls_datum_t *key, struct srv_cred **out, struct mxk_err *e)
 {
 	struct srv_cred	*sc;
 	const char	*where = NULL;
@@ -575,8 +578,12 @@ srv_load(const struct mxk_tls_server_ctx *x, struct srv_cred **out,
 		return mxk_err_set(e, MXK_ERR_INTERNAL, MXK_SRC_TLS, NULL,
 		    "TLS credentials: %s", gnutls_strerror(r));
 	}
-	r = gnutls_certificate_set_x509_key_file(sc->cred, x->certfile,
-	    x->keyfile, GNUTLS_X509_FMT_PEM);
+	if (cert != NULL && key != NULL)
+		r = gnutls_certificate_set_x509_key_mem(sc->cred, cert, key,
+		    GNUTLS_X509_FMT_PEM);
+	else
+		r = gnutls_certificate_set_x509_key_file(sc->cred,
+		    x->certfile, x->keyfile, GNUTLS_X509_FMT_PEM);
 	if (r < 0) {
 		gnutls_certificate_free_credentials(sc->cred);
 		free(sc);
@@ -634,7 +641,7 @@ mxk_tls_server_ctx_new(const char *certfile, const char *keyfile,
 		return mxk_err_set(e, MXK_ERR_INTERNAL, MXK_SRC_TLS, NULL,
 		    "out of memory");
 	}
-	if (srv_load(x, &x->cur, e) == -1) {
+	if (srv_load(x, NULL, NULL, &x->cur, e) == -1) {
 		mxk_tls_server_ctx_free(x);
 		return -1;
 	}
@@ -647,7 +654,29 @@ mxk_tls_server_ctx_reload(struct mxk_tls_server_ctx *x, struct mxk_err *e)
 {
 	struct srv_cred	*sc;
 
-	if (srv_load(x, &sc, e) == -1)
+	if (srv_load(x, NULL, NULL, &sc, e) == -1)
+		return -1;
+	srv_unref(x->cur);
+	x->cur = sc;
+	return 0;
+}
+
+int
+mxk_tls_server_ctx_reload_mem(struct mxk_tls_server_ctx *x,
+    const void *cert, size_t certlen, const void *key, size_t keylen,
+    struct mxk_err *e)
+{
+	struct srv_cred	*sc;
+	gnutls_datum_t	 c, k;
+
+	if (certlen > UINT_MAX || keylen > UINT_MAX)
+		return mxk_err_set(e, MXK_ERR_CONFIG, MXK_SRC_TLS, NULL,
+		    "server certificate or key too large");
+	c.data = (unsigned char *)(uintptr_t)cert;
+	c.size = (unsigned)certlen;
+	k.data = (unsigned char *)(uintptr_t)key;
+	k.size = (unsigned)keylen;
+	if (srv_load(x, &c, &k, &sc, e) == -1)
 		return -1;
 	srv_unref(x->cur);
 	x->cur = sc;

@@ -109,6 +109,11 @@ int	 mxk_tls_server_ctx_new(const char *certfile, const char *keyfile,
 	    struct mxk_err *);
 int	 mxk_tls_server_ctx_reload(struct mxk_tls_server_ctx *,
 	    struct mxk_err *);
+/* The same from the files' contents (PEM), read by someone else (a process
+ * that may read them when this one may not). */
+int	 mxk_tls_server_ctx_reload_mem(struct mxk_tls_server_ctx *,
+	    const void *cert, size_t certlen, const void *key, size_t keylen,
+	    struct mxk_err *);
 /* Ask clients for a certificate (not required, not verified); default 0. */
 void	 mxk_tls_server_ctx_ask_cert(struct mxk_tls_server_ctx *, int);
 void	 mxk_tls_server_ctx_free(struct mxk_tls_server_ctx *);

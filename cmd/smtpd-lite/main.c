@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -716,6 +717,7 @@ struct server {
 	int			 nsess;
 	unsigned long		 qcounter;
 	volatile sig_atomic_t	 stop, reload;
+	int			 reader;	/* -u's file reader, or -1 */
 	long long		 stop_deadline;
 	int			 shared[MAXLISTEN];	/* lfd of all workers */
 	int			 worker;	/* 1..N with --workers, else 0 */
@@ -3192,6 +3194,227 @@ open_listener(const char *spec, int reuseport, struct mxk_err *e)
 	return fd;
 }
 
+/*
+ * With -u, a reader stays root for SIGHUP: it reads the certificate, key
+ * and password files (the paths given at start, nothing else) for the
+ * server, which may no longer open them (a key only root may read is
+ * common).  A request is one octet ('c', 'k', 'p') with a socket passed
+ * along (SCM_RIGHTS), on a SOCK_SEQPACKET channel that the workers share;
+ * the answer, on the passed socket: 4 octets of errno (0: read), then
+ * the file (at most READER_MAX).  The reader exits when the channel's last
+ * other end closes.  Nothing else reaches it.
+ */
+#define READER_MAX	(1024 * 1024)
+
+static int
+write_full(int fd, const void *p, size_t len)
+{
+	const char	*c = p;
+	ssize_t		 n;
+
+	while (len > 0) {
+		n = write(fd, c, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		c += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void
+reader_answer(int fd, const char *path)
+{
+	static char	 buf[READER_MAX + 1];
+	struct timeval	 tv = { 5, 0 };
+	uint32_t	 err = 0;
+	size_t		 len = 0;
+	ssize_t		 n;
+	int		 f = -1;
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (path == NULL)
+		err = EINVAL;
+	else if ((f = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1)
+		err = (uint32_t)errno;
+	while (f != -1 && len < sizeof(buf)) {
+		n = read(f, buf + len, sizeof(buf) - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			err = (uint32_t)errno;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	if (f != -1)
+		(void)close(f);
+	if (err == 0 && len > READER_MAX)
+		err = EFBIG;
+	if (write_full(fd, &err, sizeof(err)) == 0 && err == 0)
+		(void)write_full(fd, buf, len);
+	explicit_bzero(buf, len);
+}
+
+static void
+reader_main(int ch, const struct opts *o)
+{
+	union {
+		struct cmsghdr	h;
+		char		b[CMSG_SPACE(sizeof(int))];
+	}		 cm;
+	struct msghdr	 mh;
+	struct iovec	 iov;
+	struct cmsghdr	*c;
+	char		 what;
+	ssize_t		 n;
+	int		 fd;
+
+	for (;;) {
+		memset(&mh, 0, sizeof(mh));
+		iov.iov_base = &what;
+		iov.iov_len = 1;
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = cm.b;
+		mh.msg_controllen = sizeof(cm.b);
+		n = recvmsg(ch, &mh, MSG_CMSG_CLOEXEC);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(0);
+		c = CMSG_FIRSTHDR(&mh);
+		if (c == NULL || c->cmsg_level != SOL_SOCKET ||
+		    c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len != CMSG_LEN(sizeof(int)))
+			continue;
+		memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+		reader_answer(fd, what == 'c' ? o->certfile : what == 'k' ?
+		    (o->keyfile != NULL ? o->keyfile : o->certfile) :
+		    what == 'p' ? o->passwd : NULL);
+		(void)close(fd);
+	}
+}
+
+/* Fork the reader (before -u): the server's end of its channel, or -1. */
+static int
+reader_start(const struct opts *o)
+{
+	struct sigaction	sa;
+	sigset_t		none;
+	int			ch[2];
+	pid_t			pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) == -1)
+		return -1;
+	if ((pid = fork()) == -1) {
+		(void)close(ch[0]);
+		(void)close(ch[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		/* Only the channel: no listener, no client, no store. */
+		if (dup2(ch[1], 3) == -1)
+			_exit(1);
+		(void)close_range(4, ~0U, 0);
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_DFL;
+		(void)sigaction(SIGTERM, &sa, NULL);
+		(void)sigaction(SIGINT, &sa, NULL);
+		sa.sa_handler = SIG_IGN;
+		(void)sigaction(SIGHUP, &sa, NULL);
+		(void)sigemptyset(&none);
+		(void)sigprocmask(SIG_SETMASK, &none, NULL);
+		(void)prctl(PR_SET_NAME, "smtpd-lite-rd");
+		reader_main(3, o);
+	}
+	(void)close(ch[1]);
+	return ch[0];
+}
+
+/* File what ('c', 'k', 'p') from the reader into b (wiped by the caller). */
+static int
+reader_fetch(int ch, char what, struct mxk_buf *b, struct mxk_err *e)
+{
+	union {
+		struct cmsghdr	h;
+		char		b[CMSG_SPACE(sizeof(int))];
+	}		 cm;
+	struct msghdr	 mh;
+	struct iovec	 iov;
+	struct cmsghdr	*c;
+	struct pollfd	 pf;
+	long long	 deadline = mxk_deadline_in(5000);
+	uint32_t	 err;
+	char		 chunk[16384];
+	ssize_t		 n;
+	int		 sp[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1)
+		return mxk_err_sys(e, MXK_ERR_TEMP, "reader: socketpair");
+	memset(&mh, 0, sizeof(mh));
+	memset(&cm, 0, sizeof(cm));
+	iov.iov_base = &what;
+	iov.iov_len = 1;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cm.b;
+	mh.msg_controllen = sizeof(cm.b);
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &sp[1], sizeof(int));
+	while ((n = sendmsg(ch, &mh, MSG_NOSIGNAL)) == -1 && errno == EINTR)
+		;
+	(void)close(sp[1]);
+	if (n != 1) {
+		(void)close(sp[0]);
+		return mxk_err_sys(e, MXK_ERR_TEMP, "reader gone");
+	}
+	pf.fd = sp[0];
+	pf.events = POLLIN;
+	for (;;) {
+		int r = mxk_ms_left(deadline) <= 0 ? 0 :
+		    poll(&pf, 1, mxk_ms_left(deadline));
+
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			(void)close(sp[0]);
+			return mxk_err_set(e, MXK_ERR_TEMP, MXK_SRC_LOCAL,
+			    NULL, "reader: no answer in 5 s");
+		}
+		n = read(sp[0], chunk, sizeof(chunk));
+		if (n == -1 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			break;
+		if (mxk_buf_add(b, chunk, (size_t)n) == -1) {
+			explicit_bzero(chunk, sizeof(chunk));
+			(void)close(sp[0]);
+			return mxk_err_set(e, MXK_ERR_CONFIG, MXK_SRC_LOCAL,
+			    NULL, "reader: file over 1 MiB");
+		}
+	}
+	explicit_bzero(chunk, sizeof(chunk));
+	(void)close(sp[0]);
+	if (b->len < sizeof(err))
+		return mxk_err_set(e, MXK_ERR_TEMP, MXK_SRC_LOCAL, NULL,
+		    "reader: no answer");
+	memcpy(&err, b->p, sizeof(err));
+	if (err != 0) {
+		errno = (int)err;
+		return mxk_err_sys(e, MXK_ERR_CONFIG, "%s", what == 'c' ?
+		    "certificate" : what == 'k' ? "key" : "passwd");
+	}
+	memmove(b->p, b->p + sizeof(err), b->len - sizeof(err));
+	b->len -= sizeof(err);
+	return 0;
+}
+
 static int
 drop_privileges(const char *user)
 {
@@ -3214,6 +3437,41 @@ drop_privileges(const char *user)
 	return 0;
 }
 
+/* reload() through the reader (-u): the files as root reads them. */
+static void
+reload_read(struct server *srv)
+{
+	struct mxk_passwd	*pw;
+	struct mxk_buf		 c, k;
+	struct mxk_err		 e;
+
+	mxk_buf_init(&c, READER_MAX + 4);
+	mxk_buf_init(&k, READER_MAX + 4);
+	if (srv->tls != NULL) {
+		if (reader_fetch(srv->reader, 'c', &c, &e) == -1 ||
+		    reader_fetch(srv->reader, 'k', &k, &e) == -1 ||
+		    mxk_tls_server_ctx_reload_mem(srv->tls, c.p, c.len, k.p,
+		    k.len, &e) == -1)
+			logkv(srv, "reload certificates failed (kept the old "
+			    "ones): %s", e.msg);
+		mxk_buf_wipe(&c);
+		mxk_buf_wipe(&k);
+	}
+	if (srv->o->passwd != NULL) {
+		if (reader_fetch(srv->reader, 'p', &c, &e) == -1 ||
+		    mxk_passwd_load_mem(srv->o->passwd, c.p, c.len, &pw,
+		    &e) == -1)
+			logkv(srv, "reload passwd failed (kept the old one): "
+			    "%s", e.msg);
+		else {
+			mxk_passwd_free(srv->pw);
+			srv->pw = pw;
+		}
+		mxk_buf_wipe(&c);
+	}
+	logkv(srv, "reloaded");
+}
+
 static void
 reload(struct server *srv)
 {
@@ -3221,6 +3479,10 @@ reload(struct server *srv)
 	struct mxk_err		 e;
 
 	srv->reload = 0;
+	if (srv->reader != -1) {
+		reload_read(srv);
+		return;
+	}
 	if (srv->tls != NULL && mxk_tls_server_ctx_reload(srv->tls, &e) == -1)
 		logkv(srv, "reload certificates failed (kept the old ones): %s",
 		    e.msg);
@@ -3714,6 +3976,7 @@ main(int argc, char **argv)
 	memset(&srv, 0, sizeof(srv));
 	srv.o = &o;
 	srv.ep = -1;
+	srv.reader = -1;
 	srv.next_wake = LLONG_MAX;
 	if (!o.seed_set &&
 	    getrandom(&o.seed, sizeof(o.seed), GRND_NONBLOCK) !=
@@ -3853,6 +4116,11 @@ main(int argc, char **argv)
 			}
 			own[(size_t)k * o.nlisten + i] = fd;
 		}
+	if (o.user != NULL && geteuid() == 0 && (srv.tls != NULL ||
+	    srv.pw != NULL) && (srv.reader = reader_start(&o)) == -1)
+		(void)fprintf(stderr, "%s: warning: no file reader (%s): "
+		    "SIGHUP will read the files as %s\n", PROG,
+		    strerror(errno), o.user);
 	if (o.user != NULL && drop_privileges(o.user) == -1)
 		return EX_CONFIG;
 	/* Enough descriptors for max-clients sessions. */

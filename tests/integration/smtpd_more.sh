@@ -865,6 +865,72 @@ wait $pids
     fail authfail-parallel "$(cat "$T_TMP"/afpar-*.out | cut -c1-3 | sort | tr '\n' ' ')"
 unlite
 
+# --- SIGHUP after -u: the certificate, key and password files only root
+# may read are read again by the reader that stayed root; both workers
+# take the new ones (a self-signed certificate, another user).
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+	H=$T_TMP/hup
+	mkdir -p "$H" && chmod 700 "$H"
+	CD=$WORLD_DIR/certs
+	cp "$CD/tls.lite.test.chain.pem" "$H/cert.pem" && cp "$CD/tls.lite.test.key" "$H/key.pem"
+	printf 'alice:%s\n' "$fasthash" >"$H/passwd"
+	chmod 600 "$H"/*
+	ce "SIGHUP after -u: nobody cannot read the key itself" 1 setpriv --reuid=65534 --regid=65534 --clear-groups cat "$H/key.pem"
+	lite multi $W --discard --cert "$H/cert.pem" --key "$H/key.pem" --passwd "$H/passwd" --auth-plaintext --workers 2 -u nobody
+	# subject W: the certificate's subject, as gnutls-cli prints it.
+	subject() {
+		timeout 10 gnutls-cli --insecure --starttls-proto=smtp -p 25 "$1" </dev/null 2>&1 |
+		    grep -o "subject \`CN=[^,']*" | head -n 1
+	}
+	cm "SIGHUP after -u: the first certificate" 'CN=tls\.lite\.test' subject $W
+	[ "$(awk '/^Uid:/ { print $2 }' "/proc/$LITE_PID/status")" = 65534 ] && ok "SIGHUP after -u: the server runs as nobody" ||
+	    fail hup-uid "$(grep Uid: "/proc/$LITE_PID/status")"
+	cp "$CD/mx.dane.test.crt" "$H/cert.pem" && cp "$CD/mx.dane.test.key" "$H/key.pem"
+	printf 'bob:%s\n' "$fasthash" >"$H/passwd"
+	kill -HUP "$LITE_PID"
+	for _ in $(seq 50); do
+		[ "$(count "$P/lite-multi.log" '^smtpd-lite\[[12]\]: reloaded')" = 2 ] && break
+		sleep 0.1
+	done
+	[ "$(count "$P/lite-multi.log" '^smtpd-lite\[[12]\]: reloaded')" = 2 ] && ok "SIGHUP after -u: both workers reloaded" ||
+	    fail hup-reloaded "$(grep reload "$P/lite-multi.log")"
+	[ "$(count "$P/lite-multi.log" 'reload .*failed')" = 0 ] && ok "SIGHUP after -u: nothing failed" ||
+	    fail hup-failed "$(grep 'reload .*failed' "$P/lite-multi.log")"
+	n=0
+	for i in 1 2 3 4 5 6; do
+		subject $W | grep -q 'CN=mx\.dane\.test' && n=$((n + 1))
+	done
+	[ "$n" = 6 ] && ok "SIGHUP after -u: six sessions, the new certificate every time" || fail hup-cert "$n of 6"
+	# authas USER: the reply code to USER's AUTH PLAIN (password s3cret).
+	authas() {
+		talk $W 25 <<EOF | tr -d '\r' | grep -E '^(235|535) ' | cut -c1-3
+<
+> EHLO h.example
+<
+> AUTH PLAIN $(printf '\0%s\0s3cret' "$1" | base64)
+<
+> QUIT
+<
+EOF
+	}
+	r="$(authas bob) $(authas alice)"
+	[ "$r" = "235 535" ] && ok "SIGHUP after -u: the new password file (bob in, alice out)" || fail hup-passwd "$r"
+	unlite
+	# Without a reader (no -u) a file that cannot be read keeps the old.
+	lite multi $W --discard --cert "$H/cert.pem" --key "$H/key.pem"
+	: >"$H/key.pem"
+	kill -HUP "$LITE_PID"
+	for _ in $(seq 50); do
+		grep -q 'reloaded' "$P/lite-multi.log" && break
+		sleep 0.1
+	done
+	cm "SIGHUP: a broken key keeps the old certificate, logged" 'reload certificates failed \(kept the old ones\)' cat "$P/lite-multi.log"
+	cm "SIGHUP: the old certificate still served" 'CN=mx\.dane\.test' subject $W
+	unlite
+else
+	echo "  (SIGHUP after -u: skipped, not root)"
+fi
+
 # --- reliability: smtp-source, 100 sessions, 20000 messages into a Maildir
 # (fsync'ed; smtp-source gives up at the first refusal, so its exit 0 means
 # 20000 times 250); each message has its own recipient (-N): every one

@@ -937,6 +937,23 @@ copy_file(const char *from, const char *to)
 	return ok ? 0 : -1;
 }
 
+/* The file name under the test's directory into buf: its length, 0 if
+ * it cannot be read or does not fit. */
+static size_t
+slurp(const char *name, char *buf, size_t max)
+{
+	size_t	len = 0;
+	ssize_t	n;
+	int	fd;
+
+	if ((fd = open(path(name), O_RDONLY)) == -1)
+		return 0;
+	while (len < max && (n = read(fd, buf + len, max - len)) > 0)
+		len += (size_t)n;
+	(void)close(fd);
+	return len < max ? len : 0;
+}
+
 static void
 test_reload(void)
 {
@@ -985,6 +1002,27 @@ test_reload(void)
 	T_EQ_INT(e.class, MXK_ERR_CONFIG, "reload broken key config");
 	r = one_verdict(x, &p, "mx.example.test", why, sizeof(why), &e);
 	T_EQ_INT(r, MXK_TLS_UNTRUSTED, "reload: previous credentials kept");
+
+	/* From memory (what smtpd-lite's reader hands over after -u): the
+	 * CA-issued pair again, then a broken key that changes nothing. */
+	{
+		static char	cert[65536], key[65536];
+		size_t		cl = slurp("good.pem", cert, sizeof(cert));
+		size_t		kl = slurp("good.key", key, sizeof(key));
+
+		T_OK(cl > 0 && kl > 0, "read good pair");
+		T_EQ_INT(mxk_tls_server_ctx_reload_mem(x, cert, cl, key, kl,
+		    &e), 0, "reload from memory");
+		r = one_verdict(x, &p, "mx.example.test", why, sizeof(why),
+		    &e);
+		T_EQ_INT(r, MXK_TLS_VERIFIED, "reload from memory: in use");
+		T_EQ_INT(mxk_tls_server_ctx_reload_mem(x, cert, cl, "junk",
+		    4, &e), -1, "reload from memory: broken key");
+		T_EQ_INT(e.class, MXK_ERR_CONFIG, "broken key: config");
+		r = one_verdict(x, &p, "mx.example.test", why, sizeof(why),
+		    &e);
+		T_EQ_INT(r, MXK_TLS_VERIFIED, "reload from memory: kept");
+	}
 	mxk_tls_server_ctx_free(x);
 }
 
