@@ -112,7 +112,7 @@ mxk_passwd_load_mem(const char *name, const void *p, size_t len,
 
 	*out = NULL;
 	/* fmemopen() refuses 0 octets: an empty file is /dev/null's. */
-	f = len == 0 ? fopen("/dev/null", "r") :
+	f = len == 0 ? fopen("/dev/null", "re") :
 	    fmemopen((void *)(uintptr_t)p, len, "r");
 	if (f == NULL)
 		return mxk_err_sys(e, MXK_ERR_INTERNAL, "%s", name);

@@ -718,6 +718,7 @@ struct server {
 	unsigned long		 qcounter;
 	volatile sig_atomic_t	 stop, reload;
 	int			 reader;	/* -u's file reader, or -1 */
+	pid_t			 reader_pid;
 	long long		 stop_deadline;
 	int			 shared[MAXLISTEN];	/* lfd of all workers */
 	int			 worker;	/* 1..N with --workers, else 0 */
@@ -1604,6 +1605,7 @@ static void	after_feed(struct sess *, int);
 static void	sess_read(struct sess *);
 static void	sess_free(struct sess *);
 static void	touch(struct sess *);
+static void	reload(struct server *);
 static int	af_try(struct server *, const char *);
 static void	af_back(struct server *, const char *);
 
@@ -3206,40 +3208,87 @@ open_listener(const char *spec, int reuseport, struct mxk_err *e)
  */
 #define READER_MAX	(1024 * 1024)
 
+/*
+ * 1 when nobody but root can change what path names: every directory on
+ * the way (of path as given and of where its links lead) is root's and
+ * writable by root alone, or sticky with the entry in it root's (then
+ * only root may rename or remove that entry).  So the root reader never
+ * reads a file the server's user put there (a link to /etc/shadow).
+ */
 static int
-write_full(int fd, const void *p, size_t len)
+path_safe_one(const char *abs)
 {
-	const char	*c = p;
-	ssize_t		 n;
+	char		 ent[PATH_MAX], dir[PATH_MAX], *sl;
+	struct stat	 sd, se;
+	size_t		 n, len = strlen(abs);
 
-	while (len > 0) {
-		n = write(fd, c, len);
-		if (n == -1 && errno == EINTR)
+	if (abs[0] != '/' || len >= sizeof(ent))
+		return 0;
+	for (n = 1; n <= len; n++) {
+		if ((n < len && abs[n] != '/') || abs[n - 1] == '/')
 			continue;
-		if (n <= 0)
-			return -1;
-		c += n;
-		len -= (size_t)n;
+		/* The entry abs[0..n) and the directory it is in. */
+		memcpy(ent, abs, n);
+		ent[n] = '\0';
+		memcpy(dir, ent, n + 1);
+		sl = strrchr(dir, '/');
+		sl[sl == dir ? 1 : 0] = '\0';
+		if (stat(dir, &sd) == -1 || lstat(ent, &se) == -1)
+			return 0;
+		if ((sd.st_uid != 0 || (sd.st_mode & S_IWOTH) ||
+		    ((sd.st_mode & S_IWGRP) && sd.st_gid != 0)) &&
+		    !((sd.st_mode & S_ISVTX) && sd.st_uid == 0 &&
+		    se.st_uid == 0))
+			return 0;
 	}
-	return 0;
+	return 1;
+}
+
+static int
+path_safe(const char *path)
+{
+	char	abs[PATH_MAX], cwd[PATH_MAX], real[PATH_MAX];
+
+	if (path == NULL)
+		return 1;
+	if (path[0] == '/')
+		(void)snprintf(abs, sizeof(abs), "%s", path);
+	else if (getcwd(cwd, sizeof(cwd)) == NULL ||
+	    (size_t)snprintf(abs, sizeof(abs), "%s/%s", cwd, path) >=
+	    sizeof(abs))
+		return 0;
+	return realpath(abs, real) != NULL && path_safe_one(abs) &&
+	    path_safe_one(real);
 }
 
 static void
 reader_answer(int fd, const char *path)
 {
 	static char	 buf[READER_MAX + 1];
-	struct timeval	 tv = { 5, 0 };
+	struct stat	 st;
+	struct pollfd	 pf;
+	long long	 deadline = mxk_deadline_in(2000);
 	uint32_t	 err = 0;
-	size_t		 len = 0;
+	size_t		 len = 0, off = 0, hl;
 	ssize_t		 n;
-	int		 f = -1;
+	int		 f = -1, type = 0;
+	socklen_t	 tl = sizeof(type);
 
-	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* Only a stream socket of ours, written without blocking. */
+	if (fstat(fd, &st) == -1 || !S_ISSOCK(st.st_mode) ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == -1 ||
+	    type != SOCK_STREAM || fcntl(fd, F_SETFL, O_NONBLOCK) == -1)
+		return;
 	if (path == NULL)
 		err = EINVAL;
-	else if ((f = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1)
+	else if (!path_safe(path))
+		err = EPERM;
+	else if ((f = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK)) == -1)
 		err = (uint32_t)errno;
-	while (f != -1 && len < sizeof(buf)) {
+	else if (fstat(f, &st) == -1 || !S_ISREG(st.st_mode))
+		err = EINVAL;
+	while (f != -1 && err == 0 && len < sizeof(buf)) {
 		n = read(f, buf + len, sizeof(buf) - len);
 		if (n == -1 && errno == EINTR)
 			continue;
@@ -3253,8 +3302,26 @@ reader_answer(int fd, const char *path)
 		(void)close(f);
 	if (err == 0 && len > READER_MAX)
 		err = EFBIG;
-	if (write_full(fd, &err, sizeof(err)) == 0 && err == 0)
-		(void)write_full(fd, buf, len);
+	if (err != 0)
+		len = 0;
+	/* errno, then the file, within one deadline for the whole. */
+	pf.fd = fd;
+	pf.events = POLLOUT;
+	hl = sizeof(err);
+	while (off < hl + len && mxk_ms_left(deadline) > 0) {
+		if (off < hl)
+			n = write(fd, (char *)&err + off, hl - off);
+		else
+			n = write(fd, buf + (off - hl), len - (off - hl));
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (n == -1 && errno != EINTR && errno != EAGAIN)
+			break;
+		if (n == -1 && errno == EAGAIN)
+			(void)poll(&pf, 1, mxk_ms_left(deadline));
+	}
 	explicit_bzero(buf, len);
 }
 
@@ -3263,19 +3330,20 @@ reader_main(int ch, const struct opts *o)
 {
 	union {
 		struct cmsghdr	h;
-		char		b[CMSG_SPACE(sizeof(int))];
+		char		b[CMSG_SPACE(8 * sizeof(int))];
 	}		 cm;
 	struct msghdr	 mh;
 	struct iovec	 iov;
 	struct cmsghdr	*c;
-	char		 what;
+	char		 what[2];
 	ssize_t		 n;
-	int		 fd;
+	size_t		 k, nfd;
+	int		 fds[8], fd;
 
 	for (;;) {
 		memset(&mh, 0, sizeof(mh));
-		iov.iov_base = &what;
-		iov.iov_len = 1;
+		iov.iov_base = what;
+		iov.iov_len = sizeof(what);
 		mh.msg_iov = &iov;
 		mh.msg_iovlen = 1;
 		mh.msg_control = cm.b;
@@ -3285,22 +3353,36 @@ reader_main(int ch, const struct opts *o)
 			continue;
 		if (n <= 0)
 			_exit(0);
-		c = CMSG_FIRSTHDR(&mh);
-		if (c == NULL || c->cmsg_level != SOL_SOCKET ||
-		    c->cmsg_type != SCM_RIGHTS ||
-		    c->cmsg_len != CMSG_LEN(sizeof(int)))
-			continue;
-		memcpy(&fd, CMSG_DATA(c), sizeof(fd));
-		reader_answer(fd, what == 'c' ? o->certfile : what == 'k' ?
-		    (o->keyfile != NULL ? o->keyfile : o->certfile) :
-		    what == 'p' ? o->passwd : NULL);
-		(void)close(fd);
+		/* Every descriptor that came is closed again, whatever it
+		 * was; a request is one octet and one socket. */
+		nfd = 0;
+		for (c = CMSG_FIRSTHDR(&mh); c != NULL;
+		    c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level != SOL_SOCKET ||
+			    c->cmsg_type != SCM_RIGHTS ||
+			    c->cmsg_len < CMSG_LEN(0))
+				continue;
+			for (k = 0; k < (c->cmsg_len - CMSG_LEN(0)) /
+			    sizeof(int) && nfd < 8; k++)
+				memcpy(&fds[nfd++], CMSG_DATA(c) + k *
+				    sizeof(int), sizeof(int));
+		}
+		if (n == 1 && nfd == 1 && !(mh.msg_flags &
+		    (MSG_CTRUNC | MSG_TRUNC))) {
+			fd = fds[0];
+			reader_answer(fd, what[0] == 'c' ? o->certfile :
+			    what[0] == 'k' ? (o->keyfile != NULL ?
+			    o->keyfile : o->certfile) : what[0] == 'p' ?
+			    o->passwd : NULL);
+		}
+		for (k = 0; k < nfd; k++)
+			(void)close(fds[k]);
 	}
 }
 
 /* Fork the reader (before -u): the server's end of its channel, or -1. */
 static int
-reader_start(const struct opts *o)
+reader_start(const struct opts *o, pid_t *rpid)
 {
 	struct sigaction	sa;
 	sigset_t		none;
@@ -3316,9 +3398,15 @@ reader_start(const struct opts *o)
 	}
 	if (pid == 0) {
 		/* Only the channel: no listener, no client, no store. */
-		if (dup2(ch[1], 3) == -1)
+		int	nul = open("/dev/null", O_RDWR);
+
+		if (nul == -1 || dup2(nul, 0) == -1 || dup2(nul, 1) == -1 ||
+		    dup2(nul, 2) == -1 || dup2(ch[1], 3) == -1)
 			_exit(1);
 		(void)close_range(4, ~0U, 0);
+		/* Out of the terminal's reach, and no core with the key. */
+		(void)setsid();
+		(void)prctl(PR_SET_DUMPABLE, 0);
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_handler = SIG_DFL;
 		(void)sigaction(SIGTERM, &sa, NULL);
@@ -3331,6 +3419,7 @@ reader_start(const struct opts *o)
 		reader_main(3, o);
 	}
 	(void)close(ch[1]);
+	*rpid = pid;
 	return ch[0];
 }
 
@@ -3346,7 +3435,7 @@ reader_fetch(int ch, char what, struct mxk_buf *b, struct mxk_err *e)
 	struct iovec	 iov;
 	struct cmsghdr	*c;
 	struct pollfd	 pf;
-	long long	 deadline = mxk_deadline_in(5000);
+	long long	 deadline = mxk_deadline_in(2000);
 	uint32_t	 err;
 	char		 chunk[16384];
 	ssize_t		 n;
@@ -3367,12 +3456,17 @@ reader_fetch(int ch, char what, struct mxk_buf *b, struct mxk_err *e)
 	c->cmsg_type = SCM_RIGHTS;
 	c->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(c), &sp[1], sizeof(int));
-	while ((n = sendmsg(ch, &mh, MSG_NOSIGNAL)) == -1 && errno == EINTR)
+	while ((n = sendmsg(ch, &mh, MSG_NOSIGNAL | MSG_DONTWAIT)) == -1 &&
+	    errno == EINTR)
 		;
 	(void)close(sp[1]);
 	if (n != 1) {
+		int	gone = errno != EAGAIN;
+
 		(void)close(sp[0]);
-		return mxk_err_sys(e, MXK_ERR_TEMP, "reader gone");
+		(void)mxk_err_sys(e, MXK_ERR_TEMP, "%s", gone ? "reader gone" :
+		    "reader busy");
+		return gone ? -2 : -1;
 	}
 	pf.fd = sp[0];
 	pf.events = POLLIN;
@@ -3383,9 +3477,10 @@ reader_fetch(int ch, char what, struct mxk_buf *b, struct mxk_err *e)
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r <= 0) {
+			explicit_bzero(chunk, sizeof(chunk));
 			(void)close(sp[0]);
 			return mxk_err_set(e, MXK_ERR_TEMP, MXK_SRC_LOCAL,
-			    NULL, "reader: no answer in 5 s");
+			    NULL, "reader: no answer in 2 s");
 		}
 		n = read(sp[0], chunk, sizeof(chunk));
 		if (n == -1 && (errno == EINTR || errno == EAGAIN))
@@ -3444,23 +3539,37 @@ reload_read(struct server *srv)
 	struct mxk_passwd	*pw;
 	struct mxk_buf		 c, k;
 	struct mxk_err		 e;
+	int			 rc;
 
 	mxk_buf_init(&c, READER_MAX + 4);
 	mxk_buf_init(&k, READER_MAX + 4);
+	rc = reader_fetch(srv->reader, srv->tls != NULL ? 'c' : 'p', &c, &e);
+	/* Gone (killed, say): the files as this user reads them, from now. */
+	if (rc == -2) {
+		logkv(srv, "warning: %s: reading the files as user %s from now "
+		    "on", e.msg, srv->o->user);
+		(void)close(srv->reader);
+		srv->reader = -1;
+		if (srv->worker == 0)
+			(void)waitpid(srv->reader_pid, NULL, WNOHANG);
+		mxk_buf_wipe(&c);
+		reload(srv);
+		return;
+	}
 	if (srv->tls != NULL) {
-		if (reader_fetch(srv->reader, 'c', &c, &e) == -1 ||
-		    reader_fetch(srv->reader, 'k', &k, &e) == -1 ||
+		if (rc < 0 || reader_fetch(srv->reader, 'k', &k, &e) < 0 ||
 		    mxk_tls_server_ctx_reload_mem(srv->tls, c.p, c.len, k.p,
 		    k.len, &e) == -1)
 			logkv(srv, "reload certificates failed (kept the old "
 			    "ones): %s", e.msg);
 		mxk_buf_wipe(&c);
 		mxk_buf_wipe(&k);
+		if (srv->o->passwd != NULL)
+			rc = reader_fetch(srv->reader, 'p', &c, &e);
 	}
 	if (srv->o->passwd != NULL) {
-		if (reader_fetch(srv->reader, 'p', &c, &e) == -1 ||
-		    mxk_passwd_load_mem(srv->o->passwd, c.p, c.len, &pw,
-		    &e) == -1)
+		if (rc < 0 || mxk_passwd_load_mem(srv->o->passwd, c.p, c.len,
+		    &pw, &e) == -1)
 			logkv(srv, "reload passwd failed (kept the old one): "
 			    "%s", e.msg);
 		else {
@@ -4117,10 +4226,20 @@ main(int argc, char **argv)
 			own[(size_t)k * o.nlisten + i] = fd;
 		}
 	if (o.user != NULL && geteuid() == 0 && (srv.tls != NULL ||
-	    srv.pw != NULL) && (srv.reader = reader_start(&o)) == -1)
-		(void)fprintf(stderr, "%s: warning: no file reader (%s): "
-		    "SIGHUP will read the files as %s\n", PROG,
-		    strerror(errno), o.user);
+	    srv.pw != NULL)) {
+		const char *f[3] = { o.certfile, o.keyfile, o.passwd };
+
+		for (i = 0; i < 3; i++)
+			if (f[i] != NULL && !path_safe(f[i]))
+				(void)fprintf(stderr, "%s: warning: %s is in "
+				    "a directory others than root may change: "
+				    "SIGHUP will not read it again\n", PROG,
+				    f[i]);
+		if ((srv.reader = reader_start(&o, &srv.reader_pid)) == -1)
+			(void)fprintf(stderr, "%s: warning: no file reader "
+			    "(%s): SIGHUP will read the files as %s\n", PROG,
+			    strerror(errno), o.user);
+	}
 	if (o.user != NULL && drop_privileges(o.user) == -1)
 		return EX_CONFIG;
 	/* Enough descriptors for max-clients sessions. */

@@ -915,6 +915,34 @@ EOF
 	}
 	r="$(authas bob) $(authas alice)"
 	[ "$r" = "235 535" ] && ok "SIGHUP after -u: the new password file (bob in, alice out)" || fail hup-passwd "$r"
+	# The reader killed: the next SIGHUP says so and reads as nobody
+	# (which fails here and keeps the loaded files).
+	pgrep -x smtpd-lite-rd >/dev/null && ok "SIGHUP after -u: the reader runs" || fail hup-reader "no smtpd-lite-rd"
+	pkill -x smtpd-lite-rd
+	sleep 0.3
+	kill -HUP "$LITE_PID"
+	for _ in $(seq 50); do
+		[ "$(count "$P/lite-multi.log" 'warning: reader gone.*as user nobody')" = 2 ] && break
+		sleep 0.1
+	done
+	[ "$(count "$P/lite-multi.log" 'warning: reader gone.*as user nobody')" = 2 ] &&
+	    ok "SIGHUP after -u: a dead reader, said by both workers" || fail hup-gone "$(grep -i reader "$P/lite-multi.log")"
+	cm "SIGHUP after -u: then the old certificate kept" 'CN=mx\.dane\.test' subject $W
+	unlite
+	# A key in a directory nobody may change: the root reader refuses it
+	# (else a link there could name /etc/shadow), warned at start.
+	mkdir -p "$T_TMP/hupw"
+	cp "$CD/tls.lite.test.chain.pem" "$CD/tls.lite.test.key" "$T_TMP/hupw/"
+	chmod 600 "$T_TMP/hupw"/*
+	chown nobody "$T_TMP/hupw"
+	lite multi $W --discard --cert "$T_TMP/hupw/tls.lite.test.chain.pem" --key "$T_TMP/hupw/tls.lite.test.key" -u nobody
+	cm "SIGHUP after -u: an unsafe directory warned at start" 'warning: .*hupw/tls\.lite\.test\.key is in a directory others than root may change' cat "$P/lite-multi.log"
+	kill -HUP "$LITE_PID"
+	for _ in $(seq 50); do
+		grep -q 'reloaded' "$P/lite-multi.log" && break
+		sleep 0.1
+	done
+	cm "SIGHUP after -u: the reader refuses it" 'reload certificates failed \(kept the old ones\): certificate: Operation not permitted' cat "$P/lite-multi.log"
 	unlite
 	# Without a reader (no -u) a file that cannot be read keeps the old.
 	lite multi $W --discard --cert "$H/cert.pem" --key "$H/key.pem"
