@@ -877,6 +877,14 @@ if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
 	chmod 600 "$H"/*
 	ce "SIGHUP after -u: nobody cannot read the key itself" 1 setpriv --reuid=65534 --regid=65534 --clear-groups cat "$H/key.pem"
 	lite multi $W --discard --cert "$H/cert.pem" --key "$H/key.pem" --passwd "$H/passwd" --auth-plaintext --workers 2 -u nobody
+	# hupwait: SIGHUP to the server, then up to 5 s for its "reloaded".
+	hupwait() {
+		kill -HUP "$LITE_PID"
+		for _ in $(seq 50); do
+			grep -q 'reloaded' "$P/lite-multi.log" && break
+			sleep 0.1
+		done
+	}
 	# subject W: the certificate's subject, as gnutls-cli prints it.
 	subject() {
 		timeout 10 gnutls-cli --insecure --starttls-proto=smtp -p 25 "$1" </dev/null 2>&1 |
@@ -937,21 +945,13 @@ EOF
 	chown nobody "$T_TMP/hupw"
 	lite multi $W --discard --cert "$T_TMP/hupw/tls.lite.test.chain.pem" --key "$T_TMP/hupw/tls.lite.test.key" -u nobody
 	cm "SIGHUP after -u: an unsafe directory warned at start" 'warning: .*hupw/tls\.lite\.test\.key is in a directory others than root may change' cat "$P/lite-multi.log"
-	kill -HUP "$LITE_PID"
-	for _ in $(seq 50); do
-		grep -q 'reloaded' "$P/lite-multi.log" && break
-		sleep 0.1
-	done
+	hupwait
 	cm "SIGHUP after -u: the reader refuses it" 'reload certificates failed \(kept the old ones\): certificate: Operation not permitted' cat "$P/lite-multi.log"
 	unlite
 	# Without a reader (no -u) a file that cannot be read keeps the old.
 	lite multi $W --discard --cert "$H/cert.pem" --key "$H/key.pem"
 	: >"$H/key.pem"
-	kill -HUP "$LITE_PID"
-	for _ in $(seq 50); do
-		grep -q 'reloaded' "$P/lite-multi.log" && break
-		sleep 0.1
-	done
+	hupwait
 	cm "SIGHUP: a broken key keeps the old certificate, logged" 'reload certificates failed \(kept the old ones\)' cat "$P/lite-multi.log"
 	cm "SIGHUP: the old certificate still served" 'CN=mx\.dane\.test' subject $W
 	unlite
