@@ -109,12 +109,12 @@ write_all(const char *p, size_t len)
 }
 
 /* A line out (len octets of p, then a newline): held while holding and now
- * is 0, else written after what is held, so the order stays. */
+ * is 0, else written with what is held before it, so the order stays. */
 static void
 put(const char *p, size_t len, int now)
 {
 	(void)pthread_mutex_lock(&hold_mu);
-	if (held > 0 && (now || !holding || held + len + 1 > sizeof(hold_buf))) {
+	if (held + len + 1 > sizeof(hold_buf)) {
 		write_all(hold_buf, held);
 		held = 0;
 	}
@@ -122,7 +122,7 @@ put(const char *p, size_t len, int now)
 		memcpy(hold_buf + held, p, len);
 		hold_buf[held + len] = '\n';
 		held += len + 1;
-		/* One write a line: workers share stderr. */
+		/* What was held and this line in one write. */
 		if (now || !holding) {
 			write_all(hold_buf, held);
 			held = 0;

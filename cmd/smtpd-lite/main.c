@@ -17,7 +17,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1606,8 +1605,7 @@ static void	sess_read(struct sess *);
 static void	sess_free(struct sess *);
 static void	touch(struct sess *);
 static void	reload(struct server *);
-static int	af_try(struct server *, const char *);
-static void	af_back(struct server *, const char *);
+static int	af_count(struct server *, const char *, int);
 
 /* Step the lookups; when done, judge, and go on with a waiting RCPT. */
 static void
@@ -2164,7 +2162,7 @@ job_done(struct server *srv, struct job *j)
 		logkv(s->srv, "auth client=%s user=%s result=%s", s->ip,
 		    j->user, j->ok ? "ok" : "refused");
 		if (j->ok)
-			af_back(srv, s->ip);
+			(void)af_count(srv, s->ip, 0);
 		rc = mxk_smtpd_auth_done(s->eng, j->ok);
 		job_free(j);
 		after_feed(s, rc);
@@ -2211,7 +2209,7 @@ h_auth(void *arg, struct mxk_smtpd *e, const char *user, const char *pass)
 
 	(void)e;
 	/* Not even hashed: no answer to learn from, no CPU to spend. */
-	if (af_try(s->srv, s->ip)) {
+	if (af_count(s->srv, s->ip, 1)) {
 		logkv(s->srv, "auth client=%s user=%s result=blocked "
 		    "reason=max-auth-fail", s->ip, user);
 		return MXK_SMTPD_AUTH_LIMITED;
@@ -2228,7 +2226,7 @@ h_auth(void *arg, struct mxk_smtpd *e, const char *user, const char *pass)
 		    (j = calloc(1, sizeof(*j))) == NULL) {
 			logkv(s->srv, "auth client=%s user=%s result=busy",
 			    s->ip, user);
-			af_back(s->srv, s->ip);
+			(void)af_count(s->srv, s->ip, 0);
 			return -1;
 		}
 		j->auth = 1;
@@ -2239,7 +2237,7 @@ h_auth(void *arg, struct mxk_smtpd *e, const char *user, const char *pass)
 		    (j->user = strdup(user)) == NULL ||
 		    (j->pass = strdup(pass)) == NULL) {
 			job_free(j);
-			af_back(s->srv, s->ip);
+			(void)af_count(s->srv, s->ip, 0);
 			return -1;	/* 454 4.7.0 */
 		}
 		s->job = j;
@@ -2251,7 +2249,7 @@ h_auth(void *arg, struct mxk_smtpd *e, const char *user, const char *pass)
 	logkv(s->srv, "auth client=%s user=%s result=%s", s->ip, user,
 	    ok ? "ok" : "refused");
 	if (ok)
-		af_back(s->srv, s->ip);
+		(void)af_count(s->srv, s->ip, 0);
 	return ok;
 }
 
@@ -2341,7 +2339,7 @@ struct lim {
 struct afrow {
 	unsigned char	a[16];
 	unsigned	n;		/* 0: free */
-	long long	start;		/* mxk_now_ms() of the first failure */
+	long long	start;		/* mxk_now_ms() of its first attempt */
 };
 
 /* A row: 16 octets of address, then nw counts. */
@@ -2498,14 +2496,16 @@ static struct afrow *
 af_row(struct lim *l, const char *ip, long long now, long long win,
     int make)
 {
+	static const unsigned char v4mapped[12] = {
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
+	};
 	unsigned char	 a[16];
 	struct afrow	*b, *empty = NULL, *least = NULL;
 	size_t		 i;
 
 	if (l->af == 0 || addr16(ip, a) == -1)
 		return NULL;
-	if (!(a[10] == 0xff && a[11] == 0xff && memcmp(a, "\0\0\0\0\0\0\0\0"
-	    "\0\0", 10) == 0))
+	if (memcmp(a, v4mapped, sizeof(v4mapped)) != 0)
 		memset(a + 8, 0, 8);	/* IPv6: the /64 */
 	b = (struct afrow *)(void *)((unsigned char *)l + l->af) +
 	    (hash16(~l->key, a) & (AF_ROWS / AF_WAYS - 1)) * AF_WAYS;
@@ -2530,10 +2530,13 @@ af_row(struct lim *l, const char *ip, long long now, long long win,
 	return b;
 }
 
-/* An AUTH attempt from ip: 1 when it has had --max-auth-fail failures
- * within its window (refuse it), else 0 and the attempt is counted. */
+/*
+ * An AUTH attempt from ip (take 1): 1 when it has had --max-auth-fail
+ * failures within its window (refuse it), else 0 and the attempt counts.
+ * take 0: an attempt counted did not fail (235, or a 454 of ours).
+ */
 static int
-af_try(struct server *srv, const char *ip)
+af_count(struct server *srv, const char *ip, int take)
 {
 	struct afrow	*r;
 	int		 blocked = 0;
@@ -2541,28 +2544,15 @@ af_try(struct server *srv, const char *ip)
 	if (srv->o->max_auth_fail == 0 || srv->lim == NULL)
 		return 0;
 	lim_lock(srv->lim);
-	r = af_row(srv->lim, ip, mxk_now_ms(), srv->o->auth_fail_window, 1);
-	if (r != NULL && r->n >= srv->o->max_auth_fail)
+	r = af_row(srv->lim, ip, mxk_now_ms(), srv->o->auth_fail_window, take);
+	if (r != NULL && take && r->n >= srv->o->max_auth_fail)
 		blocked = 1;
-	else if (r != NULL)
+	else if (r != NULL && take)
 		r->n++;
-	(void)pthread_mutex_unlock(&srv->lim->mu);
-	return blocked;
-}
-
-/* The attempt af_try() counted did not fail (235, or 454 of ours). */
-static void
-af_back(struct server *srv, const char *ip)
-{
-	struct afrow	*r;
-
-	if (srv->o->max_auth_fail == 0 || srv->lim == NULL)
-		return;
-	lim_lock(srv->lim);
-	r = af_row(srv->lim, ip, mxk_now_ms(), srv->o->auth_fail_window, 0);
-	if (r != NULL && r->n > 0)
+	else if (r != NULL && r->n > 0)
 		r->n--;
 	(void)pthread_mutex_unlock(&srv->lim->mu);
+	return blocked;
 }
 
 /* Worker w is dead: its sessions are gone (the supervisor). */
@@ -3266,10 +3256,10 @@ reader_answer(int fd, const char *path)
 {
 	static char	 buf[READER_MAX + 1];
 	struct stat	 st;
-	struct pollfd	 pf;
+	struct mxk_err	 e;
 	long long	 deadline = mxk_deadline_in(2000);
 	uint32_t	 err = 0;
-	size_t		 len = 0, off = 0, hl;
+	size_t		 len = 0;
 	ssize_t		 n;
 	int		 f = -1, type = 0;
 	socklen_t	 tl = sizeof(type);
@@ -3305,23 +3295,8 @@ reader_answer(int fd, const char *path)
 	if (err != 0)
 		len = 0;
 	/* errno, then the file, within one deadline for the whole. */
-	pf.fd = fd;
-	pf.events = POLLOUT;
-	hl = sizeof(err);
-	while (off < hl + len && mxk_ms_left(deadline) > 0) {
-		if (off < hl)
-			n = write(fd, (char *)&err + off, hl - off);
-		else
-			n = write(fd, buf + (off - hl), len - (off - hl));
-		if (n > 0) {
-			off += (size_t)n;
-			continue;
-		}
-		if (n == -1 && errno != EINTR && errno != EAGAIN)
-			break;
-		if (n == -1 && errno == EAGAIN)
-			(void)poll(&pf, 1, mxk_ms_left(deadline));
-	}
+	if (mxk_net_write_all(fd, &err, sizeof(err), deadline, &e) == 0)
+		(void)mxk_net_write_all(fd, buf, len, deadline, &e);
 	explicit_bzero(buf, len);
 }
 
@@ -3434,7 +3409,6 @@ reader_fetch(int ch, char what, struct mxk_buf *b, struct mxk_err *e)
 	struct msghdr	 mh;
 	struct iovec	 iov;
 	struct cmsghdr	*c;
-	struct pollfd	 pf;
 	long long	 deadline = mxk_deadline_in(2000);
 	uint32_t	 err;
 	char		 chunk[16384];
@@ -3468,25 +3442,14 @@ reader_fetch(int ch, char what, struct mxk_buf *b, struct mxk_err *e)
 		    "reader busy");
 		return gone ? -2 : -1;
 	}
-	pf.fd = sp[0];
-	pf.events = POLLIN;
-	for (;;) {
-		int r = mxk_ms_left(deadline) <= 0 ? 0 :
-		    poll(&pf, 1, mxk_ms_left(deadline));
-
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0) {
+	(void)mxk_net_nonblock(sp[0]);
+	while ((n = mxk_net_read(sp[0], chunk, sizeof(chunk), deadline,
+	    e)) != 0) {
+		if (n == -1) {
 			explicit_bzero(chunk, sizeof(chunk));
 			(void)close(sp[0]);
-			return mxk_err_set(e, MXK_ERR_TEMP, MXK_SRC_LOCAL,
-			    NULL, "reader: no answer in 2 s");
+			return -1;	/* 4.4.2 read timed out */
 		}
-		n = read(sp[0], chunk, sizeof(chunk));
-		if (n == -1 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n <= 0)
-			break;
 		if (mxk_buf_add(b, chunk, (size_t)n) == -1) {
 			explicit_bzero(chunk, sizeof(chunk));
 			(void)close(sp[0]);
