@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "net.h"
 
 #define LOG_LINEMAX	2048
 /* Held stderr lines (mxk_log_hold): one write of at most PIPE_BUF is never
@@ -91,21 +92,11 @@ mxk_log(enum mxk_log_level l, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Write len octets of p to stderr whole (EINTR, short writes). */
+/* Write len octets of p to stderr whole; stderr gone: the lines are lost. */
 static void
 write_all(const char *p, size_t len)
 {
-	ssize_t	n;
-
-	while (len > 0) {
-		n = write(STDERR_FILENO, p, len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return;	/* stderr gone or full: the lines are lost */
-		p += n;
-		len -= (size_t)n;
-	}
+	(void)mxk_net_write_full(STDERR_FILENO, p, len);
 }
 
 /* A line out (len octets of p, then a newline): held while holding and now

@@ -25,6 +25,7 @@
 #include "err.h"
 #include "log.h"
 #include "mtasts.h"
+#include "net.h"
 #include "tls.h"
 
 #ifndef MXK_VERSION
@@ -1484,23 +1485,6 @@ mxk_mtasts_cache_get(struct mxk_mtasts_cache *c, const char *domain,
 	return 1;
 }
 
-static int
-write_all(int fd, const char *p, size_t len)
-{
-	ssize_t	n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int
 mxk_mtasts_cache_put(struct mxk_mtasts_cache *c,
     const struct mxk_mtasts_entry *en, struct mxk_err *e)
@@ -1537,7 +1521,7 @@ mxk_mtasts_cache_put(struct mxk_mtasts_cache *c,
 		return mxk_err_sys(e, MXK_ERR_IO, "cache: cannot create a "
 		    "file in %s", c->dir);
 	}
-	if (fchmod(fd, 0644) == -1 || write_all(fd, b.p, b.len) == -1 ||
+	if (fchmod(fd, 0644) == -1 || mxk_net_write_full(fd, b.p, b.len) == -1 ||
 	    fsync(fd) == -1) {
 		n = mxk_err_sys(e, MXK_ERR_IO, "cache: cannot write %s", tmp);
 		(void)close(fd);

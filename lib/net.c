@@ -186,6 +186,28 @@ mxk_net_read(int fd, void *buf, size_t len, long long deadline,
 }
 
 int
+mxk_net_write_full(int fd, const void *buf, size_t len)
+{
+	const char	*p = buf;
+	ssize_t		 n;
+
+	while (len > 0) {
+		if ((n = write(fd, p, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0) {
+			errno = EIO;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
 mxk_net_write_all(int fd, const void *buf, size_t len, long long deadline,
     struct mxk_err *e)
 {

@@ -75,6 +75,12 @@ ssize_t	 mxk_net_read(int fd, void *, size_t len, long long deadline,
 /* Write all len bytes before the deadline; 0 or -1 (4.4.2 on timeout). */
 int	 mxk_net_write_all(int fd, const void *, size_t len,
 	    long long deadline, struct mxk_err *);
+/*
+ * Write all len bytes to a blocking fd (a file, a pipe, stderr), through
+ * short writes and EINTR; no deadline.  0, or -1 with errno set (EIO when
+ * a write took nothing).
+ */
+int	 mxk_net_write_full(int fd, const void *, size_t len);
 
 /*
  * Transport.  Operation results: > 0 bytes moved; 0 end of file (read);

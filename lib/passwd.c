@@ -31,10 +31,14 @@ load_file(FILE *f, const char *path, struct mxk_passwd **out,
 	struct mxk_passwd	*pw;
 	struct entry		*nv;
 	char			 line[LINEMAX + 2], *colon;
+	char			 iobuf[4096];
 	size_t			 cap = 0, n, lineno = 0;
 
+	/* stdio's copy of the file in a buffer of ours, wiped at the end. */
+	(void)setvbuf(f, iobuf, _IOFBF, sizeof(iobuf));
 	if ((pw = calloc(1, sizeof(*pw))) == NULL) {
 		(void)fclose(f);
+		explicit_bzero(iobuf, sizeof(iobuf));
 		return mxk_err_set(e, MXK_ERR_INTERNAL, MXK_SRC_LOCAL, NULL,
 		    "out of memory");
 	}
@@ -81,6 +85,7 @@ load_file(FILE *f, const char *path, struct mxk_passwd **out,
 	}
 	(void)fclose(f);
 	explicit_bzero(line, sizeof(line));
+	explicit_bzero(iobuf, sizeof(iobuf));
 	*out = pw;
 	return 0;
 nomem:
@@ -89,6 +94,7 @@ nomem:
 fail:
 	(void)fclose(f);
 	explicit_bzero(line, sizeof(line));
+	explicit_bzero(iobuf, sizeof(iobuf));
 	mxk_passwd_free(pw);
 	return -1;
 }

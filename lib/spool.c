@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "err.h"
 #include "msg.h"
+#include "net.h"
 #include "spool.h"
 
 #define HEADERMAX	(64 * 1024)
@@ -47,17 +48,8 @@ fsync_dir(const char *path, struct mxk_err *e)
 static int
 write_all(int fd, const char *p, size_t len, struct mxk_err *e)
 {
-	ssize_t	n;
-
-	while (len > 0) {
-		if ((n = write(fd, p, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return mxk_err_sys(e, MXK_ERR_IO, "spool write");
-		}
-		p += n;
-		len -= (size_t)n;
-	}
+	if (mxk_net_write_full(fd, p, len) == -1)
+		return mxk_err_sys(e, MXK_ERR_IO, "spool write");
 	return 0;
 }
 

@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "err.h"
 #include "log.h"
+#include "net.h"
 #include "proc.h"
 #include "store.h"
 
@@ -400,20 +401,7 @@ fsync_dir(const char *path)
 static int
 write_all(int fd, const char *p, size_t len)
 {
-	ssize_t	n;
-
-	while (len > 0) {
-		if ((n = write(fd, p, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return errno;
-		}
-		if (n == 0)
-			return EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return mxk_net_write_full(fd, p, len) == -1 ? errno : 0;
 }
 
 /*

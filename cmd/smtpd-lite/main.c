@@ -3200,61 +3200,100 @@ open_listener(const char *spec, int reuseport, struct mxk_err *e)
 
 /*
  * 1 when nobody but root can change what path names: every directory on
- * the way (of path as given and of where its links lead) is root's and
- * writable by root alone, or sticky with the entry in it root's (then
- * only root may rename or remove that entry).  So the root reader never
- * reads a file the server's user put there (a link to /etc/shadow).
+ * the way is root's and writable by root alone, or sticky with the entry
+ * in it root's (then only root may rename or remove that entry).  The
+ * path is walked one entry at a time as the kernel would, every link on
+ * every hop followed by hand (at most 40), so a link that only passes
+ * through a directory of the server's user counts too.  The walk's end,
+ * free of links, goes to real (PATH_MAX): the reader opens that, not the
+ * path again, so nothing can be swapped between this check and the open.
+ * So the root reader never reads a file the server's user put there (a
+ * link to /etc/shadow).  0: not safe, or not there.
  */
 static int
-path_safe_one(const char *abs)
+path_safe(const char *path, char *real)
 {
-	char		 ent[PATH_MAX], dir[PATH_MAX], *sl;
+	char		 rest[PATH_MAX], next[PATH_MAX], lnk[PATH_MAX];
+	char		 ent[PATH_MAX], *r, *sl;
 	struct stat	 sd, se;
-	size_t		 n, len = strlen(abs);
+	size_t		 cl = 0, n;
+	ssize_t		 ll;
+	int		 hops = 0;
 
-	if (abs[0] != '/' || len >= sizeof(ent))
+	if (path == NULL)
 		return 0;
-	for (n = 1; n <= len; n++) {
-		if ((n < len && abs[n] != '/') || abs[n - 1] == '/')
+	if (path[0] == '/')
+		n = (size_t)snprintf(rest, sizeof(rest), "%s", path);
+	else if (getcwd(next, sizeof(next)) == NULL)
+		return 0;
+	else
+		n = (size_t)snprintf(rest, sizeof(rest), "%s/%s", next, path);
+	if (n >= sizeof(rest))
+		return 0;
+	real[0] = '\0';	/* "": the root; else "/a/b", no links */
+	r = rest;
+	for (;;) {
+		while (*r == '/')
+			r++;
+		if (*r == '\0')
+			break;
+		n = strcspn(r, "/");
+		if (n == 1 && r[0] == '.') {
+			r += n;
 			continue;
-		/* The entry abs[0..n) and the directory it is in. */
-		memcpy(ent, abs, n);
-		ent[n] = '\0';
-		memcpy(dir, ent, n + 1);
-		sl = strrchr(dir, '/');
-		sl[sl == dir ? 1 : 0] = '\0';
-		if (stat(dir, &sd) == -1 || lstat(ent, &se) == -1)
+		}
+		if (n == 2 && r[0] == '.' && r[1] == '.') {
+			if ((sl = strrchr(real, '/')) != NULL)
+				*sl = '\0';
+			cl = strlen(real);
+			r += n;
+			continue;
+		}
+		if (cl + 1 + n >= sizeof(ent))
+			return 0;
+		memcpy(ent, real, cl);
+		ent[cl] = '/';
+		memcpy(ent + cl + 1, r, n);
+		ent[cl + 1 + n] = '\0';
+		r += n;
+		if (stat(cl > 0 ? real : "/", &sd) == -1 ||
+		    lstat(ent, &se) == -1)
 			return 0;
 		if ((sd.st_uid != 0 || (sd.st_mode & S_IWOTH) ||
 		    ((sd.st_mode & S_IWGRP) && sd.st_gid != 0)) &&
 		    !((sd.st_mode & S_ISVTX) && sd.st_uid == 0 &&
 		    se.st_uid == 0))
 			return 0;
+		if (!S_ISLNK(se.st_mode)) {
+			memcpy(real, ent, cl + 1 + n + 1);
+			cl += 1 + n;
+			continue;
+		}
+		/* A link: its target, then what was left, walked on. */
+		if (++hops > 40 ||
+		    (ll = readlink(ent, lnk, sizeof(lnk) - 1)) <= 0)
+			return 0;
+		lnk[ll] = '\0';
+		if ((size_t)snprintf(next, sizeof(next), "%s/%s", lnk, r) >=
+		    sizeof(next))
+			return 0;
+		memcpy(rest, next, strlen(next) + 1);
+		r = rest;
+		if (lnk[0] == '/') {
+			real[0] = '\0';
+			cl = 0;
+		}
 	}
+	if (cl == 0)
+		(void)snprintf(real, PATH_MAX, "/");
 	return 1;
-}
-
-static int
-path_safe(const char *path)
-{
-	char	abs[PATH_MAX], cwd[PATH_MAX], real[PATH_MAX];
-
-	if (path == NULL)
-		return 1;
-	if (path[0] == '/')
-		(void)snprintf(abs, sizeof(abs), "%s", path);
-	else if (getcwd(cwd, sizeof(cwd)) == NULL ||
-	    (size_t)snprintf(abs, sizeof(abs), "%s/%s", cwd, path) >=
-	    sizeof(abs))
-		return 0;
-	return realpath(abs, real) != NULL && path_safe_one(abs) &&
-	    path_safe_one(real);
 }
 
 static void
 reader_answer(int fd, const char *path)
 {
 	static char	 buf[READER_MAX + 1];
+	char		 real[PATH_MAX];
 	struct stat	 st;
 	struct mxk_err	 e;
 	long long	 deadline = mxk_deadline_in(2000);
@@ -3271,10 +3310,10 @@ reader_answer(int fd, const char *path)
 		return;
 	if (path == NULL)
 		err = EINVAL;
-	else if (!path_safe(path))
+	else if (!path_safe(path, real))
 		err = EPERM;
-	else if ((f = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
-	    O_NONBLOCK)) == -1)
+	else if ((f = open(real, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK | O_NOFOLLOW)) == -1)
 		err = (uint32_t)errno;
 	else if (fstat(f, &st) == -1 || !S_ISREG(st.st_mode))
 		err = EINVAL;
@@ -3415,6 +3454,11 @@ reader_fetch(int ch, char what, struct mxk_buf *b, struct mxk_err *e)
 	ssize_t		 n;
 	int		 sp[2];
 
+	/* All the room at once: growing would leave copies of a key in
+	 * freed memory, where no wipe reaches. */
+	if (mxk_buf_space(b, b->max) == NULL)
+		return mxk_err_set(e, MXK_ERR_TEMP, MXK_SRC_LOCAL, NULL,
+		    "reader: out of memory");
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1)
 		return mxk_err_sys(e, MXK_ERR_TEMP, "reader: socketpair");
 	memset(&mh, 0, sizeof(mh));
@@ -4190,10 +4234,11 @@ main(int argc, char **argv)
 		}
 	if (o.user != NULL && geteuid() == 0 && (srv.tls != NULL ||
 	    srv.pw != NULL)) {
-		const char *f[3] = { o.certfile, o.keyfile, o.passwd };
+		const char	*f[3] = { o.certfile, o.keyfile, o.passwd };
+		char		 real[PATH_MAX];
 
 		for (i = 0; i < 3; i++)
-			if (f[i] != NULL && !path_safe(f[i]))
+			if (f[i] != NULL && !path_safe(f[i], real))
 				(void)fprintf(stderr, "%s: warning: %s is in "
 				    "a directory others than root may change: "
 				    "SIGHUP will not read it again\n", PROG,

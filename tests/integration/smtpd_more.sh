@@ -870,11 +870,13 @@ unlite
 # take the new ones (a self-signed certificate, another user).
 if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
 	H=$T_TMP/hup
-	mkdir -p "$H" && chmod 700 "$H"
+	mkdir -p "$H/archive" && chmod 700 "$H"
 	CD=$WORLD_DIR/certs
-	cp "$CD/tls.lite.test.chain.pem" "$H/cert.pem" && cp "$CD/tls.lite.test.key" "$H/key.pem"
+	# The key behind a relative link, the way certbot keeps them.
+	cp "$CD/tls.lite.test.chain.pem" "$H/cert.pem" && cp "$CD/tls.lite.test.key" "$H/archive/key1.pem"
+	ln -sf archive/key1.pem "$H/key.pem"
 	printf 'alice:%s\n' "$fasthash" >"$H/passwd"
-	chmod 600 "$H"/*
+	chmod 600 "$H/cert.pem" "$H/archive/key1.pem" "$H/passwd"
 	ce "SIGHUP after -u: nobody cannot read the key itself" 1 setpriv --reuid=65534 --regid=65534 --clear-groups cat "$H/key.pem"
 	lite multi $W --discard --cert "$H/cert.pem" --key "$H/key.pem" --passwd "$H/passwd" --auth-plaintext --workers 2 -u nobody
 	# hupwait: SIGHUP to the server, then up to 5 s for its "reloaded".
@@ -947,6 +949,20 @@ EOF
 	cm "SIGHUP after -u: an unsafe directory warned at start" 'warning: .*hupw/tls\.lite\.test\.key is in a directory others than root may change' cat "$P/lite-multi.log"
 	hupwait
 	cm "SIGHUP after -u: the reader refuses it" 'reload certificates failed \(kept the old ones\): certificate: Operation not permitted' cat "$P/lite-multi.log"
+	unlite
+	# A link that only passes through such a directory on its way to a
+	# key root keeps: refused as well (the link there could be changed).
+	L2=$T_TMP/hupl
+	mkdir -p "$L2" && chmod 700 "$L2"
+	cp "$CD/tls.lite.test.chain.pem" "$L2/cert.pem" && cp "$CD/tls.lite.test.key" "$L2/real.key"
+	chmod 600 "$L2/cert.pem" "$L2/real.key"
+	ln -sfn "$L2/real.key" "$T_TMP/hupw/hop"
+	ln -sfn "$T_TMP/hupw/hop" "$L2/key.pem"
+	lite multi $W --discard --cert "$L2/cert.pem" --key "$L2/key.pem" -u nobody
+	cm "SIGHUP after -u: a link through such a directory warned at start" 'warning: .*hupl/key\.pem is in a directory others than root may change' cat "$P/lite-multi.log"
+	hupwait
+	cm "SIGHUP after -u: the reader refuses that link" 'reload certificates failed \(kept the old ones\): key: Operation not permitted' cat "$P/lite-multi.log"
+	nomatch "SIGHUP after -u: the certificate beside it still read" 'certificate: Operation not permitted' "$P/lite-multi.log"
 	unlite
 	# Without a reader (no -u) a file that cannot be read keeps the old.
 	lite multi $W --discard --cert "$H/cert.pem" --key "$H/key.pem"
