@@ -35,7 +35,8 @@ load_file(FILE *f, const char *path, struct mxk_passwd **out,
 	size_t			 cap = 0, n, lineno = 0;
 
 	/* stdio's copy of the file in a buffer of ours, wiped at the end. */
-	(void)setvbuf(f, iobuf, _IOFBF, sizeof(iobuf));
+	if (setvbuf(f, iobuf, _IOFBF, sizeof(iobuf)) != 0)
+		(void)setvbuf(f, NULL, _IONBF, 0);
 	if ((pw = calloc(1, sizeof(*pw))) == NULL) {
 		(void)fclose(f);
 		explicit_bzero(iobuf, sizeof(iobuf));

@@ -3201,7 +3201,9 @@ open_listener(const char *spec, int reuseport, struct mxk_err *e)
 /*
  * 1 when nobody but root can change what path names: every directory on
  * the way is root's and writable by root alone, or sticky with the entry
- * in it root's (then only root may rename or remove that entry).  The
+ * in it root's (then only root may rename or remove that entry).  Group
+ * write is refused even for group root: an ACL granting a user write
+ * shows there as the mask.  The
  * path is walked one entry at a time as the kernel would, every link on
  * every hop followed by hand (at most 40), so a link that only passes
  * through a directory of the server's user counts too.  The walk's end,
@@ -3220,7 +3222,7 @@ path_safe(const char *path, char *real)
 	ssize_t		 ll;
 	int		 hops = 0;
 
-	if (path == NULL)
+	if (path == NULL || path[0] == '\0')
 		return 0;
 	if (path[0] == '/')
 		n = (size_t)snprintf(rest, sizeof(rest), "%s", path);
@@ -3233,8 +3235,11 @@ path_safe(const char *path, char *real)
 	real[0] = '\0';	/* "": the root; else "/a/b", no links */
 	r = rest;
 	for (;;) {
-		while (*r == '/')
-			r++;
+		/* Only a directory may be followed by a slash. */
+		if ((n = strspn(r, "/")) > 0 && cl > 0 &&
+		    (stat(real, &sd) == -1 || !S_ISDIR(sd.st_mode)))
+			return 0;
+		r += n;
 		if (*r == '\0')
 			break;
 		n = strcspn(r, "/");
@@ -3259,8 +3264,7 @@ path_safe(const char *path, char *real)
 		if (stat(cl > 0 ? real : "/", &sd) == -1 ||
 		    lstat(ent, &se) == -1)
 			return 0;
-		if ((sd.st_uid != 0 || (sd.st_mode & S_IWOTH) ||
-		    ((sd.st_mode & S_IWGRP) && sd.st_gid != 0)) &&
+		if ((sd.st_uid != 0 || (sd.st_mode & (S_IWGRP | S_IWOTH))) &&
 		    !((sd.st_mode & S_ISVTX) && sd.st_uid == 0 &&
 		    se.st_uid == 0))
 			return 0;
@@ -3274,8 +3278,8 @@ path_safe(const char *path, char *real)
 		    (ll = readlink(ent, lnk, sizeof(lnk) - 1)) <= 0)
 			return 0;
 		lnk[ll] = '\0';
-		if ((size_t)snprintf(next, sizeof(next), "%s/%s", lnk, r) >=
-		    sizeof(next))
+		if ((size_t)snprintf(next, sizeof(next), "%s%s%s", lnk,
+		    *r != '\0' ? "/" : "", r) >= sizeof(next))
 			return 0;
 		memcpy(rest, next, strlen(next) + 1);
 		r = rest;
@@ -3331,12 +3335,11 @@ reader_answer(int fd, const char *path)
 		(void)close(f);
 	if (err == 0 && len > READER_MAX)
 		err = EFBIG;
-	if (err != 0)
-		len = 0;
 	/* errno, then the file, within one deadline for the whole. */
-	if (mxk_net_write_all(fd, &err, sizeof(err), deadline, &e) == 0)
+	if (mxk_net_write_all(fd, &err, sizeof(err), deadline, &e) == 0 &&
+	    err == 0)
 		(void)mxk_net_write_all(fd, buf, len, deadline, &e);
-	explicit_bzero(buf, len);
+	explicit_bzero(buf, len);	/* what was read, sent or not */
 }
 
 static void
@@ -3456,7 +3459,7 @@ reader_fetch(int ch, char what, struct mxk_buf *b, struct mxk_err *e)
 
 	/* All the room at once: growing would leave copies of a key in
 	 * freed memory, where no wipe reaches. */
-	if (mxk_buf_space(b, b->max) == NULL)
+	if (mxk_buf_space(b, b->max - b->len) == NULL)
 		return mxk_err_set(e, MXK_ERR_TEMP, MXK_SRC_LOCAL, NULL,
 		    "reader: out of memory");
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1)

@@ -964,6 +964,15 @@ EOF
 	cm "SIGHUP after -u: the reader refuses that link" 'reload certificates failed \(kept the old ones\): key: Operation not permitted' cat "$P/lite-multi.log"
 	nomatch "SIGHUP after -u: the certificate beside it still read" 'certificate: Operation not permitted' "$P/lite-multi.log"
 	unlite
+	# Group write is refused even for group root: an ACL giving a user
+	# write shows as that mask in the mode.
+	G=$T_TMP/hupg
+	mkdir -p "$G" && chgrp 0 "$G" && chmod 775 "$G"
+	cp "$CD/tls.lite.test.chain.pem" "$CD/tls.lite.test.key" "$G/"
+	chmod 600 "$G"/*
+	lite multi $W --discard --cert "$G/tls.lite.test.chain.pem" --key "$G/tls.lite.test.key" -u nobody
+	cm "SIGHUP after -u: a group-writable directory warned at start" 'warning: .*hupg/tls\.lite\.test\.key is in a directory others than root may change' cat "$P/lite-multi.log"
+	unlite
 	# Without a reader (no -u) a file that cannot be read keeps the old.
 	lite multi $W --discard --cert "$H/cert.pem" --key "$H/key.pem"
 	: >"$H/key.pem"
