@@ -1,6 +1,7 @@
 /* ISC license. */
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,7 +140,10 @@ reply(struct mxk_smtpd *s, int code, const char *status, const char *fmt,
 	int	n, m, i;
 	va_list	ap;
 
-	n = snprintf(line, sizeof(line), "%d %s ", code, status);
+	/* No status: the HELO reply and 3xx ones (RFC 2034 §3, RFC 3463
+	 * has no class 3). */
+	n = status != NULL ? snprintf(line, sizeof(line), "%d %s ", code,
+	    status) : snprintf(line, sizeof(line), "%d ", code);
 	va_start(ap, fmt);
 	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 2, fmt, ap);
 	va_end(ap);
@@ -164,14 +168,16 @@ reply_r(struct mxk_smtpd *s, const struct mxk_smtpd_reply *r)
 {
 	char	text[MXK_SMTPD_TEXTMAX];
 	size_t	i;
+	int	code;
 
 	/* The text comes from hooks (a program's stderr): one line only. */
 	(void)snprintf(text, sizeof(text), "%s", r->text);
 	for (i = 0; text[i] != '\0'; i++)
 		if ((unsigned char)text[i] < 32 || text[i] == 127)
 			text[i] = '?';
-	reply(s, r->code >= 200 && r->code < 600 ? r->code : 451,
-	    r->status[0] != '\0' ? r->status : "4.0.0", "%s", text);
+	code = r->code >= 200 && r->code < 600 ? r->code : 451;
+	reply(s, code, r->status[0] != '\0' ? r->status : code >= 500 ?
+	    "5.0.0" : code >= 400 ? "4.0.0" : "2.0.0", "%s", text);
 	/* RFC 5321 §3.8: 421 means the server closes the channel. */
 	if (r->code == 421)
 		s->closing = 1;
@@ -478,6 +484,7 @@ parse_path(const char *arg, const char *kw, char *out, size_t outlen,
 {
 	const char	*p, *gt;
 	size_t		 n, kl = strlen(kw);
+	int		 q;
 
 	if (strncasecmp(arg, kw, kl) != 0)
 		return -1;
@@ -486,7 +493,13 @@ parse_path(const char *arg, const char *kw, char *out, size_t outlen,
 		p++;
 	if (*p != '<')
 		return -1;
-	if ((gt = strchr(p, '>')) == NULL)
+	/* The closing '>', not one inside a quoted local part. */
+	for (gt = p + 1, q = 0; *gt != '\0' && (q || *gt != '>'); gt++)
+		if (q && *gt == '\\' && gt[1] != '\0')
+			gt++;
+		else if (*gt == '"')
+			q = !q;
+	if (*gt != '>')
 		return -1;
 	n = (size_t)(gt - p - 1);
 	if (n == 0 && !allow_null)
@@ -499,8 +512,8 @@ parse_path(const char *arg, const char *kw, char *out, size_t outlen,
 	if (out[0] == '@') {
 		char *colon = strchr(out, ':');
 
-		if (colon == NULL)
-			return -1;
+		if (colon == NULL || colon[1] == '\0')
+			return -1;	/* a route needs a mailbox after it */
 		memmove(out, colon + 1, strlen(colon + 1) + 1);
 	}
 	p = gt + 1;
@@ -561,6 +574,46 @@ is_xtext(const char *v)
 	return 1;
 }
 
+/* NOTIFY=NEVER, or a list of SUCCESS, FAILURE, DELAY, each once. */
+static int
+notify_ok(const char *v)
+{
+	static const char *const kw[] = { "SUCCESS", "FAILURE", "DELAY" };
+	unsigned	seen = 0;
+	size_t		n, k;
+
+	if (strcasecmp(v, "NEVER") == 0)
+		return 1;
+	for (;;) {
+		n = strcspn(v, ",");
+		for (k = 0; k < 3; k++)
+			if (strlen(kw[k]) == n && strncasecmp(v, kw[k], n) == 0)
+				break;
+		if (k == 3 || (seen & (1U << k)))
+			return 0;
+		seen |= 1U << k;
+		if (v[n] == '\0')
+			return 1;
+		v += n + 1;
+	}
+}
+
+/* ORCPT=addr-type;xtext, addr-type an atom (RFC 3461 §4.2). */
+static int
+orcpt_ok(const char *v)
+{
+	const char	*semi = strchr(v, ';'), *p;
+
+	if (semi == NULL || semi == v || semi[1] == '\0' ||
+	    !is_xtext(semi + 1))
+		return 0;
+	for (p = v; p < semi; p++)
+		if (!isalnum((unsigned char)*p) &&
+		    strchr("!#$%&'*+-/=?^_`{|}~", *p) == NULL)
+			return 0;
+	return 1;
+}
+
 static int
 valid_mailbox(struct mxk_smtpd *s, const char *a, int *utf8)
 {
@@ -591,8 +644,10 @@ ehlo_reply(struct mxk_smtpd *s)
 	out_add(s, "250-8BITMIME\r\n", 14);
 	if (!s->p.no_smtputf8)
 		out_add(s, "250-SMTPUTF8\r\n", 14);
-	if (!s->p.no_chunking)
+	if (!s->p.no_chunking) {
 		out_add(s, "250-CHUNKING\r\n", 14);
+		out_add(s, "250-BINARYMIME\r\n", 16);
+	}
 	if (!s->p.no_dsn)
 		out_add(s, "250-DSN\r\n", 9);
 	if (s->p.starttls && s->tls == NULL)
@@ -649,7 +704,7 @@ cmd_helo(struct mxk_smtpd *s, const char *arg, int more)
 	helo_name(s, arg);
 	s->esmtp = 0;
 	s->state = S_READY;
-	reply(s, 250, "2.0.0", "%s", s->p.hostname);
+	reply(s, 250, NULL, "%s", s->p.hostname);
 }
 
 static void
@@ -661,7 +716,7 @@ cmd_mail(struct mxk_smtpd *s, const char *arg, int more)
 	int			 hv, utf8 = 0, pr;
 	char			 body[16] = "7BIT";
 	char			*ret = NULL, *envid = NULL;
-	int			 smtputf8 = 0;
+	int			 smtputf8 = 0, seen_size = 0, seen_body = 0;
 
 	if (s->state == S_MAIL) {
 		reply(s, 503, "5.5.1", "Error: nested MAIL command");
@@ -684,44 +739,69 @@ cmd_mail(struct mxk_smtpd *s, const char *arg, int more)
 	}
 	while ((pr = next_param(&rest, key, sizeof(key), val, sizeof(val),
 	    &hv)) == 1) {
-		if (strcasecmp(key, "SIZE") == 0 && hv) {
-			char			*end;
-			unsigned long long	 v = strtoull(val, &end, 10);
+		/* RFC 1870 §5: 1*20DIGIT; any parameter at most once. */
+		if (strcasecmp(key, "SIZE") == 0) {
+			unsigned long long	 v;
 
-			if (*end != '\0' || val[0] == '-') {
-				reply(s, 501, "5.5.4", "Error: bad SIZE");
+			if (seen_size++ || !hv || strlen(val) > 20 ||
+			    val[strspn(val, "0123456789")] != '\0') {
+				reply(s, 501, "5.5.4", "Error: bad SIZE "
+				    "parameter syntax");
 				goto fail;
 			}
-			if (v > s->p.max_size) {
+			errno = 0;
+			v = strtoull(val, NULL, 10);
+			if (errno == ERANGE || v > s->p.max_size) {
 				/* RFC 1870 §6.1: refused at once. */
 				reply(s, 552, "5.3.4", "Error: message size "
 				    "exceeds fixed limit %llu",
 				    s->p.max_size);
 				goto fail;
 			}
-		} else if (strcasecmp(key, "BODY") == 0 && hv &&
-		    (strcasecmp(val, "7BIT") == 0 ||
-		    strcasecmp(val, "8BITMIME") == 0 ||
-		    (strcasecmp(val, "BINARYMIME") == 0 &&
-		    !s->p.no_chunking))) {
+		} else if (strcasecmp(key, "BODY") == 0) {
 			size_t	k;
+
+			if (seen_body++ || !hv ||
+			    (strcasecmp(val, "7BIT") != 0 &&
+			    strcasecmp(val, "8BITMIME") != 0 &&
+			    (strcasecmp(val, "BINARYMIME") != 0 ||
+			    s->p.no_chunking))) {
+				reply(s, 501, "5.5.4", "Error: bad BODY "
+				    "parameter");
+				goto fail;
+			}
 
 			for (k = 0; val[k] != '\0' && k + 1 < sizeof(body);
 			    k++)
 				body[k] = (char)toupper((unsigned char)val[k]);
 			body[k] = '\0';
-		} else if (strcasecmp(key, "SMTPUTF8") == 0 && !hv &&
-		    !s->p.no_smtputf8)
+		} else if (strcasecmp(key, "SMTPUTF8") == 0 &&
+		    !s->p.no_smtputf8) {
+			if (smtputf8 || hv) {
+				reply(s, 501, "5.5.4", "Error: bad SMTPUTF8 "
+				    "parameter");
+				goto fail;
+			}
 			smtputf8 = 1;
-		else if (strcasecmp(key, "RET") == 0 && hv && !s->p.no_dsn &&
-		    (strcasecmp(val, "FULL") == 0 ||
-		    strcasecmp(val, "HDRS") == 0)) {
-			free(ret);
-			ret = strdup(val);
-		} else if (strcasecmp(key, "ENVID") == 0 && hv &&
-		    !s->p.no_dsn && is_xtext(val) && strlen(val) <= 100) {
-			free(envid);
-			envid = strdup(val);
+		} else if (strcasecmp(key, "RET") == 0 && !s->p.no_dsn) {
+			/* RFC 3461 §4.3, §4.4. */
+			if (ret != NULL || !hv || (strcasecmp(val, "FULL") != 0 &&
+			    strcasecmp(val, "HDRS") != 0)) {
+				reply(s, 501, "5.5.4", "Error: bad RET "
+				    "parameter syntax");
+				goto fail;
+			}
+			if ((ret = strdup(val)) == NULL)
+				goto nomem;
+		} else if (strcasecmp(key, "ENVID") == 0 && !s->p.no_dsn) {
+			if (envid != NULL || !hv || !is_xtext(val) ||
+			    strlen(val) > 100) {
+				reply(s, 501, "5.5.4", "Error: bad ENVID "
+				    "parameter syntax");
+				goto fail;
+			}
+			if ((envid = strdup(val)) == NULL)
+				goto nomem;
 		} else if (strcasecmp(key, "AUTH") == 0 && hv)
 			;	/* RFC 4954 §5: accepted, not trusted */
 		else {
@@ -747,10 +827,8 @@ cmd_mail(struct mxk_smtpd *s, const char *arg, int more)
 		reply_r(s, &r);
 		goto fail;
 	}
-	if ((s->from = strdup(addr)) == NULL) {
-		reply(s, 451, "4.3.0", "Error: out of memory");
-		goto fail;
-	}
+	if ((s->from = strdup(addr)) == NULL)
+		goto nomem;
 	(void)snprintf(s->body, sizeof(s->body), "%s", body);
 	s->smtputf8 = smtputf8;
 	s->ret = ret;
@@ -758,6 +836,8 @@ cmd_mail(struct mxk_smtpd *s, const char *arg, int more)
 	s->state = S_MAIL;
 	reply(s, 250, "2.1.0", "Ok");
 	return;
+nomem:
+	reply(s, 451, "4.3.0", "Error: out of memory");
 fail:
 	free(ret);
 	free(envid);
@@ -807,6 +887,12 @@ cmd_rcpt(struct mxk_smtpd *s, const char *arg, int more)
 		bad_command(s);
 		return;
 	}
+	/* The message has begun: its recipients are set (Postfix too). */
+	if (s->bdat_used) {
+		reply(s, 503, "5.5.1", "Error: RCPT after BDAT");
+		bad_command(s);
+		return;
+	}
 	memset(&rc, 0, sizeof(rc));
 	if ((pr = parse_path(arg, "TO:", addr, sizeof(addr), &rest, 0)) ==
 	    -2) {
@@ -820,14 +906,23 @@ cmd_rcpt(struct mxk_smtpd *s, const char *arg, int more)
 	}
 	while ((pr = next_param(&rest, key, sizeof(key), val, sizeof(val),
 	    &hv)) == 1) {
-		if (strcasecmp(key, "NOTIFY") == 0 && hv && !s->p.no_dsn) {
-			free(rc.notify);
-			rc.notify = strdup(val);
-		} else if (strcasecmp(key, "ORCPT") == 0 && hv &&
-		    !s->p.no_dsn && strchr(val, ';') != NULL &&
-		    is_xtext(strchr(val, ';') + 1)) {
-			free(rc.orcpt);
-			rc.orcpt = strdup(val);
+		/* RFC 3461 §4.1, §4.2; each at most once. */
+		if (strcasecmp(key, "NOTIFY") == 0 && !s->p.no_dsn) {
+			if (rc.notify != NULL || !hv || !notify_ok(val)) {
+				reply(s, 501, "5.5.4", "Error: bad NOTIFY "
+				    "parameter syntax");
+				goto fail;
+			}
+			if ((rc.notify = strdup(val)) == NULL)
+				goto nomem;
+		} else if (strcasecmp(key, "ORCPT") == 0 && !s->p.no_dsn) {
+			if (rc.orcpt != NULL || !hv || !orcpt_ok(val)) {
+				reply(s, 501, "5.5.4", "Error: bad ORCPT "
+				    "parameter syntax");
+				goto fail;
+			}
+			if ((rc.orcpt = strdup(val)) == NULL)
+				goto nomem;
 		} else {
 			reply(s, 555, "5.5.4", "Error: RCPT parameter %s not "
 			    "recognized", key);
@@ -838,6 +933,14 @@ cmd_rcpt(struct mxk_smtpd *s, const char *arg, int more)
 		reply(s, 501, "5.5.4", "Error: bad RCPT parameters");
 		goto fail;
 	}
+	/*
+	 * RFC 5321 §4.1.1.3, §4.5.1: "<Postmaster>" without a domain is
+	 * always taken, as the postmaster of this host (Postfix appends
+	 * $myorigin).
+	 */
+	if (strcasecmp(addr, "postmaster") == 0)
+		(void)snprintf(addr + 10, sizeof(addr) - 10, "@%s",
+		    s->p.hostname);
 	if (!valid_mailbox(s, addr, &utf8)) {
 		reply(s, 553, "5.1.3", "Error: bad recipient address");
 		goto fail;
@@ -851,10 +954,8 @@ cmd_rcpt(struct mxk_smtpd *s, const char *arg, int more)
 		reply(s, 452, "4.5.3", "Error: too many recipients");
 		goto fail;
 	}
-	if ((rc.addr = strdup(addr)) == NULL) {
-		reply(s, 451, "4.3.0", "Error: out of memory");
-		goto fail;
-	}
+	if ((rc.addr = strdup(addr)) == NULL)
+		goto nomem;
 	memset(&r, 0, sizeof(r));
 	switch (s->h.rcpt != NULL ? s->h.rcpt(s->h.arg, s, addr, &r) : 0) {
 	case 0:
@@ -869,6 +970,8 @@ cmd_rcpt(struct mxk_smtpd *s, const char *arg, int more)
 		rcpt_add(s, &rc, &r);
 		return;
 	}
+nomem:
+	reply(s, 451, "4.3.0", "Error: out of memory");
 fail:
 	free(rc.notify);
 	free(rc.orcpt);
@@ -922,11 +1025,18 @@ cmd_data(struct mxk_smtpd *s, const char *arg, int more)
 		goto refused;
 	}
 	if (s->nrcpt == 0) {
-		reply(s, 554, "5.5.1", "Error: no valid recipients");
+		/* RFC 2033 §4.2: 503 in LMTP. */
+		reply(s, s->p.lmtp ? 503 : 554, "5.5.1",
+		    "Error: no valid recipients");
 		goto refused;
 	}
 	if (s->bdat_used) {
 		reply(s, 503, "5.5.1", "Error: DATA after BDAT");
+		goto refused;
+	}
+	if (strcmp(s->body, "BINARYMIME") == 0) {
+		/* RFC 3030 §3. */
+		reply(s, 503, "5.5.1", "Error: BINARYMIME needs BDAT");
 		goto refused;
 	}
 	start_message(s, &r, &ok);
@@ -936,7 +1046,7 @@ cmd_data(struct mxk_smtpd *s, const char *arg, int more)
 	}
 	s->data_used = 1;
 	s->state = S_DATA;
-	reply(s, 354, "2.0.0", "End data with <CR><LF>.<CR><LF>");
+	reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 	return;
 refused:
 	data_refused(s, more);
@@ -950,6 +1060,7 @@ cmd_bdat(struct mxk_smtpd *s, const char *arg, int more)
 	char			*end;
 	unsigned long long	 n;
 	struct mxk_smtpd_reply	 r;
+	size_t			 k;
 	int			 ok;
 
 	if (s->p.no_chunking) {
@@ -966,10 +1077,13 @@ cmd_bdat(struct mxk_smtpd *s, const char *arg, int more)
 		s->state = S_CLOSED;
 		return;
 	}
+	errno = 0;
 	n = strtoull(arg, &end, 10);
+	k = (size_t)(end - arg);
 	while (*end == ' ')
 		end++;
-	if (end - arg > 20 || (*end != '\0' && strcasecmp(end, "LAST") != 0)) {
+	if (k > 20 || errno == ERANGE ||
+	    (*end != '\0' && strcasecmp(end, "LAST") != 0)) {
 		reply(s, 501, "5.5.4", "Syntax: BDAT size [LAST]");
 		s->closing = 1;
 		s->state = S_CLOSED;
@@ -1029,12 +1143,22 @@ bdat_done(struct mxk_smtpd *s)
 	}
 	s->state = S_MAIL;
 	stage_flush(s);
-	reply(s, 250, "2.0.0", "%llu octets received", s->size);
+	/* RFC 3030 §2: 250 for a chunk taken; the message is refused at
+	 * LAST as well (message_end()). */
+	if (s->toobig)
+		reply(s, 552, "5.3.4", "Error: message too big");
+	else
+		reply(s, 250, "2.0.0", "%llu octets received", s->size);
 }
 
 static void
 cmd_rset(struct mxk_smtpd *s, const char *arg, int more)
 {
+	if (*arg != '\0') {
+		reply(s, 501, "5.5.4", "Syntax: RSET");
+		bad_command(s);
+		return;
+	}
 	txn_reset(s);
 	if (s->state != S_GREETED)
 		s->state = S_READY;
@@ -1050,6 +1174,11 @@ cmd_noop(struct mxk_smtpd *s, const char *arg, int more)
 static void
 cmd_vrfy(struct mxk_smtpd *s, const char *arg, int more)
 {
+	if (*arg == '\0') {
+		reply(s, 501, "5.5.4", "Syntax: VRFY address");
+		bad_command(s);
+		return;
+	}
 	reply(s, 252, "2.5.2", "Cannot VRFY user; try RCPT");
 }
 
@@ -1072,7 +1201,12 @@ cmd_quit(struct mxk_smtpd *s, const char *arg, int more)
 static void
 cmd_starttls(struct mxk_smtpd *s, const char *arg, int more)
 {
-	if (!s->p.starttls || s->tls != NULL) {
+	if (s->p.starttls && s->tls != NULL) {
+		reply(s, 554, "5.5.1", "Error: TLS already active");
+		bad_command(s);
+		return;
+	}
+	if (!s->p.starttls) {
 		reply(s, 502, "5.5.1", "Error: STARTTLS not available");
 		bad_command(s);
 		return;
@@ -1168,6 +1302,15 @@ auth_plain(struct mxk_smtpd *s, const char *b64)
 		return;
 	}
 	pass = user + z2 + 1;
+	/* RFC 4616 §2: acting as another identity is not offered. */
+	if (z1 > 0 && strcmp((char *)raw, user) != 0) {
+		s->state = S_READY;
+		explicit_bzero(raw, sizeof(raw));
+		reply(s, 535, "5.7.8", "Error: authorization identity "
+		    "refused");
+		bad_command(s);
+		return;
+	}
 	auth_check(s, user, pass);
 	explicit_bzero(raw, sizeof(raw));
 }
@@ -1207,8 +1350,9 @@ cmd_auth(struct mxk_smtpd *s, const char *arg, int more)
 	mech[n] = '\0';
 	sp = arg[n] == ' ' ? arg + n + 1 : NULL;
 	if (strcasecmp(mech, "PLAIN") == 0) {
-		if (sp != NULL && strcmp(sp, "=") != 0)
-			auth_plain(s, sp);
+		/* RFC 4954 §4: "=" is an empty initial response. */
+		if (sp != NULL)
+			auth_plain(s, strcmp(sp, "=") == 0 ? "" : sp);
 		else {
 			s->state = S_AUTH_PLAIN;
 			out_add(s, "334 \r\n", 6);
@@ -1216,7 +1360,8 @@ cmd_auth(struct mxk_smtpd *s, const char *arg, int more)
 	} else if (strcasecmp(mech, "LOGIN") == 0) {
 		if (sp != NULL) {
 			unsigned char	u[256];
-			ssize_t		k = mxk_b64_decode(sp, strlen(sp), u,
+			const char	*b = strcmp(sp, "=") == 0 ? "" : sp;
+			ssize_t		k = mxk_b64_decode(b, strlen(b), u,
 				    sizeof(u) - 1);
 
 			if (k == -1) {
@@ -1376,6 +1521,22 @@ command(struct mxk_smtpd *s, char *line, int more)
 		return;
 	}
 	if ((c->flags & NEEDS_HELO) && s->state == S_GREETED) {
+		if (c->proceed == cmd_bdat && s->p.no_chunking) {
+			cmd_bdat(s, arg, more);	/* 502, and closed */
+			return;
+		}
+		if (c->proceed == cmd_bdat) {
+			/* RFC 3030 §2: its chunk is read, then refused. */
+			struct mxk_smtpd_reply	r;
+
+			set_reply(&r, 503, "5.5.1", s->p.lmtp ?
+			    "Error: send LHLO first" :
+			    "Error: send HELO/EHLO first");
+			refused_by_hook(s, c, arg, &r, more);
+			if (s->state != S_CLOSED)
+				bad_command(s);
+			return;
+		}
 		reply(s, 503, "5.5.1", "Error: send %s first", s->p.lmtp ?
 		    "LHLO" : "HELO/EHLO");
 		bad_command(s);

@@ -1696,7 +1696,13 @@ h_rcpt(void *arg, struct mxk_smtpd *e, const char *to,
 	char		 path[PATH_MAX];
 	size_t		 i;
 
-	if (o->ndomains > 0) {
+	/*
+	 * The postmaster of this host (as a bare "<Postmaster>" arrives, see
+	 * lib/smtpd.c) whatever --accept-domain says: RFC 5321 §4.5.1.
+	 */
+	if (o->ndomains > 0 && !(at != NULL && at - to == 10 &&
+	    strncasecmp(to, "postmaster", 10) == 0 &&
+	    strcasecmp(at + 1, s->srv->hostname) == 0)) {
 		for (i = 0; at != NULL && i < o->ndomains; i++)
 			if (strcasecmp(at + 1, o->domains[i]) == 0)
 				break;

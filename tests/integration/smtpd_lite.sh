@@ -108,6 +108,11 @@ n=$(grep -c 'from=<a@example.test> rcpts=1 .*result="250' "$WORLD_DIR/peers/lite
 [ "$n" -ge 200 ] && ok "smtp-source: every message acknowledged and logged ($n)" || fail smtp-source "$n logged"
 ce "smtpsend DSN and SMTPUTF8 accepted" 0 bash -c "msg d | $S --host mx.lite.test --dsn-notify SUCCESS --dsn-ret HDRS --dsn-envid e1 $'j\\303\\266rg@lite.test'"
 ce "VRFY 252" 0 bash -c "talk 192.0.2.140 25 <<< $'<\n> EHLO c\n> VRFY root\n<\n> QUIT\n<' | grep -q '^252 2.5.2'"
+# RFC 5321 4.5.1: <Postmaster> without a domain, past --accept-domain,
+# into the folder of the server's own name.
+ce "swaks to <postmaster>: delivered" 0 swaks --server mx.lite.test --to postmaster --from a@example.test --header 'Subject: to the postmaster'
+cm "postmaster: in the folder of the server's name" 'Subject: to the postmaster' bash -c "cat '$M'/mx.lite.test/new/*"
+cm "postmaster: Received for <postmaster@mx.lite.test>" 'for <postmaster@mx\.lite\.test>' bash -c "cat '$M'/mx.lite.test/new/*"
 
 # --- bad input: the server keeps serving
 talk 192.0.2.140 25 >"$T_TMP/bad.out" <<EOF

@@ -149,14 +149,14 @@ sess_start(struct sess *x, const struct mxk_smtpd_params *p, int greet)
 		mxk_smtpd_greet(x->s);
 }
 
-/* Feed, and append what the engine answered to x->out. */
+/* Feed len octets, and append what the engine answered to x->out. */
 static int
-feed(struct sess *x, const char *in)
+feed_n(struct sess *x, const char *in, size_t len)
 {
 	const char	*o;
 	size_t		 n, have = strlen(x->out);
 
-	x->rc = mxk_smtpd_feed(x->s, in, strlen(in));
+	x->rc = mxk_smtpd_feed(x->s, in, len);
 	o = mxk_smtpd_output(x->s, &n);
 	if (have + n < sizeof(x->out)) {
 		memcpy(x->out + have, o, n);
@@ -164,6 +164,12 @@ feed(struct sess *x, const char *in)
 	}
 	mxk_smtpd_consume(x->s, n);
 	return x->rc;
+}
+
+static int
+feed(struct sess *x, const char *in)
+{
+	return feed_n(x, in, strlen(in));
 }
 
 static void
@@ -277,6 +283,185 @@ data_paths(const struct mxk_smtpd_params *p)
 	"%s: no \"%s\" in:\n%s", (name), (str), (x)->out)
 #define HASNT(x, str, name)	T_OK(strstr((x)->out, (str)) == NULL, \
 	"%s: \"%s\" in:\n%s", (name), (str), (x)->out)
+
+/* One session: EHLO, then in, then what the last replies must hold. */
+static void
+expect(const struct mxk_smtpd_params *p, const char *in, const char *want,
+    const char *name)
+{
+	struct sess	x;
+
+	sess_start(&x, p, 1);
+	feed(&x, "EHLO c.test\r\n");
+	x.out[0] = '\0';
+	feed(&x, in);
+	HAS(&x, want, name);
+	sess_end(&x);
+}
+
+/* RFC details (found by a review against RFC 3030, 3461, 4616, 5321). */
+static void
+conformance(const struct mxk_smtpd_params *p)
+{
+	struct mxk_smtpd_params	q;
+	struct sess		x;
+	static const char	mr[] = "MAIL FROM:<a@b.test>\r\n"
+				    "RCPT TO:<c@d.test>\r\n";
+
+	/* RCPT between BDAT chunks: refused, the message keeps its one. */
+	sess_start(&x, p, 1);
+	feed(&x, "EHLO c\r\n");
+	feed(&x, mr);
+	feed(&x, "BDAT 5\r\nhelloRCPT TO:<e@d.test>\r\nBDAT 2 LAST\r\nxx");
+	HAS(&x, "503 5.5.1 Error: RCPT after BDAT\r\n250 2.0.0 stored 0\r\n",
+	    "RCPT after BDAT refused");
+	T_EQ_INT((int)x.sn.nreplies, 1, "RCPT after BDAT: one recipient");
+	T_EQ_STR(data_str(&x), "helloxx", "RCPT after BDAT: the message");
+	sess_end(&x);
+
+	/* BDAT before EHLO: its chunk is read, not run as commands. */
+	sess_start(&x, p, 1);
+	feed(&x, "BDAT 12 LAST\r\n");
+	feed(&x, "NOOP\r\nNOOP\r\n");
+	HAS(&x, "503 5.5.1 Error: send HELO/EHLO first\r\n", "BDAT first");
+	HASNT(&x, "250 2.0.0 Ok", "BDAT first: the chunk was no command");
+	T_EQ_INT(x.sn.begins, 0, "BDAT first: no message");
+	feed(&x, "EHLO c\r\n");
+	HAS(&x, "250 ENHANCEDSTATUSCODES", "BDAT first: then served");
+	sess_end(&x);
+
+	/* The postmaster without a domain (RFC 5321 §4.1.1.3). */
+	sess_start(&x, p, 1);
+	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<PostMaster>\r\n");
+	HAS(&x, "250 2.1.5 Ok", "<PostMaster> taken");
+	T_EQ_STR(x.sn.last_rcpt, "PostMaster@mx.test",
+	    "<PostMaster> as this host's");
+	sess_end(&x);
+	expect(p, "MAIL FROM:<a@b.test>\r\nRCPT TO:<postmasters>\r\n",
+	    "553 5.1.3", "another bare name refused");
+
+	/* LMTP DATA without recipients: 503 (RFC 2033 §4.2). */
+	q = *p;
+	q.lmtp = 1;
+	sess_start(&x, &q, 1);
+	feed(&x, "LHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<no@d.test>\r\n"
+	    "DATA\r\n");
+	HAS(&x, "503 5.5.1 Error: no valid recipients", "LMTP DATA: 503");
+	sess_end(&x);
+
+	/* BINARYMIME: offered with CHUNKING, never with DATA. */
+	sess_start(&x, p, 1);
+	feed(&x, "EHLO c\r\n");
+	HAS(&x, "250-BINARYMIME\r\n", "BINARYMIME offered");
+	sess_end(&x);
+	expect(p, "MAIL FROM:<a@b.test> BODY=BINARYMIME\r\nRCPT TO:<c@d.test>"
+	    "\r\nDATA\r\n", "503 5.5.1 Error: BINARYMIME needs BDAT",
+	    "BINARYMIME then DATA");
+	expect(p, "MAIL FROM:<a@b.test> BODY=BINARYMIME\r\nRCPT TO:<c@d.test>"
+	    "\r\nBDAT 3 LAST\r\na\rb", "250 2.0.0 stored 0",
+	    "BINARYMIME with BDAT");
+	q = *p;
+	q.no_chunking = 1;
+	expect(&q, "MAIL FROM:<a@b.test> BODY=BINARYMIME\r\n",
+	    "501 5.5.4 Error: bad BODY", "no BINARYMIME without CHUNKING");
+
+	/* A chunk past the limit: 552 at once, and at LAST. */
+	q = *p;
+	q.max_size = 100;
+	sess_start(&x, &q, 1);
+	feed(&x, "EHLO c\r\n");
+	feed(&x, mr);
+	x.out[0] = '\0';
+	{
+		char	chunk[160];
+
+		memset(chunk, 'x', sizeof(chunk));
+		feed(&x, "BDAT 150\r\n");
+		feed_n(&x, chunk, 150);
+	}
+	HAS(&x, "552 5.3.4 Error: message too big\r\n", "BDAT over: 552");
+	HASNT(&x, "octets received", "BDAT over: no 250");
+	feed(&x, "BDAT 0 LAST\r\n");
+	T_OK(x.sn.bad == 1, "BDAT over: the message refused at LAST");
+	sess_end(&x);
+
+	/* BDAT sizes: digits, at most 20, no overflow. */
+	expect(p, "BDAT 99999999999999999999\r\n", "501 5.5.4 Syntax: BDAT",
+	    "BDAT size overflow");
+	expect(p, "BDAT 000000000000000000001\r\n", "501 5.5.4 Syntax: BDAT",
+	    "BDAT size of 21 digits");
+
+	/* MAIL and RCPT parameters (RFC 1870, 3461): syntax, once each. */
+	expect(p, "MAIL FROM:<a@b.test> SIZE=+12\r\n", "501 5.5.4 Error: bad "
+	    "SIZE", "SIZE=+12");
+	expect(p, "MAIL FROM:<a@b.test> SIZE=1 SIZE=2\r\n", "501 5.5.4 Error: "
+	    "bad SIZE", "SIZE twice");
+	expect(p, "MAIL FROM:<a@b.test> SIZE=123456789012345678901\r\n",
+	    "501 5.5.4 Error: bad SIZE", "SIZE of 21 digits");
+	expect(p, "MAIL FROM:<a@b.test> SIZE=99999999999999999999\r\n",
+	    "552 5.3.4", "SIZE over 2^64: too big");
+	expect(p, "MAIL FROM:<a@b.test> RET=FULL RET=HDRS\r\n", "501 5.5.4 "
+	    "Error: bad RET", "RET twice");
+	expect(p, "MAIL FROM:<a@b.test> RET=BOGUS\r\n", "501 5.5.4 Error: bad "
+	    "RET", "RET=BOGUS");
+	expect(p, "MAIL FROM:<a@b.test> ENVID=a ENVID=b\r\n", "501 5.5.4 "
+	    "Error: bad ENVID", "ENVID twice");
+	expect(p, "MAIL FROM:<a@b.test> ENVID=a+zz\r\n", "501 5.5.4 Error: "
+	    "bad ENVID", "ENVID not xtext");
+	expect(p, "MAIL FROM:<a@b.test> BODY=7BIT BODY=8BITMIME\r\n",
+	    "501 5.5.4 Error: bad BODY", "BODY twice");
+	expect(p, "MAIL FROM:<a@b.test> SMTPUTF8 SMTPUTF8\r\n", "501 5.5.4 "
+	    "Error: bad SMTPUTF8", "SMTPUTF8 twice");
+	expect(p, "MAIL FROM:<a@b.test> XYZ=1\r\n", "555 5.5.4 Error: MAIL "
+	    "parameter XYZ not recognized", "unknown still 555");
+	expect(p, "MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test> NOTIFY=BOGUS\r\n",
+	    "501 5.5.4 Error: bad NOTIFY", "NOTIFY=BOGUS");
+	expect(p, "MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test> "
+	    "NOTIFY=NEVER,SUCCESS\r\n", "501 5.5.4 Error: bad NOTIFY",
+	    "NOTIFY=NEVER,SUCCESS");
+	expect(p, "MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test> "
+	    "NOTIFY=SUCCESS,SUCCESS\r\n", "501 5.5.4 Error: bad NOTIFY",
+	    "NOTIFY twice SUCCESS");
+	expect(p, "MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test> "
+	    "NOTIFY=success,Delay ORCPT=rfc822;c+40d.test\r\n", "250 2.1.5",
+	    "NOTIFY and ORCPT good");
+	expect(p, "MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test> ORCPT=;x\r\n",
+	    "501 5.5.4 Error: bad ORCPT", "ORCPT without a type");
+	expect(p, "MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test> ORCPT=rfc822;a "
+	    "ORCPT=rfc822;b\r\n", "501 5.5.4 Error: bad ORCPT", "ORCPT twice");
+
+	/* Paths: a route needs a mailbox; '>' may be quoted. */
+	expect(p, "MAIL FROM:<@a.test:>\r\n", "501 5.5.4 Syntax: MAIL",
+	    "route without a mailbox");
+	expect(p, "MAIL FROM:<a@b.test>\r\nRCPT TO:<\"a>b\"@d.test>\r\n",
+	    "250 2.1.5", "quoted '>' in a local part");
+
+	/* Enhanced codes: none on the HELO reply and on 354. */
+	sess_start(&x, p, 1);
+	feed(&x, "HELO c\r\n");
+	HAS(&x, "250 mx.test\r\n", "HELO reply without a code");
+	feed(&x, mr);
+	feed(&x, "DATA\r\n");
+	HAS(&x, "354 End data with", "354 without a code");
+	sess_end(&x);
+
+	/* RSET and VRFY syntax. */
+	expect(p, "RSET x\r\n", "501 5.5.4 Syntax: RSET", "RSET x");
+	expect(p, "VRFY\r\n", "501 5.5.4 Syntax: VRFY", "bare VRFY");
+
+	/* AUTH PLAIN: another authorization identity; "=" is empty. */
+	q = *p;
+	q.auth = 1;
+	q.auth_plaintext = 1;
+	/* "bob\0alice\0s3cret" */
+	expect(&q, "AUTH PLAIN Ym9iAGFsaWNlAHMzY3JldA==\r\n", "535 5.7.8 "
+	    "Error: authorization identity refused", "PLAIN as another");
+	/* "alice\0alice\0s3cret" */
+	expect(&q, "AUTH PLAIN YWxpY2UAYWxpY2UAczNjcmV0\r\n", "235 2.7.0",
+	    "PLAIN as oneself");
+	expect(&q, "AUTH PLAIN =\r\n", "501 5.5.2 Error: malformed PLAIN",
+	    "PLAIN =");
+}
 
 int
 main(void)
@@ -451,6 +636,8 @@ main(void)
 	HAS(&x, "503 5.5.1 Error: send HELO/EHLO first", "EHLO again after TLS");
 	feed(&x, "EHLO c\r\n");
 	HASNT(&x, "STARTTLS", "not offered twice");
+	feed(&x, "STARTTLS\r\n");
+	HAS(&x, "554 5.5.1 Error: TLS already active\r\n", "STARTTLS twice");
 	sess_end(&x);
 
 	/* require_tls. */
@@ -494,7 +681,7 @@ main(void)
 	T_EQ_STR(data_str(&x), "one\r\n.\r\nMAIL FROM:<evil@x.test>\r\n"
 	    "RCPT TO:<c@d.test>\r\nDATA\r\nx\r\n.\r\nRSET\r\n",
 	    "LF . CR LF: the rest is data");
-	HASNT(&x, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 2.0.0 End data with "
+	HASNT(&x, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with "
 	    "<CR><LF>.<CR><LF>\r\n250 2.0.0 stored 0\r\n250 2.1.0",
 	    "no second transaction");
 	sess_end(&x);
@@ -732,7 +919,7 @@ main(void)
 	x.sn.inject_verb = "EHLO";
 	x.sn.inject_code = 550;
 	feed(&x, "EHLO c\r\nHELO c\r\n");
-	HAS(&x, "550 5.7.9 injected\r\n250 2.0.0 mx.test\r\n",
+	HAS(&x, "550 5.7.9 injected\r\n250 mx.test\r\n",
 	    "hook: EHLO refused, HELO served");
 	T_EQ_INT(mxk_smtpd_esmtp(x.s), 0, "hook: not ESMTP");
 	sess_end(&x);
@@ -832,7 +1019,9 @@ main(void)
 		(void)feed(&x, "");
 	}
 	T_EQ_INT(x.rc, MXK_SMTPD_CONTINUE, "defer: resumed");
-	T_OK(strstr(x.out, "354 End data") == NULL &&
+	/* One 354 (the message's), none for the RCPT kept after it. */
+	T_OK(strstr(x.out, "354 End data") != NULL &&
+	    strstr(strstr(x.out, "354 End data") + 1, "354 ") == NULL &&
 	    strstr(x.out, "250 2.0.0 synced\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n")
 	    != NULL, "defer: replies in order: %s", x.out);
 	T_EQ_STR(mxk_smtpd_from(x.s), "b@b.test", "defer: the next transaction");
@@ -885,6 +1074,7 @@ main(void)
 	HAS(&x, "421 4.4.2", "timeout reply");
 	sess_end(&x);
 
+	conformance(&p);
 	data_paths(&p);
 
 	return t_done("test_smtpd");
