@@ -717,6 +717,7 @@ cmd_mail(struct mxk_smtpd *s, const char *arg, int more)
 	char			 body[16] = "7BIT";
 	char			*ret = NULL, *envid = NULL;
 	int			 smtputf8 = 0, seen_size = 0, seen_body = 0;
+	int			 seen_auth = 0;
 
 	if (s->state == S_MAIL) {
 		reply(s, 503, "5.5.1", "Error: nested MAIL command");
@@ -802,9 +803,14 @@ cmd_mail(struct mxk_smtpd *s, const char *arg, int more)
 			}
 			if ((envid = strdup(val)) == NULL)
 				goto nomem;
-		} else if (strcasecmp(key, "AUTH") == 0 && hv)
-			;	/* RFC 4954 §5: accepted, not trusted */
-		else {
+		} else if (strcasecmp(key, "AUTH") == 0) {
+			/* RFC 4954 §5: accepted, not trusted. */
+			if (seen_auth++ || !hv) {
+				reply(s, 501, "5.5.4", "Error: bad AUTH "
+				    "parameter");
+				goto fail;
+			}
+		} else {
 			reply(s, 555, "5.5.4", "Error: MAIL parameter %s not "
 			    "recognized", key);
 			goto fail;
@@ -887,8 +893,10 @@ cmd_rcpt(struct mxk_smtpd *s, const char *arg, int more)
 		bad_command(s);
 		return;
 	}
-	/* The message has begun: its recipients are set (Postfix too). */
-	if (s->bdat_used) {
+	/* The message has begun, or a chunk failed (RFC 3030 §2: the
+	 * transaction is then indeterminate, RSET ends it): no more
+	 * recipients (Postfix too). */
+	if (s->bdat_used || s->bdat_failed) {
 		reply(s, 503, "5.5.1", "Error: RCPT after BDAT");
 		bad_command(s);
 		return;
@@ -938,9 +946,10 @@ cmd_rcpt(struct mxk_smtpd *s, const char *arg, int more)
 	 * always taken, as the postmaster of this host (Postfix appends
 	 * $myorigin).
 	 */
-	if (strcasecmp(addr, "postmaster") == 0)
-		(void)snprintf(addr + 10, sizeof(addr) - 10, "@%s",
-		    s->p.hostname);
+	if (strcasecmp(addr, "postmaster") == 0 &&
+	    (size_t)snprintf(addr + 10, sizeof(addr) - 10, "@%s",
+	    s->p.hostname) >= sizeof(addr) - 10)
+		addr[10] = '\0';	/* a name too long: refused below */
 	if (!valid_mailbox(s, addr, &utf8)) {
 		reply(s, 553, "5.1.3", "Error: bad recipient address");
 		goto fail;
@@ -1532,9 +1541,9 @@ command(struct mxk_smtpd *s, char *line, int more)
 			set_reply(&r, 503, "5.5.1", s->p.lmtp ?
 			    "Error: send LHLO first" :
 			    "Error: send HELO/EHLO first");
+			/* Not counted as a bad command, like a BDAT outside
+			 * a transaction: a 421 now would cut the chunk. */
 			refused_by_hook(s, c, arg, &r, more);
-			if (s->state != S_CLOSED)
-				bad_command(s);
 			return;
 		}
 		reply(s, 503, "5.5.1", "Error: send %s first", s->p.lmtp ?
@@ -1936,8 +1945,10 @@ mxk_smtpd_shutdown(struct mxk_smtpd *s)
 int
 mxk_smtpd_in_data(const struct mxk_smtpd *s)
 {
-	return s->state == S_DATA || s->state == S_BDAT || s->in_message ||
-	    s->paused == P_MESSAGE;
+	/* Not a refused chunk being read: nothing is at stake there, so
+	 * its bytes keep no session alive and hold no shutdown. */
+	return s->state == S_DATA || (s->state == S_BDAT && !s->bdat_failed) ||
+	    s->in_message || s->paused == P_MESSAGE;
 }
 
 const char *

@@ -76,6 +76,8 @@ mkdir -p "$M" "$M/lmtp" "$M/tls" "$M/load"
 ce "no delivery given: usage" 64 "$L" -l 127.0.0.1:2525
 ce "no listener: usage" 64 "$L" --discard
 ce "--require-tls without --cert: usage" 64 "$L" -l 127.0.0.1:2525 --discard --require-tls
+ce "--busy-poll 1001: usage (at most 1000)" 64 "$L" -l 127.0.0.1:2525 --discard --busy-poll 1001
+ce "--busy-poll x: usage" 64 "$L" -l 127.0.0.1:2525 --discard --busy-poll x
 cm "--help" '^usage: smtpd-lite' "$L" --help
 ce "bad passwd file: 78" 78 bash -c "echo 'no colon here' >'$T_TMP/badpw'; '$L' -l 127.0.0.1:2525 --discard --passwd '$T_TMP/badpw'"
 
@@ -108,6 +110,12 @@ n=$(grep -c 'from=<a@example.test> rcpts=1 .*result="250' "$WORLD_DIR/peers/lite
 [ "$n" -ge 200 ] && ok "smtp-source: every message acknowledged and logged ($n)" || fail smtp-source "$n logged"
 ce "smtpsend DSN and SMTPUTF8 accepted" 0 bash -c "msg d | $S --host mx.lite.test --dsn-notify SUCCESS --dsn-ret HDRS --dsn-envid e1 $'j\\303\\266rg@lite.test'"
 ce "VRFY 252" 0 bash -c "talk 192.0.2.140 25 <<< $'<\n> EHLO c\n> VRFY root\n<\n> QUIT\n<' | grep -q '^252 2.5.2'"
+# --busy-poll: the same service, awake a little longer after each batch.
+lite poll 192.0.2.141 --discard --busy-poll 50
+ce "--busy-poll 50: smtp-source, 10 sessions, 300 messages" 0 timeout 60 smtp-source -s 10 -m 300 -f a@example.test -t s@lite.test 192.0.2.141:25
+[ "$(grep -c 'result="250 ' "$WORLD_DIR/peers/lite-poll.log")" = 300 ] && ok "--busy-poll 50: 300 logged with 250" ||
+    fail busy-poll "$(grep -c 'result="250 ' "$WORLD_DIR/peers/lite-poll.log") logged"
+kill "$LITE_PID" 2>/dev/null; wait "$LITE_PID" 2>/dev/null
 # RFC 5321 4.5.1: <Postmaster> without a domain, past --accept-domain,
 # into the folder of the server's own name.
 ce "swaks to <postmaster>: delivered" 0 swaks --server mx.lite.test --to postmaster --from a@example.test --header 'Subject: to the postmaster'

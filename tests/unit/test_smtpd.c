@@ -330,6 +330,22 @@ conformance(const struct mxk_smtpd_params *p)
 	HAS(&x, "250 ENHANCEDSTATUSCODES", "BDAT first: then served");
 	sess_end(&x);
 
+	/* A refused chunk keeps no session alive (not "in data"), and
+	 * is no bad command: with one allowed, still read, then 503. */
+	q = *p;
+	q.max_errors = 1;
+	sess_start(&x, &q, 1);
+	feed(&x, "BDAT 5\r\nhel");
+	T_EQ_INT(mxk_smtpd_in_data(x.s), 0, "refused chunk: not in data");
+	HASNT(&x, "421", "refused chunk: no 421 halfway");
+	feed(&x, "lo");
+	HAS(&x, "503 5.5.1 Error: send HELO/EHLO first", "refused chunk: 503");
+	sess_end(&x);
+
+	/* After a failed chunk the transaction takes no recipients. */
+	expect(p, "MAIL FROM:<a@b.test>\r\nBDAT 3\r\nabcRCPT TO:<c@d.test>\r\n",
+	    "503 5.5.1 Error: RCPT after BDAT", "RCPT after a failed chunk");
+
 	/* The postmaster without a domain (RFC 5321 §4.1.1.3). */
 	sess_start(&x, p, 1);
 	feed(&x, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<PostMaster>\r\n");
@@ -412,6 +428,8 @@ conformance(const struct mxk_smtpd_params *p)
 	    "501 5.5.4 Error: bad BODY", "BODY twice");
 	expect(p, "MAIL FROM:<a@b.test> SMTPUTF8 SMTPUTF8\r\n", "501 5.5.4 "
 	    "Error: bad SMTPUTF8", "SMTPUTF8 twice");
+	expect(p, "MAIL FROM:<a@b.test> AUTH=<> AUTH=<>\r\n", "501 5.5.4 "
+	    "Error: bad AUTH", "AUTH= twice");
 	expect(p, "MAIL FROM:<a@b.test> XYZ=1\r\n", "555 5.5.4 Error: MAIL "
 	    "parameter XYZ not recognized", "unknown still 555");
 	expect(p, "MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test> NOTIFY=BOGUS\r\n",
