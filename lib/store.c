@@ -909,7 +909,7 @@ static int
 exec_begin(struct mxk_store_msg *m, const struct mxk_store_params *p,
     const struct mxk_store_env *env, struct mxk_err *e)
 {
-	char		*envp[10], *rc;
+	char		*envp[12], *rc;
 	const char	*path = p->path != NULL ? p->path : MXK_STORE_PATH;
 	int		 inp[2] = { -1, -1 }, errp[2] = { -1, -1 };
 	int		 ep[2] = { -1, -1 }, nul = -1, fds[3], maxfd, cerr = 0;
@@ -948,6 +948,7 @@ exec_begin(struct mxk_store_msg *m, const struct mxk_store_params *p,
 	r |= envvar(envp, &n, "TLS_CIPHER", env->tls_cipher);
 	r |= envvar(envp, &n, "AUTH_USER", env->auth_user);
 	r |= envvar(envp, &n, "QUEUE_ID", env->queue_id);
+	r |= envvar(envp, &n, "BODY", env->body);
 	r |= envvar(envp, &n, "PATH", path);
 	envp[n] = NULL;
 	free(rc);

@@ -133,6 +133,8 @@ struct mxk_store_env {
 	/* Each may be NULL. */
 	const char		*client_ip, *helo, *tls_cipher, *auth_user,
 				*queue_id;
+	const char		*body;		/* MAIL BODY=: "7BIT", "8BITMIME",
+						 * "BINARYMIME" */
 };
 
 /* One per recipient, in the order of env.rcpt. */

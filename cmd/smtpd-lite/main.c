@@ -1901,6 +1901,7 @@ h_begin(void *arg, struct mxk_smtpd *e, struct mxk_smtpd_reply *r)
 	env.tls_cipher = mxk_smtpd_tls(e);
 	env.auth_user = mxk_smtpd_auth_user(e);
 	env.queue_id = s->qid;
+	env.body = mxk_smtpd_body(e);
 	if (mxk_store_begin(&s->srv->sp, &env, &s->msg, &err) == -1) {
 		free(rcpt);
 		logkv(s->srv, "error qid=%s client=%s store: %s", s->qid, s->ip,

@@ -320,7 +320,7 @@ cm "LMTP: the unsafe folder refused" '^bounced "a/b"@lite\.test 550 5\.1\.3 ' ca
 printf '#!/bin/sh\nOUTDIR=%s\n' "$T_TMP/exec" >"$T_TMP/deliver.sh"
 cat >>"$T_TMP/deliver.sh" <<'EOF'
 cat >"$OUTDIR/$QUEUE_ID.eml"
-env | grep -E '^(SENDER|RECIPIENTS|CLIENT_IP|HELO|QUEUE_ID)=' >"$OUTDIR/$QUEUE_ID.env"
+env | grep -E '^(SENDER|RECIPIENTS|CLIENT_IP|HELO|QUEUE_ID|BODY)=' >"$OUTDIR/$QUEUE_ID.env"
 case $RECIPIENTS in
 *temp@*) echo "mailbox busy" >&2; exit 75 ;;
 *nouser@*) echo "no such mailbox" >&2; exit 67 ;;
@@ -339,6 +339,7 @@ cm "exec 67: 550 5.1.1" '^bounced nouser@lite\.test 550 5\.1\.1 no such mailbox'
 ce "exec 3: 554" 69 bash -c "msg e | $S --host exec.lite.test --tls none broken@lite.test"
 cm "exec other: 554 5.3.0" '554 5\.3\.0' cat "$K"
 cm "exec: environment" '^SENDER=' cat "$T_TMP"/exec/*.env
+cm "exec: the body type" '^BODY=(7BIT|8BITMIME)$' cat "$T_TMP"/exec/*.env
 cm "exec: message on stdin" '^Subject: e' cat "$T_TMP"/exec/*.eml
 
 # --- a full file system: 452, nothing half-stored
