@@ -615,6 +615,39 @@ orcpt_ok(const char *v)
 }
 
 static int
+ret_ok(const char *v)
+{
+	return strcasecmp(v, "FULL") == 0 || strcasecmp(v, "HDRS") == 0;
+}
+
+/* ENVID=xtext of at most 100 characters (RFC 3461 §4.4). */
+static int
+envid_ok(const char *v)
+{
+	return is_xtext(v) && strlen(v) <= 100;
+}
+
+/*
+ * A DSN parameter named name into *slot: given once, with a value that
+ * ok() takes.  0, or -1 when refused (replied: 501, or 451 without
+ * memory).
+ */
+static int
+dsn_param(struct mxk_smtpd *s, char **slot, const char *name,
+    const char *val, int hv, int (*ok)(const char *))
+{
+	if (*slot != NULL || !hv || !ok(val)) {
+		reply(s, 501, "5.5.4", "Error: bad %s parameter syntax", name);
+		return -1;
+	}
+	if ((*slot = strdup(val)) == NULL) {
+		reply(s, 451, "4.3.0", "Error: out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static int
 valid_mailbox(struct mxk_smtpd *s, const char *a, int *utf8)
 {
 	struct mxk_addr	ad;
@@ -786,23 +819,12 @@ cmd_mail(struct mxk_smtpd *s, const char *arg, int more)
 			smtputf8 = 1;
 		} else if (strcasecmp(key, "RET") == 0 && !s->p.no_dsn) {
 			/* RFC 3461 §4.3, §4.4. */
-			if (ret != NULL || !hv || (strcasecmp(val, "FULL") != 0 &&
-			    strcasecmp(val, "HDRS") != 0)) {
-				reply(s, 501, "5.5.4", "Error: bad RET "
-				    "parameter syntax");
+			if (dsn_param(s, &ret, "RET", val, hv, ret_ok) == -1)
 				goto fail;
-			}
-			if ((ret = strdup(val)) == NULL)
-				goto nomem;
 		} else if (strcasecmp(key, "ENVID") == 0 && !s->p.no_dsn) {
-			if (envid != NULL || !hv || !is_xtext(val) ||
-			    strlen(val) > 100) {
-				reply(s, 501, "5.5.4", "Error: bad ENVID "
-				    "parameter syntax");
+			if (dsn_param(s, &envid, "ENVID", val, hv,
+			    envid_ok) == -1)
 				goto fail;
-			}
-			if ((envid = strdup(val)) == NULL)
-				goto nomem;
 		} else if (strcasecmp(key, "AUTH") == 0) {
 			/* RFC 4954 §5: accepted, not trusted. */
 			if (seen_auth++ || !hv) {
@@ -916,21 +938,13 @@ cmd_rcpt(struct mxk_smtpd *s, const char *arg, int more)
 	    &hv)) == 1) {
 		/* RFC 3461 §4.1, §4.2; each at most once. */
 		if (strcasecmp(key, "NOTIFY") == 0 && !s->p.no_dsn) {
-			if (rc.notify != NULL || !hv || !notify_ok(val)) {
-				reply(s, 501, "5.5.4", "Error: bad NOTIFY "
-				    "parameter syntax");
+			if (dsn_param(s, &rc.notify, "NOTIFY", val, hv,
+			    notify_ok) == -1)
 				goto fail;
-			}
-			if ((rc.notify = strdup(val)) == NULL)
-				goto nomem;
 		} else if (strcasecmp(key, "ORCPT") == 0 && !s->p.no_dsn) {
-			if (rc.orcpt != NULL || !hv || !orcpt_ok(val)) {
-				reply(s, 501, "5.5.4", "Error: bad ORCPT "
-				    "parameter syntax");
+			if (dsn_param(s, &rc.orcpt, "ORCPT", val, hv,
+			    orcpt_ok) == -1)
 				goto fail;
-			}
-			if ((rc.orcpt = strdup(val)) == NULL)
-				goto nomem;
 		} else {
 			reply(s, 555, "5.5.4", "Error: RCPT parameter %s not "
 			    "recognized", key);
