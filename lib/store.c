@@ -1078,7 +1078,7 @@ exec_write(struct mxk_store_msg *m, const char *p, size_t len)
 {
 	struct pollfd	pfd[2];
 	ssize_t		n;
-	int		left;
+	int		left, st;
 
 	while (len > 0 && m->in != -1) {
 		if ((n = write(m->in, p, len)) > 0) {
@@ -1111,8 +1111,24 @@ exec_write(struct mxk_store_msg *m, const char *p, size_t len)
 		pfd[0].revents = pfd[1].revents = 0;
 		/* Drain stderr too: a program blocked writing there would
 		 * never read its stdin. */
-		if (poll(pfd, 2, left) > 0 && pfd[1].revents != 0)
+		if (poll(pfd, 2, left < WAITSTEP_MS ? left : WAITSTEP_MS) > 0 &&
+		    pfd[1].revents != 0)
 			err_drain(m);
+		/*
+		 * A program that has exited while a child of its own keeps
+		 * the pipe open never gives EPIPE: its exit status decides
+		 * now, and the rest of the message goes nowhere, as after
+		 * EPIPE.
+		 */
+		if (pfd[0].revents == 0 && waitpid(m->pid, &st, WNOHANG) ==
+		    m->pid) {
+			m->wstatus = st;
+			m->reaped = 1;
+			m->epipe = 1;
+			(void)close(m->in);
+			m->in = -1;
+			return;
+		}
 	}
 }
 

@@ -53,6 +53,7 @@
 #include "log.h"
 #include "net.h"
 #include "passwd.h"
+#include "proc.h"
 #include "smtpd.h"
 #include "store.h"
 #include "tls.h"
@@ -1904,7 +1905,9 @@ h_begin(void *arg, struct mxk_smtpd *e, struct mxk_smtpd_reply *r)
 	env.body = mxk_smtpd_body(e);
 	if (mxk_store_begin(&s->srv->sp, &env, &s->msg, &err) == -1) {
 		free(rcpt);
+		/* One "store:", whether the message has its own or not. */
 		logkv(s->srv, "error qid=%s client=%s store: %s", s->qid, s->ip,
+		    strncmp(err.msg, "store: ", 7) == 0 ? err.msg + 7 :
 		    err.msg);
 		goto temp;
 	}
@@ -4172,6 +4175,18 @@ main(int argc, char **argv)
 		    sizeof(probe), &e) == -1) {
 			(void)fprintf(stderr, "%s: error: --maildir %s: %s\n",
 			    PROG, o.maildir, e.msg);
+			return EX_CONFIG;
+		}
+	}
+	if (o.kind == MXK_STORE_EXEC) {
+		char prog[PATH_MAX];
+
+		/* Found when the first message comes is too late: mail
+		 * would pile up at the senders with a 451 each time. */
+		if (mxk_proc_find(o.argv_exec[0], MXK_STORE_PATH, prog,
+		    sizeof(prog)) == -1 || !mxk_proc_runnable(prog)) {
+			(void)fprintf(stderr, "%s: error: --exec %s: not found, "
+			    "or not executable\n", PROG, o.argv_exec[0]);
 			return EX_CONFIG;
 		}
 	}

@@ -78,6 +78,7 @@ ce "no listener: usage" 64 "$L" --discard
 ce "--require-tls without --cert: usage" 64 "$L" -l 127.0.0.1:2525 --discard --require-tls
 ce "--busy-poll 1001: usage (at most 1000)" 64 "$L" -l 127.0.0.1:2525 --discard --busy-poll 1001
 ce "--busy-poll x: usage" 64 "$L" -l 127.0.0.1:2525 --discard --busy-poll x
+ce "--exec a program that is not there: 78" 78 "$L" -l 127.0.0.1:2525 --exec /nonexistent/deliver --
 cm "--help" '^usage: smtpd-lite' "$L" --help
 ce "bad passwd file: 78" 78 bash -c "echo 'no colon here' >'$T_TMP/badpw'; '$L' -l 127.0.0.1:2525 --discard --passwd '$T_TMP/badpw'"
 
@@ -341,6 +342,17 @@ cm "exec other: 554 5.3.0" '554 5\.3\.0' cat "$K"
 cm "exec: environment" '^SENDER=' cat "$T_TMP"/exec/*.env
 cm "exec: the body type" '^BODY=(7BIT|8BITMIME)$' cat "$T_TMP"/exec/*.env
 cm "exec: message on stdin" '^Subject: e' cat "$T_TMP"/exec/*.eml
+# A program that exits at once while a child of its own holds its stdin
+# open, never reading: its exit status decides, not the 10-minute
+# deadline (a MiB does not fit the pipe).
+kill "$LITE_PID" 2>/dev/null
+wait "$LITE_PID" 2>/dev/null
+printf '#!/bin/sh\nsleep 20 <&0 &\nexit 0\n' >"$T_TMP/forks.sh"
+chmod +x "$T_TMP/forks.sh"
+lite exec 192.0.2.143 --exec "$T_TMP/forks.sh" --
+ce "exec: exited, its child holding stdin: 250 all the same" 0 timeout 60 bash -c "(printf 'Subject: big\n\n'; head -c 1000000 /dev/zero | tr '\\0' y | fold -w 70) | $S --host exec.lite.test --tls none ok@lite.test"
+kill "$LITE_PID" 2>/dev/null
+wait "$LITE_PID" 2>/dev/null
 
 # --- a full file system: 452, nothing half-stored
 mkdir -p "$T_TMP/full"
