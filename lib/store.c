@@ -30,7 +30,8 @@
 #define PARTMAX		255	/* a local part or domain as a path element */
 #define QIDMAX		64
 #define NAMETRIES	8	/* fresh names tried on EEXIST */
-#define WAITSTEP_MS	50	/* longest nap while waiting for the program */
+#define WAITSTEP_MS	MXK_STORE_STEP_MS	/* longest nap waiting for the
+						 * program */
 #define MAXFD_LOOP	(1 << 20)
 #define NODEST		((size_t)-1)
 /* Room after a folder for "/tmp/" and a file name. */
@@ -78,6 +79,7 @@ struct mxk_store_msg {
 	pid_t			 pid;
 	int			 in, errfd;
 	long long		 deadline;
+	const _Atomic int	*cancel;	/* params.cancel */
 	int			 reaped, wstatus, lost, timedout, epipe;
 	char			 prog[PATH_MAX];
 	char			 line[MXK_STORE_ERRLINE + 1];
@@ -918,6 +920,7 @@ exec_begin(struct mxk_store_msg *m, const struct mxk_store_params *p,
 	ssize_t		 got;
 	pid_t		 pid;
 
+	m->cancel = p->cancel;
 	m->deadline = mxk_deadline_in(p->timeout_ms > 0 ? p->timeout_ms :
 	    MXK_STORE_TIMEOUT_MS);
 	if (p->argv == NULL || p->argv[0] == NULL)
@@ -1061,10 +1064,20 @@ exec_kill(struct mxk_store_msg *m)
 	m->reaped = 1;
 }
 
+/* The deadline has passed, or the server stops: 0 while neither. */
+static int
+exec_due(const struct mxk_store_msg *m)
+{
+	return mxk_ms_left(m->deadline) == 0 ||
+	    (m->cancel != NULL && atomic_load(m->cancel) != 0);
+}
+
 static void
 exec_timeout(struct mxk_store_msg *m)
 {
-	note(m, MXK_LOG_WARN, 0, "%s: killed after the deadline", m->prog);
+	note(m, MXK_LOG_WARN, 0, "%s: killed %s", m->prog, m->cancel !=
+	    NULL && atomic_load(m->cancel) != 0 ? "as the server stops" :
+	    "after the deadline");
 	exec_kill(m);
 	m->timedout = 1;
 	if (m->in != -1) {
@@ -1100,7 +1113,8 @@ exec_write(struct mxk_store_msg *m, const char *p, size_t len)
 			m->in = -1;
 			return;
 		}
-		if ((left = mxk_ms_left(m->deadline)) == 0) {
+		left = mxk_ms_left(m->deadline);
+		if (exec_due(m)) {
 			exec_timeout(m);
 			return;
 		}
@@ -1153,7 +1167,8 @@ exec_wait(struct mxk_store_msg *m)
 			m->lost = 1;
 			break;
 		}
-		if ((left = mxk_ms_left(m->deadline)) == 0) {
+		left = mxk_ms_left(m->deadline);
+		if (exec_due(m)) {
 			exec_timeout(m);
 			break;
 		}

@@ -123,7 +123,12 @@ struct mxk_store_params {
 	const char		*path;
 	/* Maildir: host name in file names; NULL: gethostname(). */
 	const char		*hostname;
+	/* Exec: once *cancel is non-zero (set from any thread; it must
+	 * outlive every message), a program still running is killed as at
+	 * its deadline within MXK_STORE_STEP_MS: a server that stops. */
+	const _Atomic int	*cancel;
 };
+#define MXK_STORE_STEP_MS	50
 
 /* The envelope; also the program's environment. */
 struct mxk_store_env {

@@ -716,6 +716,8 @@ parse_args(int argc, char **argv, struct opts *o)
 struct server {
 	struct opts		*o;
 	struct mxk_store_params	 sp;
+	_Atomic int		 store_cancel;	/* sp.cancel: stopping, the
+						 * grace is over */
 	struct mxk_tls_server_ctx *tls;
 	struct mxk_passwd	*pw;
 	char			 hostname[256];
@@ -3938,7 +3940,14 @@ serve(struct server *srv)
 			srv->next_walk = now + WALK_MS;
 			timers(srv);
 		}
+		/* The grace is over: a --exec program still running is
+		 * killed now, not at its own deadline (the store threads
+		 * are joined below). */
+		if (srv->stop && srv->stop_deadline > 0 &&
+		    now >= srv->stop_deadline)
+			atomic_store(&srv->store_cancel, 1);
 	}
+	atomic_store(&srv->store_cancel, 1);
 	pool_free(srv->pool);
 	srv->pool = NULL;
 	logkv(srv, "stopped");
@@ -4168,6 +4177,7 @@ main(int argc, char **argv)
 	srv.sp.argv = o.argv_exec;
 	srv.sp.lmtp = o.lmtp;
 	srv.sp.hostname = srv.hostname;
+	srv.sp.cancel = &srv.store_cancel;
 	if (o.kind == MXK_STORE_MAILDIR) {
 		char probe[PATH_MAX];
 

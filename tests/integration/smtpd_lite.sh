@@ -353,6 +353,33 @@ lite exec 192.0.2.143 --exec "$T_TMP/forks.sh" --
 ce "exec: exited, its child holding stdin: 250 all the same" 0 timeout 60 bash -c "(printf 'Subject: big\n\n'; head -c 1000000 /dev/zero | tr '\\0' y | fold -w 70) | $S --host exec.lite.test --tls none ok@lite.test"
 kill "$LITE_PID" 2>/dev/null
 wait "$LITE_PID" 2>/dev/null
+# SIGTERM while a program hangs: it is killed when the 10 s grace is
+# over, and the server exits then, not at the program's own 10-minute
+# deadline.
+printf '#!/bin/sh\ncat >/dev/null\nexec sleep 600\n' >"$T_TMP/hang.sh"
+chmod +x "$T_TMP/hang.sh"
+lite exec 192.0.2.143 --exec "$T_TMP/hang.sh" --
+(msg h | timeout 60 $S --host exec.lite.test --tls none ok@lite.test >/dev/null 2>&1) &
+cpid=$!
+for _ in $(seq 50); do
+	pgrep -f "sleep 600" >/dev/null && break
+	sleep 0.1
+done
+kill -TERM "$LITE_PID"
+for _ in $(seq 250); do
+	kill -0 "$LITE_PID" 2>/dev/null || break
+	sleep 0.1
+done
+if kill -0 "$LITE_PID" 2>/dev/null; then
+	fail exec-stop "still running 25 s after SIGTERM"
+	kill -9 "$LITE_PID" 2>/dev/null
+else
+	ok "SIGTERM: a hung program does not hold the server past the grace"
+fi
+wait "$LITE_PID" 2>/dev/null
+wait "$cpid" 2>/dev/null
+cm "SIGTERM: the program killed as the server stops" 'hang\.sh: killed as the server stops' cat "$WORLD_DIR/peers/lite-exec.log"
+! pgrep -f "sleep 600" >/dev/null && ok "SIGTERM: the program's process group gone" || fail exec-pgrp "$(pgrep -af 'sleep 600')"
 
 # --- a full file system: 452, nothing half-stored
 mkdir -p "$T_TMP/full"
