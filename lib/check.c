@@ -189,7 +189,8 @@ mxk_check_new(const struct mxk_check_params *p, mxk_check_done_fn done,
 		return mxk_err_sys(e, MXK_ERR_INTERNAL, "check");
 	}
 	(void)snprintf(c->pathenv, n, "PATH=%s", c->path);
-	/* Unlike --exec, a program given as a path is checked here too. */
+	/* A program given as a path is checked too (as mxk_store_check()
+	 * does for --exec). */
 	if (mxk_proc_find(p->argv[0], c->path, c->prog, sizeof(c->prog)) ==
 	    -1 || !mxk_proc_runnable(c->prog)) {
 		(void)mxk_err_set(e, MXK_ERR_CONFIG, MXK_SRC_LOCAL, NULL,

@@ -6,13 +6,19 @@
 #include "clock.h"
 
 long long
-mxk_now_ms(void)
+mxk_now_us(void)
 {
 	struct timespec	ts;
 
 	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
 		return 0;
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+long long
+mxk_now_ms(void)
+{
+	return mxk_now_us() / 1000;
 }
 
 long long

@@ -18,6 +18,8 @@
 
 /* Milliseconds on CLOCK_MONOTONIC. */
 long long	 mxk_now_ms(void);
+/* Microseconds on CLOCK_MONOTONIC (short waits: smtpd-lite --busy-poll). */
+long long	 mxk_now_us(void);
 /* An absolute deadline ms milliseconds from now (ms < 0: none = LLONG_MAX). */
 long long	 mxk_deadline_in(long long ms);
 /* Milliseconds left before deadline, clamped to [0, INT_MAX], for poll(). */

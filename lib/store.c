@@ -907,6 +907,23 @@ closepair(int p[2])
 	p[0] = p[1] = -1;
 }
 
+int
+mxk_store_check(const struct mxk_store_params *p, struct mxk_err *e)
+{
+	char	prog[PATH_MAX];
+
+	if (p->kind != MXK_STORE_EXEC)
+		return 0;
+	if (p->argv == NULL || p->argv[0] == NULL)
+		return fail451(e, MXK_ERR_USAGE, 0, "store: no program");
+	if (mxk_proc_find(p->argv[0], p->path != NULL ? p->path :
+	    MXK_STORE_PATH, prog, sizeof(prog)) == -1 ||
+	    !mxk_proc_runnable(prog))
+		return fail451(e, MXK_ERR_CONFIG, 0, "%s: not found, or not "
+		    "executable", p->argv[0]);
+	return 0;
+}
+
 static int
 exec_begin(struct mxk_store_msg *m, const struct mxk_store_params *p,
     const struct mxk_store_env *env, struct mxk_err *e)
@@ -1064,20 +1081,18 @@ exec_kill(struct mxk_store_msg *m)
 	m->reaped = 1;
 }
 
-/* The deadline has passed, or the server stops: 0 while neither. */
+/* The server stops (params.cancel): a program still running goes. */
 static int
-exec_due(const struct mxk_store_msg *m)
+cancelled(const struct mxk_store_msg *m)
 {
-	return mxk_ms_left(m->deadline) == 0 ||
-	    (m->cancel != NULL && atomic_load(m->cancel) != 0);
+	return m->cancel != NULL && atomic_load(m->cancel) != 0;
 }
 
 static void
 exec_timeout(struct mxk_store_msg *m)
 {
-	note(m, MXK_LOG_WARN, 0, "%s: killed %s", m->prog, m->cancel !=
-	    NULL && atomic_load(m->cancel) != 0 ? "as the server stops" :
-	    "after the deadline");
+	note(m, MXK_LOG_WARN, 0, "%s: killed %s", m->prog, cancelled(m) ?
+	    "as the server stops" : "after the deadline");
 	exec_kill(m);
 	m->timedout = 1;
 	if (m->in != -1) {
@@ -1113,8 +1128,7 @@ exec_write(struct mxk_store_msg *m, const char *p, size_t len)
 			m->in = -1;
 			return;
 		}
-		left = mxk_ms_left(m->deadline);
-		if (exec_due(m)) {
+		if ((left = mxk_ms_left(m->deadline)) == 0 || cancelled(m)) {
 			exec_timeout(m);
 			return;
 		}
@@ -1167,8 +1181,7 @@ exec_wait(struct mxk_store_msg *m)
 			m->lost = 1;
 			break;
 		}
-		left = mxk_ms_left(m->deadline);
-		if (exec_due(m)) {
+		if ((left = mxk_ms_left(m->deadline)) == 0 || cancelled(m)) {
 			exec_timeout(m);
 			break;
 		}

@@ -191,4 +191,12 @@ unsigned long long mxk_store_bytes(const struct mxk_store_msg *);
 int	 mxk_store_expand(const char *tmpl, const char *addr, char *out,
 	    size_t outlen, struct mxk_err *);
 
+/*
+ * Exec: whether argv[0] is found (in params.path, as begin() looks it up)
+ * and executable now, for a server to refuse to start without it.  0, or
+ * -1 with MXK_ERR_CONFIG ("PROG: not found, or not executable").  0 for
+ * the other kinds.
+ */
+int	 mxk_store_check(const struct mxk_store_params *, struct mxk_err *);
+
 #endif

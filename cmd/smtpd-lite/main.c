@@ -53,7 +53,6 @@
 #include "log.h"
 #include "net.h"
 #include "passwd.h"
-#include "proc.h"
 #include "smtpd.h"
 #include "store.h"
 #include "tls.h"
@@ -3765,19 +3764,16 @@ run_stdio(struct server *srv)
 static int
 busy_poll(struct server *srv, struct epoll_event *evs, int max, int lastn)
 {
-	struct timespec	a, b;
-	long long	us = srv->o->busy_poll;
+	long long	end;
 	int		n;
 
-	if (us == 0 || lastn <= 0 || srv->stop || srv->reload)
+	if (srv->o->busy_poll == 0 || lastn <= 0 || srv->stop || srv->reload)
 		return 0;
-	(void)clock_gettime(CLOCK_MONOTONIC, &a);
+	end = mxk_now_us() + srv->o->busy_poll;
 	do {
 		if ((n = epoll_wait(srv->ep, evs, max, 0)) != 0)
 			return n;
-		(void)clock_gettime(CLOCK_MONOTONIC, &b);
-	} while ((b.tv_sec - a.tv_sec) * 1000000LL +
-	    (b.tv_nsec - a.tv_nsec) / 1000 < us);
+	} while (mxk_now_us() < end);
 	return 0;
 }
 
@@ -4188,17 +4184,11 @@ main(int argc, char **argv)
 			return EX_CONFIG;
 		}
 	}
-	if (o.kind == MXK_STORE_EXEC) {
-		char prog[PATH_MAX];
-
-		/* Found when the first message comes is too late: mail
-		 * would pile up at the senders with a 451 each time. */
-		if (mxk_proc_find(o.argv_exec[0], MXK_STORE_PATH, prog,
-		    sizeof(prog)) == -1 || !mxk_proc_runnable(prog)) {
-			(void)fprintf(stderr, "%s: error: --exec %s: not found, "
-			    "or not executable\n", PROG, o.argv_exec[0]);
-			return EX_CONFIG;
-		}
+	/* Found when the first message comes is too late: mail would
+	 * pile up at the senders with a 451 each time. */
+	if (o.kind == MXK_STORE_EXEC && mxk_store_check(&srv.sp, &e) == -1) {
+		(void)fprintf(stderr, "%s: error: --exec %s\n", PROG, e.msg);
+		return EX_CONFIG;
 	}
 	if (o.certfile != NULL && mxk_tls_server_ctx_new(o.certfile,
 	    o.keyfile != NULL ? o.keyfile : o.certfile, NULL, &srv.tls,

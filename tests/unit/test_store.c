@@ -854,6 +854,37 @@ test_discard(void)
 	T_EQ_INT(mxk_store_begin(&p, &env, &m, &e), -1, "unknown kind");
 }
 
+/* mxk_store_check(): the --exec program, looked up as begin() would. */
+static void
+test_check(void)
+{
+	struct mxk_store_params	p;
+	struct mxk_err		e;
+	char			*argv[2] = { NULL, NULL };
+	char			 plain[PATH_MAX];
+	int			 fd;
+
+	memset(&p, 0, sizeof(p));
+	p.kind = MXK_STORE_EXEC;
+	p.argv = argv;
+	argv[0] = "sh";
+	T_EQ_INT(mxk_store_check(&p, &e), 0, "check: sh found on the path");
+	argv[0] = "/nonexistent/deliver";
+	T_EQ_INT(mxk_store_check(&p, &e), -1, "check: a missing program");
+	T_OK(strstr(e.msg, "not found") != NULL, "check: says so: %s", e.msg);
+	(void)snprintf(plain, sizeof(plain), "%s/plain", dir);
+	if ((fd = open(plain, O_WRONLY | O_CREAT | O_TRUNC, 0644)) != -1)
+		(void)close(fd);
+	argv[0] = plain;
+	T_EQ_INT(mxk_store_check(&p, &e), -1, "check: not executable");
+	(void)unlink(plain);
+	argv[0] = "sh";
+	p.path = "/nonexistent";
+	T_EQ_INT(mxk_store_check(&p, &e), -1, "check: params.path is used");
+	p.kind = MXK_STORE_DISCARD;
+	T_EQ_INT(mxk_store_check(&p, &e), 0, "check: other kinds pass");
+}
+
 int
 main(void)
 {
@@ -875,6 +906,7 @@ main(void)
 	test_maildir();
 	in_namespace(tmpfs_cases);
 	test_exec();
+	test_check();
 	test_discard();
 
 	(void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
