@@ -111,6 +111,21 @@ n=$(grep -c 'from=<a@example.test> rcpts=1 .*result="250' "$WORLD_DIR/peers/lite
 [ "$n" -ge 200 ] && ok "smtp-source: every message acknowledged and logged ($n)" || fail smtp-source "$n logged"
 ce "smtpsend DSN and SMTPUTF8 accepted" 0 bash -c "msg d | $S --host mx.lite.test --dsn-notify SUCCESS --dsn-ret HDRS --dsn-envid e1 $'j\\303\\266rg@lite.test'"
 ce "VRFY 252" 0 bash -c "talk 192.0.2.140 25 <<< $'<\n> EHLO c\n> VRFY root\n<\n> QUIT\n<' | grep -q '^252 2.5.2'"
+talk 192.0.2.140 25 >"$T_TMP/bin.out" <<EOF
+<
+> EHLO c
+<
+> MAIL FROM:<a@example.test> BODY=BINARYMIME
+<
+> RCPT TO:<b@lite.test>
+<
+> DATA
+<
+> QUIT
+<
+EOF
+cm "EHLO offers BINARYMIME (RFC 3030)" '^250-BINARYMIME' tr -d '\r' <"$T_TMP/bin.out"
+cm "DATA after BODY=BINARYMIME: 503 (RFC 3030 3)" '^503 5\.5\.1 Error: BINARYMIME needs BDAT' tr -d '\r' <"$T_TMP/bin.out"
 # --busy-poll: the same service, awake a little longer after each batch.
 lite poll 192.0.2.141 --discard --busy-poll 50
 ce "--busy-poll 50: smtp-source, 10 sessions, 300 messages" 0 timeout 60 smtp-source -s 10 -m 300 -f a@example.test -t s@lite.test 192.0.2.141:25
