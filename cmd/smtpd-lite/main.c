@@ -71,6 +71,16 @@
 #define TAG_CHECK	(MAXLISTEN + 1)
 #define TAG_JOBS	(MAXLISTEN + 2)
 #define MAXTHREADS	64
+/* --busy-poll auto: BP_AUTO_US per poll; polling on while the score is
+ * BP_ON or more, a find adds BP_HIT, a miss takes BP_MISS (so it stays
+ * on while more than two polls in three find something); when off, one
+ * wait in BP_PROBE polls to see whether it would pay again. */
+#define BP_AUTO_US	50
+#define BP_ON		8
+#define BP_MAX		16
+#define BP_HIT		2
+#define BP_MISS		4
+#define BP_PROBE	64
 #define AUTHMAX		4	/* AUTH jobs waiting per store thread */
 #define TAG_MAX		(MAXLISTEN + 8)
 #define REAPMAX		512	/* sessions touched by one loop batch */
@@ -135,6 +145,7 @@ struct opts {
 	int		 workers;
 	int		 threads;
 	int		 busy_poll;	/* --busy-poll µs; 0: none */
+	int		 busy_auto;	/* --busy-poll auto: only while it pays */
 };
 
 static void
@@ -154,8 +165,8 @@ usage(FILE *f)
 "      --workers N            N processes, each its own loop (SO_REUSEPORT)\n"
 "      --store-threads N      threads for the fsyncs, --exec waits and AUTH\n"
 "                             hashes, off the event loop (16; 0: none)\n"
-"      --busy-poll USEC       after events, poll USEC microseconds more\n"
-"                             before sleeping (local clients; CPU; 0)\n"
+"      --busy-poll USEC|auto  after events, poll USEC microseconds more\n"
+"                             before sleeping (auto: 50, while it pays)\n"
 "      --hostname NAME        name in the greeting (default: this host's)\n"
 "      --maildir DIR          deliver to the Maildir DIR (%%d domain, %%u user)\n"
 "      --exec CMD [ARG...] -- deliver to CMD's stdin (the rest of the line,\n"
@@ -469,6 +480,8 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->dnsbl_cache = 10000;
 	o->check_timeout = 10000;
 	o->threads = 16;
+	o->busy_auto = 1;
+	o->busy_poll = BP_AUTO_US;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":l:u:hvV", longopts, NULL)) !=
 	    -1) {
@@ -525,7 +538,10 @@ parse_args(int argc, char **argv, struct opts *o)
 			    (int)number("--store-threads", optarg, MAXTHREADS);
 			break;
 		case OPT_BUSYPOLL:
-			o->busy_poll = strcmp(optarg, "0") == 0 ? 0 :
+			/* auto: BP_AUTO_US, while it pays; a number: always. */
+			o->busy_auto = strcmp(optarg, "auto") == 0;
+			o->busy_poll = o->busy_auto ? BP_AUTO_US :
+			    strcmp(optarg, "0") == 0 ? 0 :
 			    (int)number("--busy-poll", optarg, 1000);
 			break;
 		case OPT_WORKERS:
@@ -717,6 +733,9 @@ struct server {
 	struct mxk_store_params	 sp;
 	_Atomic int		 store_cancel;	/* sp.cancel: stopping, the
 						 * grace is over */
+	int			 bp_score;	/* --busy-poll auto */
+	unsigned		 bp_skip;
+	unsigned long long	 bp_polls, bp_found;
 	struct mxk_tls_server_ctx *tls;
 	struct mxk_passwd	*pw;
 	char			 hostname[256];
@@ -873,6 +892,14 @@ on_signal(int sig)
 static void
 logkv(struct server *srv, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* A store error without the "store: " most of them start with: the log
+ * lines say "store" once, whether the message has its own or not. */
+static const char *
+store_why(const char *msg)
+{
+	return strncmp(msg, "store: ", 7) == 0 ? msg + 7 : msg;
+}
 
 static void
 logkv(struct server *srv, const char *fmt, ...)
@@ -1906,10 +1933,8 @@ h_begin(void *arg, struct mxk_smtpd *e, struct mxk_smtpd_reply *r)
 	env.body = mxk_smtpd_body(e);
 	if (mxk_store_begin(&s->srv->sp, &env, &s->msg, &err) == -1) {
 		free(rcpt);
-		/* One "store:", whether the message has its own or not. */
 		logkv(s->srv, "error qid=%s client=%s store: %s", s->qid, s->ip,
-		    strncmp(err.msg, "store: ", 7) == 0 ? err.msg + 7 :
-		    err.msg);
+		    store_why(err.msg));
 		goto temp;
 	}
 	free(rcpt);
@@ -2108,7 +2133,7 @@ h_end(void *arg, struct mxk_smtpd *e, int bad, struct mxk_smtpd_reply *r,
 	}
 	/* res is always filled: -1 only says that not all got 250. */
 	if (mxk_store_end(s->msg, res, &err) == -1)
-		logkv(s->srv, "store qid=%s: %s", s->qid, err.msg);
+		logkv(s->srv, "store qid=%s: %s", s->qid, store_why(err.msg));
 	s->msg = NULL;
 	end_replies(s, res, nr, r, n);
 	s->nmsg++;
@@ -2170,7 +2195,8 @@ job_done(struct server *srv, struct job *j)
 	if (s == NULL) {
 		/* Stored, but nobody heard of it: the client will retry. */
 		if (!j->auth && j->rc == -1)
-			mxk_log(MXK_LOG_WARN, "store: %s", j->err.msg);
+			mxk_log(MXK_LOG_WARN, "store: %s",
+			    store_why(j->err.msg));
 		if (j->auth)
 			logkv(srv, "auth client=%s user=%s "
 			    "result=abandoned", j->ip, j->user);
@@ -2191,7 +2217,8 @@ job_done(struct server *srv, struct job *j)
 		return;
 	}
 	if (j->rc == -1)
-		logkv(s->srv, "store qid=%s: %s", s->qid, j->err.msg);
+		logkv(s->srv, "store qid=%s: %s", s->qid,
+		    store_why(j->err.msg));
 	if ((r = calloc(n > 0 ? n : 1, sizeof(*r))) == NULL) {
 		job_free(j);
 		rc = mxk_smtpd_resume_message(s->eng, NULL, 0);
@@ -3757,9 +3784,11 @@ run_stdio(struct server *srv)
  * command comes within that time finds the loop awake: its write then
  * does not have to wake a sleeping process, which costs the client more
  * than the poll costs here (the 1 KiB bench cells, bench/README.md).  A
- * client across a network is rarely that quick, so the poll is spent
- * CPU; hence 0, none, by default.  Returns what epoll_wait() returned,
- * 0 when nothing came (the caller then waits as usual).
+ * client across a network is rarely that quick, and there the poll is
+ * CPU spent for nothing.  Hence auto, the default: poll only while most
+ * polls find something (BP_*), else try one wait in BP_PROBE, so that a
+ * slow client costs a 50 µs poll per 64 waits at most.  Returns what
+ * epoll_wait() returned, 0 when nothing came (the caller then waits).
  */
 static int
 busy_poll(struct server *srv, struct epoll_event *evs, int max, int lastn)
@@ -3769,11 +3798,24 @@ busy_poll(struct server *srv, struct epoll_event *evs, int max, int lastn)
 
 	if (srv->o->busy_poll == 0 || lastn <= 0 || srv->stop || srv->reload)
 		return 0;
+	/* auto: poll while most polls find something; else only probe. */
+	if (srv->o->busy_auto && srv->bp_score < BP_ON &&
+	    ++srv->bp_skip < BP_PROBE)
+		return 0;
+	srv->bp_skip = 0;
+	srv->bp_polls++;
 	end = mxk_now_us() + srv->o->busy_poll;
 	do {
-		if ((n = epoll_wait(srv->ep, evs, max, 0)) != 0)
+		if ((n = epoll_wait(srv->ep, evs, max, 0)) != 0) {
+			if (n > 0) {
+				srv->bp_found++;
+				srv->bp_score = srv->bp_score + BP_HIT >
+				    BP_MAX ? BP_MAX : srv->bp_score + BP_HIT;
+			}
 			return n;
+		}
 	} while (mxk_now_us() < end);
+	srv->bp_score = srv->bp_score > BP_MISS ? srv->bp_score - BP_MISS : 0;
 	return 0;
 }
 
@@ -3946,7 +3988,11 @@ serve(struct server *srv)
 	atomic_store(&srv->store_cancel, 1);
 	pool_free(srv->pool);
 	srv->pool = NULL;
-	logkv(srv, "stopped");
+	if (o->busy_poll > 0)
+		logkv(srv, "stopped busy-poll=%llu found=%llu", srv->bp_polls,
+		    srv->bp_found);
+	else
+		logkv(srv, "stopped");
 	mxk_log_hold(0);
 	mxk_passwd_free(srv->pw);
 	mxk_tls_server_ctx_free(srv->tls);

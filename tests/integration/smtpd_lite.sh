@@ -132,6 +132,21 @@ ce "--busy-poll 50: smtp-source, 10 sessions, 300 messages" 0 timeout 60 smtp-so
 [ "$(grep -c 'result="250 ' "$WORLD_DIR/peers/lite-poll.log")" = 300 ] && ok "--busy-poll 50: 300 logged with 250" ||
     fail busy-poll "$(grep -c 'result="250 ' "$WORLD_DIR/peers/lite-poll.log") logged"
 kill "$LITE_PID" 2>/dev/null; wait "$LITE_PID" 2>/dev/null
+# A client that waits 20 ms before each command: --busy-poll 50 polls
+# after every one of its 80 commands and finds nothing; auto (the
+# default) soon stops, and only probes once in 64 waits.
+slow=$(printf '<\n'; for i in $(seq 80); do printf '> NOOP\n= 0.02\n'; done; printf '> QUIT\n<\n')
+polls() { sed -n 's/.*stopped busy-poll=\([0-9]*\) .*/\1/p' "$WORLD_DIR/peers/lite-$1.log"; }
+for mode in 50 auto; do
+	lite "poll$mode" 192.0.2.141 --discard --busy-poll $mode
+	talk 192.0.2.141 25 <<<"$slow" >"$T_TMP/slow.out"
+	kill "$LITE_PID" 2>/dev/null; wait "$LITE_PID" 2>/dev/null
+	[ "$(grep -c '^250 ' "$T_TMP/slow.out")" -ge 1 ] || fail "slow client, --busy-poll $mode" "$(tail -n 2 "$T_TMP/slow.out")"
+done
+[ "$(polls poll50)" -ge 40 ] 2>/dev/null && ok "--busy-poll 50: polls after every command of a slow client ($(polls poll50))" ||
+    fail busy-poll-50 "$(tail -n 1 "$WORLD_DIR/peers/lite-poll50.log")"
+[ "$(polls pollauto)" -le 4 ] 2>/dev/null && ok "--busy-poll auto: polls for a slow client only to probe ($(polls pollauto))" ||
+    fail busy-poll-auto "$(tail -n 1 "$WORLD_DIR/peers/lite-pollauto.log")"
 # RFC 5321 4.5.1: <Postmaster> without a domain, past --accept-domain,
 # into the folder of the server's own name.
 ce "swaks to <postmaster>: delivered" 0 swaks --server mx.lite.test --to postmaster --from a@example.test --header 'Subject: to the postmaster'
@@ -403,6 +418,8 @@ if mount -t tmpfs -o size=128k tmpfs "$T_TMP/full" 2>/dev/null; then
 	ce "disk full: deferred (452)" 75 bash -c "(printf 'Subject: big\n\n'; head -c 400000 /dev/zero | tr '\\0' z | fold -w 70) | $S --host full.lite.test --tls none f@lite.test"
 	cm "disk full: 452 4.3.1" '^deferred f@lite\.test 452 4\.3\.1 ' cat "$K"
 	[ "$(nnew "$T_TMP/full/md")" = 0 ] && ok "disk full: nothing in new/" || fail disk-full "$(nnew "$T_TMP/full/md") files"
+	cm "disk full: the error logged with the queue id" '^smtpd-lite: store qid=[^ ]*: 452 4\.3\.1 .*No space left on device' cat "$WORLD_DIR/peers/lite-full.log"
+	! grep -q 'store:.*store: ' "$WORLD_DIR/peers/lite-full.log" && ok "disk full: one \"store\" in the log line" || fail disk-full-log "$(grep 'store:.*store: ' "$WORLD_DIR/peers/lite-full.log")"
 	ce "disk full: a small one still fits" 0 bash -c "msg small | $S --host full.lite.test --tls none f@lite.test"
 	kill "$LITE_PID" 2>/dev/null
 	wait "$LITE_PID" 2>/dev/null
