@@ -10,10 +10,11 @@
 # and with -d (many per connection), in two races of servers running side
 # by side on one address, each on its own port:
 #   smtpd-lite --discard  against Postfix's smtp-sink (the C discard ceiling),
-#                         as it starts by default and with --busy-poll 50
-#                         (lite-poll: it polls a little longer before it
-#                         sleeps, which spares the client the cost of
-#                         waking it; see --busy-poll in smtpd-lite(8));
+#                         as it starts by default (--busy-poll auto: it
+#                         polls a little before it sleeps while that finds
+#                         work, which spares the client the cost of waking
+#                         it; see --busy-poll in smtpd-lite(8)) and with
+#                         --busy-poll 0 (lite-sleep: it never polls);
 #   smtpd-lite --maildir  (fsync, 250 once stored) against a private Postfix
 #                         instance delivering to a Maildir with virtual(8)
 #                         (queue file fsync'ed before 250, then delivered
@@ -188,7 +189,7 @@ race() {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
 cells=${BENCH_CELLS:-"1024:1:c 1024:10:c 1024:100:c 1024:10:d 102400:10:c 102400:10:d"}
 # BENCH_SERVERS: which to run (default all).
-servers=" ${BENCH_SERVERS:-lite-discard lite-poll smtp-sink lite-maildir postfix aiosmtpd floor idle} "
+servers=" ${BENCH_SERVERS:-lite-discard lite-sleep smtp-sink lite-maildir postfix aiosmtpd floor idle} "
 want() { case $servers in *" $1 "*) return 0 ;; esac; return 1; }
 # The names asked for that are among $@.
 pick() { local n o=; for n in "$@"; do want "$n" && o="$o $n"; done; echo $o; }
@@ -300,11 +301,11 @@ if [ -n "$LB" ]; then
 	want lite-discard && servers="$servers lite-b-discard "
 	want lite-maildir && servers="$servers lite-b-maildir "
 fi
-race1=$(pick lite-discard lite-b-discard lite-poll smtp-sink)
+race1=$(pick lite-discard lite-b-discard lite-sleep smtp-sink)
 if [ -n "$race1" ]; then
 	want lite-discard && start lite-discard 2525 "$L" -l "$ADDR:2525" --discard --max-clients 5000 --max-per-ip 5000
-	# The same with --busy-poll: awake when the next command comes.
-	want lite-poll && start lite-poll 2545 "$L" -l "$ADDR:2545" --discard --max-clients 5000 --max-per-ip 5000 --busy-poll 50
+	# The same without --busy-poll: asleep when the next command comes.
+	want lite-sleep && start lite-sleep 2545 "$L" -l "$ADDR:2545" --discard --max-clients 5000 --max-per-ip 5000 --busy-poll 0
 	want lite-b-discard && start lite-b-discard 2535 "$LB" -l "$ADDR:2535" --discard --max-clients 5000 --max-per-ip 5000
 	want smtp-sink && start smtp-sink 2526 "${sink[@]}" -c "$ADDR:2526" 1000
 	race "$race1"
@@ -351,11 +352,11 @@ for c in $cells; do
 	    "${R[aiosmtpd $c]:--}" "$(ratio "${R[lite-maildir $c]:-}" "${R[aiosmtpd $c]:-}")" \
 	    "${R[floor $c]:--}"
 done
-if want lite-poll; then
-	echo "  smtpd-lite --discard --busy-poll 50 (polls 50 us more before it sleeps):"
+if want lite-sleep; then
+	echo "  smtpd-lite --discard --busy-poll 0 (sleeps as soon as nothing is ready):"
 	for c in $cells; do
-		printf '  %-18s %14s %14s %6s\n' "$c" "$(cpu lite-poll "$c")" "" \
-		    "$(ratio "${R[lite-poll $c]:-}" "${R[smtp-sink $c]:-}")"
+		printf '  %-18s %14s %14s %6s\n' "$c" "$(cpu lite-sleep "$c")" "" \
+		    "$(ratio "${R[lite-sleep $c]:-}" "${R[smtp-sink $c]:-}")"
 	done
 	echo "  (ratios against smtp-sink)"
 fi
