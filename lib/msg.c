@@ -25,6 +25,10 @@
  * so that a large message never sits in RAM. */
 #define MEMMAX		(1024 * 1024)
 
+/* What the message holds besides 7-bit text (mxk_msg.eightbit). */
+#define MSG_8BIT	1	/* an octet over 127 (RFC 6152) */
+#define MSG_NUL		2	/* a NUL (RFC 3030 BINARYMIME) */
+
 struct mxk_msg {
 	int			 fd;		/* the unlinked spool file */
 	int			 inmem;		/* fd is a memfd (small so far) */
@@ -45,7 +49,7 @@ struct mxk_msg {
 						 * that starts with '.' */
 	unsigned long long	 size;
 	size_t			 lines;
-	int			 eightbit;
+	int			 eightbit;	/* MSG_8BIT, MSG_NUL */
 	char			**rcpt;
 	size_t			 nrcpt, rcptcap;
 	unsigned		 seen;		/* header fields, by bit */
@@ -196,22 +200,33 @@ add_rcpt(void *arg, const char *a, size_t len)
 	return 0;
 }
 
-/* The name of the field in f (up to ':'), length or 0 when not a field. */
+/*
+ * The name of the field in f: its length, or 0 when f is no field; the
+ * offset of its ':' in *colon.  RFC 5322 §3.6.8: printable US-ASCII but
+ * the colon; §4.5: white space may come before the colon ("To :"), and
+ * such a field is read like any other, or a Bcc: after it would end up
+ * in the body for every recipient to see.
+ */
 static size_t
-field_name(const char *f, size_t len)
+field_name(const char *f, size_t len, size_t *colon)
 {
-	size_t	i;
+	size_t	i, n;
 
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)f[i];
 
-		if (c == ':')
-			return i;
-		/* RFC 5322 §3.6.8: printable US-ASCII except colon. */
-		if (c <= 32 || c >= 127)
+		if (c == ':' || c == ' ' || c == '\t')
+			break;
+		if (c < 33 || c >= 127)
 			return 0;
 	}
-	return 0;
+	for (n = i; i < len && (f[i] == ' ' || f[i] == '\t'); i++)
+		;
+	if (n == 0 || i == len || f[i] != ':')
+		return 0;
+	if (colon != NULL)
+		*colon = i;
+	return n;
 }
 
 static int
@@ -225,19 +240,19 @@ static int
 end_field(struct rd *r)
 {
 	struct mxk_buf	*f = &r->field;
-	size_t		 n, k;
+	size_t		 n, k, colon = 0;
 	int		 dst = 0;
 
 	if (f->len == 0)
 		return 0;
-	n = field_name(f->p, f->len);
+	n = field_name(f->p, f->len, &colon);
 	for (k = 0; k < NKNOWN; k++)
 		if (is_name(f->p, n, known[k]))
 			r->m->seen |= 1u << k;
 	if (r->p->extract_rcpts && (is_name(f->p, n, "to") ||
 	    is_name(f->p, n, "cc") || (dst = is_name(f->p, n, "bcc")))) {
-		if (mxk_msg_addr_list(f->p + n + 1, f->len - n - 1, add_rcpt,
-		    r) == -1)
+		if (mxk_msg_addr_list(f->p + colon + 1, f->len - colon - 1,
+		    add_rcpt, r) == -1)
 			return -1;
 	}
 	/* sendmail -t: Bcc recipients get the mail, nobody sees them. */
@@ -290,7 +305,7 @@ end_line(struct rd *r)
 			if (r->field.len == 0)
 				goto body;	/* continuation of nothing */
 			goto append;
-		} else if (field_name(l->p, l->len) > 0) {
+		} else if (field_name(l->p, l->len, NULL) > 0) {
 			if (end_field(r) == -1)
 				return -1;
 			goto append;
@@ -328,7 +343,9 @@ static int
 add_octet(struct rd *r, char c)
 {
 	if ((unsigned char)c & 0x80)
-		r->m->eightbit = 1;
+		r->m->eightbit |= MSG_8BIT;
+	else if (c == '\0')
+		r->m->eightbit |= MSG_NUL;
 	if (r->line.len >= r->max_line)
 		return too_long(r);
 	if (mxk_buf_addch(&r->line, c) == -1)
@@ -388,28 +405,33 @@ line_end(struct rd *r)
  * word trick): a line costs a few instructions, not a loop per octet.
  */
 static size_t
-find_eol(const char *p, size_t from, size_t n, int *eight)
+find_eol(const char *p, size_t from, size_t n, int *kind)
 {
 	size_t		i = from;
 	unsigned char	c;
 #if defined(__SSE2__)
 	const __m128i	cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
+	const __m128i	zero = _mm_setzero_si128();
 	__m128i		v;
-	unsigned	hit, hi;
+	unsigned	hit, hi, nul, below;
 
 	for (; i + 16 <= n; i += 16) {
 		v = _mm_loadu_si128((const void *)(p + i));
 		hit = (unsigned)_mm_movemask_epi8(_mm_or_si128(
 		    _mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)));
-		hi = (unsigned)_mm_movemask_epi8(v);
-		if (hit != 0) {
-			/* The octets below the first hit. */
-			if (eight != NULL && (hi & ((hit & -hit) - 1)) != 0)
-				*eight = 1;
-			return i + (size_t)__builtin_ctz(hit);
+		if (kind != NULL) {
+			hi = (unsigned)_mm_movemask_epi8(v);
+			nul = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v,
+			    zero));
+			/* The octets below the first hit, or all 16. */
+			below = hit != 0 ? (hit & -hit) - 1 : 0xffffu;
+			if ((hi & below) != 0)
+				*kind |= MSG_8BIT;
+			if ((nul & below) != 0)
+				*kind |= MSG_NUL;
 		}
-		if (eight != NULL && hi != 0)
-			*eight = 1;
+		if (hit != 0)
+			return i + (size_t)__builtin_ctz(hit);
 	}
 #else
 	const uint64_t	ones = 0x0101010101010101ULL;
@@ -422,16 +444,20 @@ find_eol(const char *p, size_t from, size_t n, int *eight)
 		y = w ^ (ones * '\n');
 		if ((((x - ones) & ~x) | ((y - ones) & ~y)) & highs)
 			break;		/* a CR or LF in these eight */
-		if (eight != NULL && (w & highs) != 0)
-			*eight = 1;
+		if (kind != NULL && (w & highs) != 0)
+			*kind |= MSG_8BIT;
+		if (kind != NULL && ((w - ones) & ~w & highs) != 0)
+			*kind |= MSG_NUL;
 	}
 #endif
 	for (; i < n; i++) {
 		c = (unsigned char)p[i];
 		if (c == '\r' || c == '\n')
 			return i;
-		if (eight != NULL && c > 127)
-			*eight = 1;
+		if (kind != NULL && c > 127)
+			*kind |= MSG_8BIT;
+		else if (kind != NULL && c == '\0')
+			*kind |= MSG_NUL;
 	}
 	return n;
 }
@@ -597,7 +623,13 @@ mxk_msg_size(const struct mxk_msg *m)
 int
 mxk_msg_8bit(const struct mxk_msg *m)
 {
-	return m->eightbit;
+	return (m->eightbit & MSG_8BIT) != 0;
+}
+
+int
+mxk_msg_nul(const struct mxk_msg *m)
+{
+	return (m->eightbit & MSG_NUL) != 0;
 }
 
 size_t

@@ -56,6 +56,8 @@ void	 mxk_msg_free(struct mxk_msg *);
 
 unsigned long long mxk_msg_size(const struct mxk_msg *);
 int	 mxk_msg_8bit(const struct mxk_msg *);
+/* 1 when the message holds a NUL octet: only BINARYMIME may carry it. */
+int	 mxk_msg_nul(const struct mxk_msg *);
 size_t	 mxk_msg_lines(const struct mxk_msg *);
 int	 mxk_msg_has_header(const struct mxk_msg *, const char *name);
 

@@ -166,7 +166,9 @@ build_mail(const struct mxk_ehlo *caps, const struct mxk_smtpc_txn *t,
 	if (caps->size && n >= 0 && (size_t)n < len)
 		n += snprintf(line + n, len - (size_t)n, " SIZE=%llu",
 		    mxk_msg_size(t->msg));
-	if (caps->eightbitmime && mxk_msg_8bit(t->msg) && n >= 0 &&
+	if (mxk_msg_nul(t->msg) && n >= 0 && (size_t)n < len)
+		n += snprintf(line + n, len - (size_t)n, " BODY=BINARYMIME");
+	else if (caps->eightbitmime && mxk_msg_8bit(t->msg) && n >= 0 &&
 	    (size_t)n < len)
 		n += snprintf(line + n, len - (size_t)n, " BODY=8BITMIME");
 	if (t->smtputf8 && n >= 0 && (size_t)n < len)
@@ -878,7 +880,7 @@ mxk_smtpc_start_txn(struct mxk_smtpc *s, const struct mxk_ehlo *caps,
     struct mxk_err *e)
 {
 	char	line[CMDMAX], txt[160];
-	size_t	i;
+	size_t	i, group;
 
 	reset(s);
 	t->refused = t->used_bdat = t->used_pipelining = 0;
@@ -922,17 +924,45 @@ mxk_smtpc_start_txn(struct mxk_smtpc *s, const struct mxk_ehlo *caps,
 		finish(s, S_DONE);
 		return 0;
 	}
+	/*
+	 * RFC 6152 §3: 8-bit data only to a server that offers 8BITMIME
+	 * (there is no converting here); a NUL only as BINARYMIME, which
+	 * needs BDAT (RFC 3030 §3).
+	 */
+	txt[0] = '\0';
+	if (mxk_msg_nul(t->msg) && !(caps->binarymime && caps->chunking &&
+	    !t->no_chunking))
+		(void)snprintf(txt, sizeof(txt), "the message holds a NUL "
+		    "octet, and the server does not offer BINARYMIME with "
+		    "CHUNKING (RFC 3030)");
+	else if (!mxk_msg_nul(t->msg) && mxk_msg_8bit(t->msg) &&
+	    !caps->eightbitmime)
+		(void)snprintf(txt, sizeof(txt), "the message holds 8-bit "
+		    "data, and the server does not offer 8BITMIME (RFC 6152)");
+	if (txt[0] != '\0') {
+		for (i = 0; i < n; i++)
+			rcpt_local(s, i, 554, "5.6.3", txt);
+		t->refused = 1;
+		finish(s, S_DONE);
+		return 0;
+	}
 	s->bdat = caps->chunking && !t->no_chunking;
 	s->pipe = caps->pipelining && !t->no_pipelining;
 	s->chunk = t->chunk > 0 ? t->chunk : BDAT_CHUNK;
-	t->used_pipelining = s->pipe;
 
 	/* Every command is built now, so that none fails half-way. */
 	if (build_mail(caps, t, line, sizeof(line), e) == -1)
 		return -1;
-	for (i = 0; i < n; i++)
+	group = strlen(line) + sizeof("RSET\r\nDATA\r\n\r\n");
+	for (i = 0; i < n; i++) {
 		if (build_rcpt(caps, t, &rc[i], line, sizeof(line), e) == -1)
 			return -1;
+		group += strlen(line) + 2;
+	}
+	/* A group too big to hold goes one command at a time. */
+	if (s->pipe && group > OUTMAX - s->out.len)
+		s->pipe = 0;
+	t->used_pipelining = s->pipe;
 
 	if (t->rset && queue(s, "RSET") == -1)
 		goto fail;
@@ -1064,8 +1094,27 @@ take_txn(struct mxk_smtpc *s, const struct mxk_reply *r)
 		s->i = 0;
 		break;
 	case S_DRAIN:
-		if (--s->drain == 0)
-			finish(s, S_DONE);
+		if (--s->drain > 0)
+			return;
+		/*
+		 * The last reply is DATA's.  A 354 after a refused MAIL is
+		 * the server's error, but it now reads a message: an empty
+		 * one ends it (RFC 2920 §3.1), or the next command would be
+		 * taken for its content.
+		 */
+		if (s->data_sent && r->code == 354) {
+			if (s->t->lmtp) {
+				broken(s, r, "DATA after a refused MAIL");
+				return;
+			}
+			if (queue(s, ".") == -1) {
+				finish(s, S_ERROR);
+				return;
+			}
+			set_state(s, S_DOT);
+			return;
+		}
+		finish(s, S_DONE);
 		return;
 	case S_RCPT:
 		if ((j = judge(s, r, 2, "RCPT")) == -1)

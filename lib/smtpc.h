@@ -190,6 +190,9 @@ int	 mxk_smtpc_transaction(struct mxk_smtpc_io *, const struct mxk_ehlo *,
 	    struct mxk_smtpc_txn *, struct mxk_smtpc_rcpt *, size_t n,
 	    long long deadline, struct mxk_err *);
 
+/* RFC 3461 §4.4: the longest ENVID, xtext-encoded. */
+#define MXK_DSN_ENVID_MAX	100
+
 /* RFC 3461 §4 xtext of s into out; -1 when it does not fit. */
 int	 mxk_smtpc_xtext(const char *s, char *out, size_t outlen);
 

@@ -262,6 +262,27 @@ main(void)
 		T_EQ_INT(mxk_msg_has_header(m, "from"), 0, "no from");
 		mxk_msg_free(m);
 	}
+	/* RFC 5322 §4.5: "Name :" is a field; the Bcc after it too. */
+	{
+		static const char obs[] = "X-Old : y\nCc\t: c@x.test\n"
+		    "Bcc: d@x.test\nSubject: s\n\nb\n";
+
+		memset(&p, 0, sizeof(p));
+		p.extract_rcpts = 1;
+		rc = run(obs, sizeof(obs) - 1, &p, out, sizeof(out), &got, &m,
+		    &e);
+		T_EQ_INT(rc, 0, "-t, obsolete field syntax");
+		if (m != NULL) {
+			T_EQ_INT(mxk_msg_nrcpts(m), 2, "-t obs count");
+			T_EQ_STR(mxk_msg_rcpt(m, 0), "c@x.test", "-t obs cc");
+			T_EQ_STR(mxk_msg_rcpt(m, 1), "d@x.test", "-t obs bcc");
+			T_OK(strstr(out, "Bcc") == NULL, "obs: Bcc removed: %s",
+			    out);
+			T_EQ_INT(mxk_msg_has_header(m, "subject"), 1,
+			    "obs: subject in the header");
+			mxk_msg_free(m);
+		}
+	}
 	/* add_from: only when there is no From. */
 	memset(&p, 0, sizeof(p));
 	p.add_from = "Me <me@x.test>";
@@ -380,6 +401,54 @@ main(void)
 				mxk_msg_free(m);
 			}
 			(void)close(fd);
+		}
+	}
+	/*
+	 * NUL and 8-bit octets are seen wherever they are: in the header
+	 * or the body, in a 16-octet block of the fast scan or in its
+	 * tail, before or after a line end in the block; through a pipe
+	 * and from a file.
+	 */
+	memset(&p, 0, sizeof(p));
+	for (use_pipe = 0; use_pipe <= 1; use_pipe++) {
+		size_t	len, at, k;
+
+		for (len = 1; len <= 40; len += 3)
+			for (at = 0; at < len; at++)
+				for (k = 0; k < 3; k++) {
+					char	in[128], nm[96];
+					size_t	hl = strlen("Subject: x\n\n");
+					char	c = k == 0 ? '\0' : k == 1 ?
+						    '\xe9' : 'z';
+
+					memcpy(in, "Subject: x\n\n", hl);
+					memset(in + hl, 'a', len);
+					in[hl + len] = '\n';
+					in[hl + len + 1] = 'b';
+					in[hl + (at == len - 1 ? len + 1 :
+					    at)] = c;
+					(void)snprintf(nm, sizeof(nm), "octet "
+					    "%zu at %zu of %zu (pipe %d)", k, at,
+					    len, use_pipe);
+					rc = run(in, hl + len + 2, &p, out,
+					    sizeof(out), &got, &m, &e);
+					T_EQ_INT(rc, 0, nm);
+					if (m == NULL)
+						continue;
+					T_EQ_INT(mxk_msg_nul(m), k == 0, nm);
+					T_EQ_INT(mxk_msg_8bit(m), k == 1, nm);
+					mxk_msg_free(m);
+				}
+		{
+			static const char hdr[] = "Subject: a\0b\n\nbody\n";
+
+			rc = run(hdr, sizeof(hdr) - 1, &p, out, sizeof(out),
+			    &got, &m, &e);
+			T_EQ_INT(rc, 0, "NUL in the header");
+			if (m != NULL) {
+				T_EQ_INT(mxk_msg_nul(m), 1, "NUL in the header");
+				mxk_msg_free(m);
+			}
 		}
 	}
 	return t_done("test_msg");

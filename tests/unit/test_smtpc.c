@@ -153,7 +153,7 @@ test_send_checks(void)
 }
 
 static struct mxk_msg *
-mkmsg(const char *text)
+mkmsg_n(const char *text, size_t len)
 {
 	char		 path[] = "/tmp/mxkit-test-smtpc.XXXXXX";
 	struct mxk_msg	*m = NULL;
@@ -163,11 +163,17 @@ mkmsg(const char *text)
 	if (fd == -1)
 		return NULL;
 	(void)unlink(path);
-	if (write(fd, text, strlen(text)) == (ssize_t)strlen(text) &&
+	if (write(fd, text, len) == (ssize_t)len &&
 	    lseek(fd, 0, SEEK_SET) == 0)
 		(void)mxk_msg_read(fd, NULL, &m, &e);
 	(void)close(fd);
 	return m;
+}
+
+static struct mxk_msg *
+mkmsg(const char *text)
+{
+	return mkmsg_n(text, strlen(text));
 }
 
 /*
@@ -200,6 +206,11 @@ test_txn(void)
 		    "550 5.7.1 no\r\n503 no\r\n503 no\r\n503 no\r\n", 0, "bb",
 		    "MAIL FROM:<s@x.test>\r\nRCPT TO:<a@x.test>\r\n"
 		    "RCPT TO:<b@x.test>\r\nDATA\r\n" },
+		{ "pipelined, MAIL 550, DATA 354", "250-mx\r\n250 PIPELINING\r\n",
+		    0, "550 5.7.1 no\r\n503 no\r\n503 no\r\n354 go\r\n"
+		    "554 5.5.1 no valid recipients\r\n", 0, "bb",
+		    "MAIL FROM:<s@x.test>\r\nRCPT TO:<a@x.test>\r\n"
+		    "RCPT TO:<b@x.test>\r\nDATA\r\n.\r\n" },
 		{ "no recipient accepted", "250 mx\r\n", 0,
 		    "250 ok\r\n550 no\r\n450 busy\r\n", 0, "bd",
 		    "MAIL FROM:<s@x.test>\r\nRCPT TO:<a@x.test>\r\n"
@@ -221,6 +232,14 @@ test_txn(void)
 		{ "8bit, DSN", "250-mx\r\n250-8BITMIME\r\n250 DSN\r\n", 0,
 		    "250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n", 0,
 		    "ss", NULL },
+		{ "8bit, no 8BITMIME", "250-mx\r\n250 PIPELINING\r\n", 0, "", 0,
+		    "bb", "" },
+		{ "NUL, BINARYMIME", "250-mx\r\n250-CHUNKING\r\n"
+		    "250 BINARYMIME\r\n", 0,
+		    "250 ok\r\n250 ok\r\n250 ok\r\n250 2.0.0 got it\r\n", 0, "ss",
+		    NULL },
+		{ "NUL, no BINARYMIME", "250-mx\r\n250-CHUNKING\r\n"
+		    "250 8BITMIME\r\n", 0, "", 0, "bb", "" },
 		{ "MAIL 334", "250 mx\r\n", 0, "334 VXNlcm5hbWU6\r\n", -1, "pp",
 		    "MAIL FROM:<s@x.test>\r\n" },
 		{ "garbage", "250 mx\r\n", 0, "what?\r\n", -1, "pp", NULL },
@@ -243,7 +262,9 @@ test_txn(void)
 		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
 			continue;
 		parse_caps(cases[i].caps, &caps);
-		m = mkmsg(strstr(cases[i].name, "8bit") != NULL ?
+		m = strstr(cases[i].name, "NUL") != NULL ?
+		    mkmsg_n("Subject: t\n\na\0b\n", 16) :
+		    mkmsg(strstr(cases[i].name, "8bit") != NULL ?
 		    "Subject: t\n\ncaf\xc3\xa9\n" : "Subject: t\n\n.dot\n");
 		(void)write(sv[1], cases[i].server, strlen(cases[i].server));
 		if (strcmp(cases[i].name, "closed") == 0)
@@ -294,6 +315,15 @@ test_txn(void)
 		}
 		if (strcmp(cases[i].name, "size over the limit") == 0)
 			T_EQ_INT(rc[0].code, 552, "size 552");
+		if (strstr(cases[i].name, ", no ") != NULL) {
+			T_EQ_INT(rc[1].code, 554, cases[i].name);
+			T_EQ_STR(rc[1].status, "5.6.3", cases[i].name);
+		}
+		if (strcmp(cases[i].name, "NUL, BINARYMIME") == 0)
+			T_OK(strstr(got, "MAIL FROM:<s@x.test> BODY=BINARYMIME\r\n"
+			    "RCPT") != NULL && n > 0 && memmem(got, (size_t)n,
+			    "\r\nBDAT 19 LAST\r\nSubject: t\r\n\r\na\0b\r\n",
+			    35) != NULL, "BINARYMIME: %s", got);
 		if (strcmp(cases[i].name, "LMTP") == 0) {
 			T_EQ_INT(rc[1].code, 452, "LMTP second");
 			T_EQ_STR(rc[1].status, "4.2.2", "LMTP status");
