@@ -407,9 +407,23 @@ parse_args(int argc, char **argv, struct opts *o, int *first)
 			o->dsn_ret = strcasecmp(optarg, "full") == 0 ? "FULL" :
 			    "HDRS";
 			break;
-		case OPT_DSNENVID:
+		case OPT_DSNENVID: {
+			char	xt[MXK_DSN_ENVID_MAX + 1];
+			size_t	k;
+
+			/* RFC 3461 §4.4: printable ASCII (graphic and
+			 * space), at most 100 characters once encoded. */
+			for (k = 0; optarg[k] != '\0'; k++)
+				if (optarg[k] < ' ' || optarg[k] > '~')
+					break;
+			if (optarg[0] == '\0' || optarg[k] != '\0' ||
+			    mxk_smtpc_xtext(optarg, xt, sizeof(xt)) == -1)
+				die_usage("--dsn-envid %s: printable ASCII, at "
+				    "most %d characters once encoded (RFC "
+				    "3461)", optarg, MXK_DSN_ENVID_MAX);
 			o->dsn_envid = optarg;
 			break;
+		}
 		case OPT_DSNORCPT:
 			o->dsn_orcpt = "yes";
 			break;
@@ -574,6 +588,7 @@ struct rcpt {
 /* The outcome kinds that decide the exit status. */
 struct tally {
 	int	sent, deferred, bounced, nohost, refused, proto, auth, data;
+	int	config, usage;	/* a local error no retry mends */
 };
 
 struct ctx {
@@ -648,6 +663,10 @@ fail_rcpts(struct ctx *c, struct rcpt *rc, size_t n, const struct mxk_err *e)
 		c->t.nohost = 1;
 	else if (e->class == MXK_ERR_DATA)
 		c->t.data = 1;
+	else if (e->class == MXK_ERR_CONFIG)
+		c->t.config = 1;
+	else if (e->class == MXK_ERR_USAGE)
+		c->t.usage = 1;
 	for (i = 0; i < n; i++) {
 		if (rc[i].done)
 			continue;
@@ -805,7 +824,7 @@ transaction(struct ctx *c, struct mxk_smtpc_io *io, const struct mxk_ehlo *caps,
 	struct mxk_smtpc_txn	 t;
 	struct mxk_smtpc_rcpt	*sr;
 	struct mxk_msg		*msg;
-	size_t			 i;
+	size_t			*idx, i, k;
 	int			 ret;
 
 	if ((msg = job_msg(c, j, e)) == NULL) {
@@ -814,13 +833,45 @@ transaction(struct ctx *c, struct mxk_smtpc_io *io, const struct mxk_ehlo *caps,
 		j->bad = 1;
 		return 0;
 	}
+	if ((sr = calloc(n, sizeof(*sr))) == NULL ||
+	    (idx = calloc(n, sizeof(*idx))) == NULL) {
+		free(sr);
+		job_release(j);
+		return mxk_err_set(e, MXK_ERR_INTERNAL, MXK_SRC_LOCAL, NULL,
+		    "out of memory");
+	}
 	memset(&t, 0, sizeof(t));
 	t.from = j->from;
 	t.msg = msg;
-	/* RFC 6531: only when this transaction has a non-ASCII address. */
+	/*
+	 * RFC 6531: SMTPUTF8 only when this transaction has a non-ASCII
+	 * address.  A server without it refuses every recipient when the
+	 * sender needs it (the engine says so), and otherwise only those
+	 * that need it: the others go without.
+	 */
 	t.smtputf8 = j->smtputf8;
-	for (i = 0; i < n; i++)
+	for (i = 0, k = 0; i < n; i++) {
+		if (rc[i].utf8 && !j->smtputf8 && !caps->smtputf8) {
+			rc[i].done = 1;
+			rc[i].r.state = MXK_RCPT_BOUNCED;
+			rc[i].r.code = 553;
+			(void)snprintf(rc[i].r.status, sizeof(rc[i].r.status),
+			    "5.6.7");
+			(void)snprintf(rc[i].r.text, sizeof(rc[i].r.text),
+			    "the server does not offer SMTPUTF8, needed for "
+			    "non-ASCII addresses (RFC 6531)");
+			c->t.refused = 1;
+			continue;
+		}
 		t.smtputf8 |= rc[i].utf8;
+		idx[k++] = i;
+	}
+	if (k == 0) {
+		free(sr);
+		free(idx);
+		job_release(j);
+		return 0;
+	}
 	t.dsn_notify = o->dsn_notify;
 	t.dsn_ret = o->dsn_ret;
 	t.dsn_envid = o->dsn_envid;
@@ -832,23 +883,21 @@ transaction(struct ctx *c, struct mxk_smtpc_io *io, const struct mxk_ehlo *caps,
 	t.block_timeout_ms = (int)o->data_timeout;
 	t.data_timeout_ms = (int)o->data_start_timeout;
 	t.final_timeout_ms = (int)o->final_timeout;
-	if ((sr = calloc(n, sizeof(*sr))) == NULL)
-		return mxk_err_set(e, MXK_ERR_INTERNAL, MXK_SRC_LOCAL, NULL,
-		    "out of memory");
-	for (i = 0; i < n; i++) {
-		sr[i].addr = rc[i].addr;
-		sr[i].orcpt = o->dsn_orcpt != NULL ? rc[i].orcpt : NULL;
+	for (i = 0; i < k; i++) {
+		sr[i].addr = rc[idx[i]].addr;
+		sr[i].orcpt = o->dsn_orcpt != NULL ? rc[idx[i]].orcpt : NULL;
 	}
-	ret = mxk_smtpc_transaction(io, caps, &t, sr, n, deadline, e);
+	ret = mxk_smtpc_transaction(io, caps, &t, sr, k, deadline, e);
 	if (ret == 0 && t.refused && t.last.code / 100 != 4)
 		c->t.refused = 1;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < k; i++) {
 		if (sr[i].state == MXK_RCPT_PENDING)
 			continue;
-		rc[i].r = sr[i];
-		rc[i].done = 1;
+		rc[idx[i]].r = sr[i];
+		rc[idx[i]].done = 1;
 	}
 	free(sr);
+	free(idx);
 	job_release(j);
 	return ret;
 }
@@ -1141,6 +1190,11 @@ deliver_group(struct ctx *c, const char *domain, struct rcpt *rc, size_t n)
 	}
 
 	if (o->user != NULL) {
+		/* --timeout bounds the whole delivery, AUTH too. */
+		long long adl = mxk_deadline_in(o->command_timeout);
+
+		if (deadline < adl)
+			adl = deadline;
 		if (!sc.res.tls && !o->auth_plaintext) {
 			(void)mxk_err_set(&e, MXK_ERR_AUTH, MXK_SRC_LOCAL,
 			    "5.7.11", "not sending AUTH credentials in "
@@ -1149,7 +1203,7 @@ deliver_group(struct ctx *c, const char *domain, struct rcpt *rc, size_t n)
 			goto fail;
 		}
 		if (mxk_smtpc_auth(&sc.io, &sc.res.caps, o->auth_mech, o->user,
-		    c->secret, mxk_deadline_in(o->command_timeout), &e) == -1)
+		    c->secret, adl, &e) == -1)
 			goto fail;
 	}
 
@@ -1477,6 +1531,10 @@ exit_status(const struct ctx *c, const struct rcpt *rc, size_t n)
 		else
 			t.deferred = 1;
 	}
+	if (t.usage)
+		return EX_USAGE;
+	if (t.config)
+		return EX_CONFIG;
 	if (t.auth)
 		return EX_NOPERM;
 	if (t.proto)

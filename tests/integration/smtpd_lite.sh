@@ -98,6 +98,11 @@ cm "maildir: Received with the queue id" 'by mx\.lite\.test \(smtpd-lite\) with 
 [ "$(stat -c %a "$f")" = 600 ] && ok "maildir: file 0600" || fail maildir-mode "$(stat -c %a "$f")"
 [ "$(stat -c %a "$M/lite.test")" = 700 ] && ok "maildir: folder 0700" || fail folder-mode "$(stat -c %a "$M/lite.test")"
 [ -z "$(ls "$M/lite.test/tmp")" ] && ok "maildir: tmp/ empty" || fail maildir-tmp "$(ls "$M/lite.test/tmp")"
+# A NUL goes as BINARYMIME (RFC 3030), and is stored as it came.
+ce "smtpsend, a NUL in the message: sent as BINARYMIME" 0 bash -c "printf 'Subject: nul\n\na\\000b\n' | $S -f a@example.test nul@lite.test"
+cm "BINARYMIME: logged so" 'from=<a@example\.test> rcpts=1 .*body=BINARYMIME bdat=yes result="250 ' cat "$WORLD_DIR/peers/lite-mx.log"
+f=$(grep -l '^Subject: nul' "$M"/lite.test/new/* 2>/dev/null | head -n 1)
+[ -n "$f" ] && grep -qaP '^a\x00b\r$' "$f" && ok "BINARYMIME: the NUL stored" || fail binarymime-store "$(cat -A "$f" 2>&1 | tail -n 2)"
 ce "relay refused: 550 5.7.1" 67 bash -c "msg r | $S --host mx.lite.test x@elsewhere.test"
 cm "relay refused: reply" '^bounced x@elsewhere\.test 550 5\.7\.1 ' cat "$K"
 ce "swaks, pipelined" 0 swaks --server mx.lite.test --to p@lite.test --from a@example.test --pipeline

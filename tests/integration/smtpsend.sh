@@ -56,6 +56,9 @@ cm "--help" '^usage: smtpsend' "$S" --help
 cm "--version" '^smtpsend [0-9]' "$S" --version
 ce "bad recipient: 65" 65 bash -c "msg x | $S 'a@@send.test'"
 ce "bad --tls: usage" 64 "$S" --tls sometimes a@send.test </dev/null
+ce "--dsn-envid over 100 characters: usage" 64 "$S" --dsn-envid "$(printf 'x%.0s' $(seq 101))" a@send.test </dev/null
+ce "--dsn-envid that grows over 100 once encoded: usage" 64 "$S" --dsn-envid "$(printf '+%.0s' $(seq 40))" a@send.test </dev/null
+ce "--dsn-envid with a control character: usage" 64 "$S" --dsn-envid $'a\001b' a@send.test </dev/null
 ce "--passfile without --user: usage" 64 "$S" --passfile /dev/null a@send.test </dev/null
 ce "--user without --host: usage" 64 "$S" --user alice a@send.test </dev/null
 ce "bad --host port: usage" 64 "$S" --host mx.send.test:99999 a@send.test </dev/null
@@ -126,6 +129,20 @@ ce "SMTPUTF8: sent" 0 bash -c "msg u | $S \"\$U\""
 cm "SMTPUTF8: requested" '^mail-option SMTPUTF8$' cat "$(last_dump).env"
 ce "SMTPUTF8 missing on the server: 69" 69 bash -c "msg u | $S --host chunk.send.test \"\$U\""
 cm "SMTPUTF8 missing: 553 5.6.7" '^bounced .* 553 5\.6\.7 .*SMTPUTF8' cat "$K"
+# Without SMTPUTF8 only the recipient that needs it is refused.
+ce "ASCII and non-ASCII recipients, no SMTPUTF8: 69" 69 bash -c "msg mixed | $S --host chunk.send.test a@send.test \"\$U\""
+cm "mixed: the ASCII recipient sent" '^sent a@send\.test 250 ' cat "$K"
+cm "mixed: the other one 553 5.6.7" '^bounced jos.*@send\.test 553 5\.6\.7 ' cat "$K"
+ce "--mta-sts-cache unusable: 78" 78 bash -c "msg c | $S --mta-sts-cache /proc/nonexistent/x a@send.test"
+cm "--mta-sts-cache unusable: says which" 'mta-sts-cache.*/proc/nonexistent' cat "$K"
+# RFC 6152 3: no 8-bit data to a server without 8BITMIME; RFC 3030: a
+# NUL only as BINARYMIME.
+start_sink 192.0.2.128 2526 -8 || fail setup "smtp-sink -8 on 192.0.2.128:2526"
+ce "8bit, no 8BITMIME on the server: 69" 69 bash -c "printf 'Subject: 8\n\ncaf\\303\\251\n' | $S --host 192.0.2.128:2526 --tls none a@send.test"
+cm "8bit, no 8BITMIME: 554 5.6.3, not sent" '^bounced a@send\.test 554 5\.6\.3 .*8BITMIME' cat "$K"
+ce "7bit, no 8BITMIME: sent" 0 bash -c "msg seven | $S --host 192.0.2.128:2526 --tls none a@send.test"
+ce "a NUL, no BINARYMIME on the server: 69" 69 bash -c "printf 'Subject: n\n\na\\000b\n' | $S --host 192.0.2.128 --tls none a@send.test"
+cm "a NUL, no BINARYMIME: 554 5.6.3" '^bounced a@send\.test 554 5\.6\.3 .*BINARYMIME' cat "$K"
 
 # --- SIZE: over the server's limit is refused before MAIL
 before=$(grep -c '192.0.2.126:25 .* mail ' "$LOG")
@@ -154,6 +171,22 @@ ce "AUTH without TLS with --auth-plaintext" 0 env SMTPSEND_PASSWORD=s3cret bash 
 cm "transcript hides the secret" '>>> AUTH PLAIN \*\*\*\*\*\*\*\*' env SMTPSEND_PASSWORD=s3cret bash -c \
     "msg auth | $S -v --host relay.send.test --user alice --auth-mech PLAIN a@else.test 2>&1"
 if grep -q 'czNjcmV0\|s3cret' "$K"; then fail "transcript secret" "leaked"; else ok "transcript: no secret"; fi
+# --timeout bounds AUTH too: a server that holds its AUTH reply 30 s.
+printf 'alice:%s\n' "$(/usr/bin/python3 -c 'import crypt; print(crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_SHA512)))' 2>/dev/null)" >"$T_TMP/lite-pw"
+nsenter --net="$WORLD_DIR/inet.ns" "$T_ROOT/bin/smtpd-lite" -l 192.0.2.128:2527 --discard \
+    --passwd "$T_TMP/lite-pw" --auth-plaintext --delay AUTH=30000 >"$WORLD_DIR/peers/send-lite.log" 2>&1 </dev/null &
+lite_pid=$!
+world_pid_add "$WORLD_DIR/peers.pids" smtpd-lite $lite_pid
+wait_port 192.0.2.128 2527 5 || fail setup "smtpd-lite on 192.0.2.128:2527: $(tail -n 2 "$WORLD_DIR/peers/send-lite.log")"
+t0=$(date +%s)
+ce "AUTH held back past --timeout: deferred (75)" 75 env SMTPSEND_PASSWORD=s3cret bash -c \
+    "msg slow | $S --host 192.0.2.128:2527 --tls none --user alice --auth-plaintext --timeout 3s --command-timeout 25s a@else.test"
+t1=$(date +%s)
+[ $((t1 - t0)) -lt 20 ] && ok "AUTH: given up at --timeout, not at --command-timeout ($((t1 - t0)) s)" ||
+    fail auth-timeout "$((t1 - t0)) s"
+# Its session waits out the 30 s: no need to wait for it.
+kill -KILL "$lite_pid" 2>/dev/null
+wait "$lite_pid" 2>/dev/null
 
 # --- implicit TLS (RFC 8314) and LMTP (RFC 2033)
 ce "SMTPS: sent" 0 env SMTPSEND_PASSWORD=s3cret bash -c \
