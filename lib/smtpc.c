@@ -155,6 +155,40 @@ mxk_smtpc_xtext(const char *s, char *out, size_t outlen)
 	return 0;
 }
 
+int
+mxk_smtpc_unitext(const char *s, char *out, size_t outlen)
+{
+	size_t	o = 0;
+
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c < 33 || c == 127 || c == '+' || c == '=' || c == '\\') {
+			if (o + 7 > outlen)
+				return -1;
+			(void)snprintf(out + o, 7, "\\x{%02X}", c);
+			o += 6;
+		} else {
+			if (o + 2 > outlen)
+				return -1;
+			out[o++] = (char)c;
+		}
+	}
+	if (o + 1 > outlen)
+		return -1;
+	out[o] = '\0';
+	return 0;
+}
+
+static int
+ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s > 127)
+			return 0;
+	return 1;
+}
+
 static int
 build_mail(const struct mxk_ehlo *caps, const struct mxk_smtpc_txn *t,
     char *line, size_t len, struct mxk_err *e)
@@ -201,11 +235,16 @@ build_rcpt(const struct mxk_ehlo *caps, const struct mxk_smtpc_txn *t,
 		n += snprintf(line + n, len - (size_t)n, " NOTIFY=%s",
 		    t->dsn_notify);
 	if (caps->dsn && rc->orcpt != NULL && n >= 0 && (size_t)n < len) {
-		if (mxk_smtpc_xtext(rc->orcpt, xt, sizeof(xt)) == -1)
+		/* RFC 6533 §3: a non-ASCII address is of type utf-8, in
+		 * the unitext form (it goes only with SMTPUTF8). */
+		int	u = !ascii(rc->orcpt);
+
+		if ((u ? mxk_smtpc_unitext(rc->orcpt, xt, sizeof(xt)) :
+		    mxk_smtpc_xtext(rc->orcpt, xt, sizeof(xt))) == -1)
 			return mxk_err_set(e, MXK_ERR_USAGE, MXK_SRC_LOCAL,
 			    NULL, "DSN ORCPT too long");
-		n += snprintf(line + n, len - (size_t)n, " ORCPT=rfc822;%s",
-		    xt);
+		n += snprintf(line + n, len - (size_t)n, " ORCPT=%s;%s",
+		    u ? "utf-8" : "rfc822", xt);
 	}
 	if (n < 0 || (size_t)n >= len)
 		return mxk_err_set(e, MXK_ERR_DATA, MXK_SRC_LOCAL, "5.5.2",

@@ -195,6 +195,9 @@ int	 mxk_smtpc_transaction(struct mxk_smtpc_io *, const struct mxk_ehlo *,
 
 /* RFC 3461 §4 xtext of s into out; -1 when it does not fit. */
 int	 mxk_smtpc_xtext(const char *s, char *out, size_t outlen);
+/* RFC 6533 §3 utf-8-addr-unitext of s (UTF-8 kept; '+', '=', backslash,
+ * space and controls as \x{HEX}); -1 when it does not fit. */
+int	 mxk_smtpc_unitext(const char *s, char *out, size_t outlen);
 
 /* RSET (between transactions); 0 on 250. */
 int	 mxk_smtpc_rset(struct mxk_smtpc_io *, long long deadline,

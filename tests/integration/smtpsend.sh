@@ -127,6 +127,8 @@ ce "8bit: sent" 0 bash -c "printf 'Subject: 8\n\ncaf\\303\\251\n' | $S a@send.te
 cm "8bit: BODY=8BITMIME" '^mail-option BODY=8BITMIME$' cat "$(last_dump).env"
 ce "SMTPUTF8: sent" 0 bash -c "msg u | $S \"\$U\""
 cm "SMTPUTF8: requested" '^mail-option SMTPUTF8$' cat "$(last_dump).env"
+ce "SMTPUTF8 with --dsn-orcpt: sent" 0 bash -c "msg u | $S --dsn-orcpt \"\$U\""
+cm "ORCPT of a UTF-8 address: utf-8 type, unitext (RFC 6533)" "^rcpt-option ORCPT=utf-8;jos$(printf '\303\251')@send\\.test\$" cat "$(last_dump).env"
 ce "SMTPUTF8 missing on the server: 69" 69 bash -c "msg u | $S --host chunk.send.test \"\$U\""
 cm "SMTPUTF8 missing: 553 5.6.7" '^bounced .* 553 5\.6\.7 .*SMTPUTF8' cat "$K"
 # Without SMTPUTF8 only the recipient that needs it is refused.

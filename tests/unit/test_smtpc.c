@@ -1083,6 +1083,12 @@ test_xtext(void)
 	T_EQ_INT(mxk_smtpc_xtext("a+b=c d\x01", buf, sizeof(buf)), 0, "xtext");
 	T_EQ_STR(buf, "a+2Bb+3Dc+20d+01", "xtext value");
 	T_EQ_INT(mxk_smtpc_xtext("++++", buf, 8), -1, "xtext too long");
+	T_EQ_INT(mxk_smtpc_unitext("jos\xc3\xa9+a=b\\c d@x.test", buf,
+	    sizeof(buf)), 0, "unitext");
+	T_EQ_STR(buf, "jos\xc3\xa9\\x{2B}a\\x{3D}b\\x{5C}c\\x{20}d@x.test",
+	    "unitext value");
+	T_EQ_INT(mxk_smtpc_unitext("+", buf, 6), -1, "unitext too long");
+	T_EQ_INT(mxk_smtpc_unitext("+", buf, 7), 0, "unitext just fits");
 }
 
 /*
