@@ -3806,6 +3806,9 @@ busy_poll(struct server *srv, struct epoll_event *evs, int max, int lastn)
 	srv->bp_polls++;
 	end = mxk_now_us() + srv->o->busy_poll;
 	do {
+		/* A signal meanwhile: to the loop at once. */
+		if (srv->stop || srv->reload)
+			return 0;
 		if ((n = epoll_wait(srv->ep, evs, max, 0)) != 0) {
 			if (n > 0) {
 				srv->bp_found++;
@@ -3900,8 +3903,11 @@ serve(struct server *srv)
 			break;
 		mxk_log_flush();
 		n = busy_poll(srv, evs, 256, lastn);
+		/* A signal that came during the poll is seen now. */
 		if (n == 0)
-			n = epoll_wait(srv->ep, evs, 256, wait_ms(srv, 200));
+			n = epoll_wait(srv->ep, evs, 256, srv->reload ||
+			    (srv->stop && srv->stop_deadline == 0) ? 0 :
+			    wait_ms(srv, 200));
 		lastn = n;
 		if (n == -1 && errno != EINTR)
 			break;

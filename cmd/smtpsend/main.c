@@ -600,6 +600,7 @@ struct ctx {
 	struct tally		 t;
 	struct mxk_mtasts_cache	*sts_cache;
 	int			 sts_opened;	/* tried to open it */
+	struct mxk_err		 sts_err;	/* --mta-sts-cache unusable */
 };
 
 static const char *const state_names[] = {
@@ -1007,6 +1008,12 @@ sts_discover(struct ctx *c, const char *domain, long long deadline,
 
 	dir[0] = '\0';
 	mxk_err_clear(&de);
+	/* A --mta-sts-cache that cannot be used fails every domain that
+	 * would use it, not only the first. */
+	if (c->sts_err.class != MXK_ERR_OK) {
+		*e = c->sts_err;
+		return -1;
+	}
 	if (!c->sts_opened) {
 		c->sts_opened = 1;
 		if (o->sts_cache != NULL) {
@@ -1014,6 +1021,7 @@ sts_discover(struct ctx *c, const char *domain, long long deadline,
 			    MXK_MTASTS_CACHE_CREATE, &c->sts_cache, e) == -1) {
 				mxk_err_prefix(e, "--mta-sts-cache");
 				e->class = MXK_ERR_CONFIG;
+				c->sts_err = *e;
 				return -1;
 			}
 		} else if (mxk_mtasts_cache_default(dir, sizeof(dir)) == -1 ||

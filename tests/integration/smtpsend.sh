@@ -135,8 +135,10 @@ cm "SMTPUTF8 missing: 553 5.6.7" '^bounced .* 553 5\.6\.7 .*SMTPUTF8' cat "$K"
 ce "ASCII and non-ASCII recipients, no SMTPUTF8: 69" 69 bash -c "msg mixed | $S --host chunk.send.test a@send.test \"\$U\""
 cm "mixed: the ASCII recipient sent" '^sent a@send\.test 250 ' cat "$K"
 cm "mixed: the other one 553 5.6.7" '^bounced jos.*@send\.test 553 5\.6\.7 ' cat "$K"
-ce "--mta-sts-cache unusable: 78" 78 bash -c "msg c | $S --mta-sts-cache /proc/nonexistent/x a@send.test"
+ce "--mta-sts-cache unusable: 78" 78 bash -c "msg c | $S --mta-sts-cache /proc/nonexistent/x a@send.test z@send2.test"
 cm "--mta-sts-cache unusable: says which" 'mta-sts-cache.*/proc/nonexistent' cat "$K"
+[ "$(grep -c '^deferred .*mta-sts-cache' "$K")" = 2 ] && ok "--mta-sts-cache unusable: both domains deferred, none sent without it" ||
+    fail sts-cache-2 "$(cat "$K")"
 # RFC 6152 3: no 8-bit data to a server without 8BITMIME; RFC 3030: a
 # NUL only as BINARYMIME.
 start_sink 192.0.2.128 2526 -8 || fail setup "smtp-sink -8 on 192.0.2.128:2526"
