@@ -130,19 +130,25 @@ mxk_ehlo_has_auth(const struct mxk_ehlo *c, const char *mech)
  * Pure helpers: xtext and the MAIL and RCPT commands (base64 is lib/b64).
  */
 
-int
-mxk_smtpc_xtext(const char *s, char *out, size_t outlen)
+/*
+ * xtext (RFC 3461 §4: "+XX") or, uni, utf-8-addr-unitext (RFC 6533 §3:
+ * "\x{XX}", UTF-8 kept) of s into out; -1 when it does not fit.
+ */
+static int
+encode(const char *s, char *out, size_t outlen, int uni)
 {
-	size_t	o = 0;
+	size_t	o = 0, w = uni ? 6 : 3;
 
 	for (; *s != '\0'; s++) {
 		unsigned char c = (unsigned char)*s;
 
-		if (c < 33 || c > 126 || c == '+' || c == '=') {
-			if (o + 4 > outlen)
+		if (c < 33 || c == 127 || (c > 127 && !uni) || c == '+' ||
+		    c == '=' || (uni && c == '\\')) {
+			if (o + w + 1 > outlen)
 				return -1;
-			(void)snprintf(out + o, 4, "+%02X", c);
-			o += 3;
+			(void)snprintf(out + o, w + 1, uni ? "\\x{%02X}" :
+			    "+%02X", c);
+			o += w;
 		} else {
 			if (o + 2 > outlen)
 				return -1;
@@ -156,28 +162,15 @@ mxk_smtpc_xtext(const char *s, char *out, size_t outlen)
 }
 
 int
+mxk_smtpc_xtext(const char *s, char *out, size_t outlen)
+{
+	return encode(s, out, outlen, 0);
+}
+
+int
 mxk_smtpc_unitext(const char *s, char *out, size_t outlen)
 {
-	size_t	o = 0;
-
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c < 33 || c == 127 || c == '+' || c == '=' || c == '\\') {
-			if (o + 7 > outlen)
-				return -1;
-			(void)snprintf(out + o, 7, "\\x{%02X}", c);
-			o += 6;
-		} else {
-			if (o + 2 > outlen)
-				return -1;
-			out[o++] = (char)c;
-		}
-	}
-	if (o + 1 > outlen)
-		return -1;
-	out[o] = '\0';
-	return 0;
+	return encode(s, out, outlen, 1);
 }
 
 static int
@@ -423,6 +416,27 @@ broken(struct mxk_smtpc *s, const struct mxk_reply *r, const char *what)
 	    "unexpected reply to %s: %d %s", what, r->code,
 	    mxk_reply_first_line(r, first, sizeof(first)));
 	finish(s, S_ERROR);
+}
+
+/*
+ * A 354 where no message may go (RFC 2920 §3.1): an empty one ends it,
+ * or the next command would be read as its content.  An LMTP server must
+ * have refused DATA (RFC 2033 §4.2): it would give no reply to ".", so
+ * nothing more can be read in step.
+ */
+static void
+empty_message(struct mxk_smtpc *s, const struct mxk_reply *r,
+    const char *what)
+{
+	if (s->t->lmtp) {
+		broken(s, r, what);
+		return;
+	}
+	if (queue(s, ".") == -1) {
+		finish(s, S_ERROR);
+		return;
+	}
+	set_state(s, S_DOT);
 }
 
 /*
@@ -1142,15 +1156,7 @@ take_txn(struct mxk_smtpc *s, const struct mxk_reply *r)
 		 * taken for its content.
 		 */
 		if (s->data_sent && r->code == 354) {
-			if (s->t->lmtp) {
-				broken(s, r, "DATA after a refused MAIL");
-				return;
-			}
-			if (queue(s, ".") == -1) {
-				finish(s, S_ERROR);
-				return;
-			}
-			set_state(s, S_DOT);
+			empty_message(s, r, "DATA after a refused MAIL");
 			return;
 		}
 		finish(s, S_DONE);
@@ -1172,19 +1178,9 @@ take_txn(struct mxk_smtpc *s, const struct mxk_reply *r)
 			/*
 			 * RFC 2920 §3.1: DATA went in the group, every RCPT
 			 * failed, and yet 354: an empty message, which the
-			 * server must refuse.  An LMTP server must have
-			 * refused DATA (RFC 2033 §4.2): it would give no
-			 * reply to ".", so nothing more can be read in step.
+			 * server must refuse.
 			 */
-			if (s->t->lmtp) {
-				broken(s, r, "DATA without recipients");
-				return;
-			}
-			if (queue(s, ".") == -1) {
-				finish(s, S_ERROR);
-				return;
-			}
-			set_state(s, S_DOT);
+			empty_message(s, r, "DATA without recipients");
 			return;
 		}
 		if (j == 0) {
