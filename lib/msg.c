@@ -76,6 +76,8 @@ struct rd {
 	int				 count_only;	/* direct: scan only */
 	const char			*tmpdir;
 	int				 done;		/* "." seen (dot_ends) */
+	size_t				 odd_end;	/* -t: the header ended at
+							 * this line, no field */
 	struct mxk_err			*e;
 };
 
@@ -310,10 +312,26 @@ end_line(struct rd *r)
 				return -1;
 			goto append;
 		} else {
-			/* Not a header field: the body starts here. */
+			/* Not a header field: the body starts here.  With
+			 * -t the body is then read line by line, for a Bcc
+			 * below the line (see below). */
 			if (end_header(r) == -1)
 				return -1;
+			if (r->p->extract_rcpts)
+				r->odd_end = r->m->lines;
 		}
+	} else if (r->odd_end > 0) {
+		size_t	n = field_name(l->p, l->len, NULL);
+
+		/* A Bcc: the writer meant for the header would go to every
+		 * recipient: refused, nothing sent. */
+		if (n > 0 && is_name(l->p, n, "bcc"))
+			return mxk_err_set(r->e, MXK_ERR_DATA, MXK_SRC_LOCAL,
+			    "5.6.0", "line %zu is no header field, so the "
+			    "header ends there, and the Bcc field on line %zu "
+			    "would be shown to every recipient (-t): end the "
+			    "header with an empty line; nothing was sent",
+			    r->odd_end, r->m->lines);
 	}
 body:
 	if (emit(r, l->p != NULL ? l->p : "", l->len) == -1 ||
@@ -391,7 +409,7 @@ spool_file(const char *dir, int *fdp, struct mxk_err *e)
 static int
 line_end(struct rd *r)
 {
-	if (r->in_header || r->p->dot_ends)
+	if (r->in_header || r->p->dot_ends || r->odd_end > 0)
 		return end_line(r);
 	r->m->lines++;
 	r->blen = 0;
@@ -399,8 +417,9 @@ line_end(struct rd *r)
 }
 
 /*
- * The first CR or LF of p[from..n) (n when none); *eight is set when an
- * octet before it is over 127 (eight NULL: not wanted).  Sixteen octets a
+ * The first CR or LF of p[from..n) (n when none); MSG_8BIT is set in *kind
+ * when an octet before it is over 127, MSG_NUL when one is NUL (kind
+ * NULL: not wanted).  Sixteen octets a
  * step with SSE2 (every x86-64), eight otherwise (the "has a zero byte"
  * word trick): a line costs a few instructions, not a loop per octet.
  */
@@ -541,7 +560,7 @@ mxk_msg_read(int fd, const struct mxk_msg_params *p, struct mxk_msg **out,
 				if (r->done)
 					break;
 			}
-			if (!r->in_header && !p->dot_ends) {
+			if (!r->in_header && !p->dot_ends && r->odd_end == 0) {
 				/* The body, a span at a time. */
 				ssize_t	j = (ssize_t)find_eol(in, (size_t)i,
 					    (size_t)n, &m->eightbit);

@@ -222,6 +222,16 @@ for r in a b c hidden; do
 done
 if grep -qi '^bcc:' "$b.eml"; then fail "-t: Bcc removed" "still there"; else ok "-t: Bcc removed"; fi
 cm "-t: To kept" '^To: a@send' cat "$b.eml"
+ce "-t, 'Name :' fields: the Bcc after them found and removed" 0 bash -c \
+    "printf 'To : a@send.test\nX-Old : y\nBcc : hidden2@send.test\nSubject: t\n\nbody\n' | $S -t -f me@example.test"
+b=$(last_dump)
+cm "-t obsolete syntax: rcpt hidden2" '^rcpt hidden2@send\.test$' cat "$b.env"
+if grep -qi '^bcc' "$b.eml"; then fail "-t obsolete syntax: Bcc removed" "still there"; else ok "-t obsolete syntax: Bcc removed"; fi
+before=$(ls "$D" | wc -l)
+ce "-t, a Bcc after a line that ends the header: refused (65)" 65 bash -c \
+    "printf 'To: a@send.test\nX-T\\303\\251st: 1\nBcc: hidden3@send.test\n\nbody\n' | $S -t -f me@example.test"
+cm "-t odd end: says why" 'line 2 is no header field.*Bcc field on line 3' cat "$K"
+[ "$(ls "$D" | wc -l)" = "$before" ] && ok "-t odd end: nothing sent" || fail "-t odd end" "a message was sent"
 ln -sf "$S" "$T_TMP/sendmail"
 ce "sendmail: a lone dot ends input" 0 bash -c \
     "printf 'Subject: s\n\nbefore\n.\nafter\n' | '$T_TMP/sendmail' -odi -oem -f me@example.test a@send.test"

@@ -283,6 +283,43 @@ main(void)
 			mxk_msg_free(m);
 		}
 	}
+	/* -t: a line that is no field ends the header; a Bcc below it
+	 * would be shown to all, so the message is refused. */
+	{
+		static const char leak[] = "To: a@x.test\nX-T\xc3\xa9st: 1\n"
+		    "Bcc: b@x.test\n\nbody\n";
+		static const char ok1[] = "To: a@x.test\nhello\nBccs: no\n"
+		    "x Bcc: no\n";
+
+		memset(&p, 0, sizeof(p));
+		p.extract_rcpts = 1;
+		use_pipe = 0;
+		rc = run(leak, sizeof(leak) - 1, &p, out, sizeof(out), &got,
+		    &m, &e);
+		T_EQ_INT(rc, -1, "-t: a Bcc after the header's odd end");
+		T_EQ_INT(e.class, MXK_ERR_DATA, "-t odd end: data error");
+		T_OK(strstr(e.msg, "line 2") != NULL && strstr(e.msg,
+		    "line 3") != NULL, "-t odd end: says where: %s", e.msg);
+		use_pipe = 1;
+		rc = run(leak, sizeof(leak) - 1, &p, out, sizeof(out), &got,
+		    &m, &e);
+		T_EQ_INT(rc, -1, "-t: a Bcc after the odd end (pipe)");
+		rc = run(ok1, sizeof(ok1) - 1, &p, out, sizeof(out), &got, &m,
+		    &e);
+		T_EQ_INT(rc, 0, "-t: an odd end without a Bcc below");
+		if (m != NULL) {
+			T_EQ_INT(mxk_msg_nrcpts(m), 1, "-t odd end: one rcpt");
+			T_OK(strstr(out, "hello\r\nBccs: no\r\nx Bcc: no\r\n")
+			    != NULL, "-t odd end: the body kept: %s", out);
+			mxk_msg_free(m);
+		}
+		memset(&p, 0, sizeof(p));
+		rc = run(leak, sizeof(leak) - 1, &p, out, sizeof(out), &got,
+		    &m, &e);
+		T_EQ_INT(rc, 0, "without -t the same message goes");
+		mxk_msg_free(m);
+		use_pipe = 0;
+	}
 	/* add_from: only when there is no From. */
 	memset(&p, 0, sizeof(p));
 	p.add_from = "Me <me@x.test>";
