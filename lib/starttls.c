@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -372,6 +373,48 @@ handshake(struct mxk_smtpc_io *io, const struct mxk_mx_host *h,
 	return verify(h, d, p, res, e);
 }
 
+/*
+ * Our name for EHLO when the caller gives none (RFC 5321 §4.1.4): this
+ * host's name when it is a domain name (has a dot), else the address
+ * literal of our end of the connection, which a server can check, rather
+ * than a bare "vm" that many refuse as no fully-qualified name; a
+ * connection that is no IP socket (LMTP over a local socket): the name,
+ * or "localhost".
+ */
+void
+mxk_starttls_ehlo_name(int fd, char *out, size_t len)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl = sizeof(ss);
+	char			 a[INET6_ADDRSTRLEN], hn[256];
+
+	hn[0] = '\0';
+	if (gethostname(hn, sizeof(hn)) == 0)
+		hn[sizeof(hn) - 1] = '\0';
+	else
+		hn[0] = '\0';
+	if (strchr(hn, '.') != NULL && hn[strlen(hn) - 1] != '.') {
+		(void)snprintf(out, len, "%s", hn);
+		return;
+	}
+	memset(&ss, 0, sizeof(ss));
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET && inet_ntop(AF_INET,
+		    &((struct sockaddr_in *)&ss)->sin_addr, a, sizeof(a)) !=
+		    NULL) {
+			(void)snprintf(out, len, "[%s]", a);
+			return;
+		}
+		if (ss.ss_family == AF_INET6 && inet_ntop(AF_INET6,
+		    &((struct sockaddr_in6 *)&ss)->sin6_addr, a, sizeof(a)) !=
+		    NULL) {
+			(void)snprintf(out, len, "[IPv6:%s]", a);
+			return;
+		}
+	}
+	(void)snprintf(out, len, "%s", hn[0] != '\0' ? hn : "localhost");
+}
+
 int
 mxk_starttls_session(struct mxk_smtpc_io *io, struct mxk_dns *dns,
     const struct mxk_mx_host *h, const struct mxk_starttls_params *p,
@@ -379,11 +422,16 @@ mxk_starttls_session(struct mxk_smtpc_io *io, struct mxk_dns *dns,
 {
 	struct mxk_dane		*d = NULL;
 	struct mxk_reply	 r;
-	char			 first[256];
-	const char		*ehlo = p->ehlo != NULL ? p->ehlo : "localhost";
+	char			 first[256], name[300];
+	const char		*ehlo = p->ehlo;
 	int			 rc = -1;
 
 	memset(res, 0, sizeof(*res));
+	if (ehlo == NULL) {
+		mxk_starttls_ehlo_name(mxk_conn_fd(io->conn), name,
+		    sizeof(name));
+		ehlo = name;
+	}
 	/*
 	 * Every command and the TLS handshake go out as whole writes that
 	 * wait for an answer: Nagle's algorithm would only hold the write

@@ -92,7 +92,8 @@ enum mxk_tls_level {
 
 struct mxk_starttls_params {
 	enum mxk_tls_policy	 policy;
-	const char		*ehlo;		/* our name; NULL: "localhost" */
+	const char		*ehlo;		/* our name; NULL: see
+						 * mxk_starttls_ehlo_name() */
 	struct mxk_tls_params	 tls;		/* priority, cafile, client cert;
 						 * servername is set here */
 	int			 port;		/* for TLSA; 0: 25 */
@@ -144,6 +145,10 @@ struct mxk_starttls_result {
  * when the policy is not AUTO or DANE.  0: the level is satisfied; -1
  * with e set: this MX must not be used (quit and close it).
  */
+/* The default EHLO name for the connection fd: this host's name if it
+ * has a dot, else the address literal of our end, else "localhost". */
+void	 mxk_starttls_ehlo_name(int fd, char *out, size_t len);
+
 int	 mxk_starttls_session(struct mxk_smtpc_io *io, struct mxk_dns *dns,
 	    const struct mxk_mx_host *host, const struct mxk_starttls_params *,
 	    long long deadline, struct mxk_starttls_result *,

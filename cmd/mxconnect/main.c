@@ -1285,7 +1285,6 @@ run_starttls(const struct opts *o, const char *target, struct mxk_dns *dns,
 	struct mxk_mtasts_result	 sr;
 	struct tls_report		 tr;
 	struct mxk_err			 e;
-	char				 name[256];
 	size_t				 i;
 	int				 code, rc;
 
@@ -1299,12 +1298,7 @@ run_starttls(const struct opts *o, const char *target, struct mxk_dns *dns,
 	sp.cmd_timeout_ms = (int)(o->greeting_timeout > INT_MAX ? INT_MAX :
 	    o->greeting_timeout);
 	sp.tls_timeout_ms = sp.cmd_timeout_ms;
-	if (o->ehlo != NULL)
-		sp.ehlo = o->ehlo;
-	else if (gethostname(name, sizeof(name)) == 0 && name[0] != '\0') {
-		name[sizeof(name) - 1] = '\0';
-		sp.ehlo = name;
-	}
+	sp.ehlo = o->ehlo;	/* NULL: the library's default */
 	memset(&tr, 0, sizeof(tr));
 	tr.o = o;
 	tr.pl = pl;

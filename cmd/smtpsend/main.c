@@ -1093,7 +1093,6 @@ deliver_group(struct ctx *c, const char *domain, struct rcpt *rc, size_t n)
 	struct mxk_net_attempt		 att[MAXATT];
 	struct mxk_mtasts_result	 sr;
 	struct mxk_err			 e;
-	char				 myname[256];
 	const char			*host = NULL;
 	long long			 deadline = mxk_deadline_in(o->timeout);
 	size_t				 i, k;
@@ -1115,12 +1114,7 @@ deliver_group(struct ctx *c, const char *domain, struct rcpt *rc, size_t n)
 	sp.tls.priority = o->tls_priority;
 	sp.cmd_timeout_ms = (int)o->command_timeout;
 	sp.tls_timeout_ms = (int)o->command_timeout;
-	if (o->ehlo != NULL)
-		sp.ehlo = o->ehlo;
-	else if (gethostname(myname, sizeof(myname)) == 0) {
-		myname[sizeof(myname) - 1] = '\0';
-		sp.ehlo = myname;
-	}
+	sp.ehlo = o->ehlo;	/* NULL: the library's default */
 
 	if (o->host != NULL && strncmp(o->host, "unix:", 5) == 0) {
 		/* LMTP over a local socket: no DNS, no TLS. */

@@ -86,6 +86,14 @@ ce "bad passwd file: 78" 78 bash -c "echo 'no colon here' >'$T_TMP/badpw'; '$L' 
 lite mx 192.0.2.140 --maildir "$M/%d" --accept-domain lite.test
 ce "smtpsend to smtpd-lite: sent" 0 bash -c "msg one | $S -f a@example.test u@lite.test"
 cm "250 after storing" '^sent u@lite\.test 250 2\.0\.0 Ok: queued as ' cat "$K"
+# smtpsend's EHLO name: this host's if it is a domain name, else the
+# address literal of its end (RFC 5321 4.1.4).
+case $(hostname) in
+*.*) want_helo=$(hostname) ;;
+*) want_helo='[203.0.113.2]' ;;
+esac
+grep -qF "helo=$want_helo from=<a@example.test>" "$WORLD_DIR/peers/lite-mx.log" && ok "smtpsend's default EHLO name: $want_helo" ||
+    fail ehlo-name "$(grep -o 'helo=[^ ]*' "$WORLD_DIR/peers/lite-mx.log" | tail -n 1)"
 f=$(find "$M/lite.test/new" -type f | head -n 1)
 if [ -n "$f" ] && sed '1,/^\tWed\|^\t[A-Z][a-z][a-z], /d' "$f" >/dev/null &&
     [ "$(awk 'f; /^\t[A-Z][a-z][a-z], [0-9]/ { f = 1 }' "$f")" = "$(msg one | sed 's/$/\r/')" ]; then

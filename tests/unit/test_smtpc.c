@@ -1,6 +1,8 @@
 /* ISC license. */
 
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 #include "net.h"
 #include "reply.h"
 #include "smtpc.h"
+#include "starttls.h"
 #include "t.h"
 
 static void
@@ -1204,10 +1207,51 @@ test_changed_file(void)
 	}
 }
 
+/* The default EHLO name: a domain name, or the address literal of our
+ * end of the connection (RFC 5321 §4.1.4). */
+static void
+test_ehlo_name(void)
+{
+	struct sockaddr_in	 sa;
+	socklen_t		 sl = sizeof(sa);
+	char			 hn[256], got[300];
+	int			 l, c, sv[2], fqdn;
+
+	hn[0] = '\0';
+	(void)gethostname(hn, sizeof(hn));
+	hn[sizeof(hn) - 1] = '\0';
+	fqdn = strchr(hn, '.') != NULL && hn[strlen(hn) - 1] != '.';
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((l = socket(AF_INET, SOCK_STREAM, 0)) == -1 ||
+	    bind(l, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
+	    listen(l, 1) == -1 ||
+	    getsockname(l, (struct sockaddr *)&sa, &sl) == -1 ||
+	    (c = socket(AF_INET, SOCK_STREAM, 0)) == -1) {
+		T_OK(0, "ehlo name: a loopback socket");
+		return;
+	}
+	T_EQ_INT(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0,
+	    "ehlo name: connect");
+	mxk_starttls_ehlo_name(c, got, sizeof(got));
+	T_EQ_STR(got, fqdn ? hn : "[127.0.0.1]", "ehlo name over TCP");
+	(void)close(c);
+	(void)close(l);
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0) {
+		mxk_starttls_ehlo_name(sv[0], got, sizeof(got));
+		T_EQ_STR(got, hn[0] != '\0' ? hn : "localhost",
+		    "ehlo name over a local socket");
+		(void)close(sv[0]);
+		(void)close(sv[1]);
+	}
+}
+
 int
 main(void)
 {
 	test_ehlo();
+	test_ehlo_name();
 	test_io();
 	test_send_checks();
 	test_txn();
