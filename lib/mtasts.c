@@ -985,9 +985,11 @@ near_expiry(const struct mxk_mtasts_state *s)
 	int		pct = s->refresh_percent > 0 && s->refresh_percent <= 100 ?
 			    s->refresh_percent : 50;
 
-	if (life <= 0)
+	/* Fetched "in the future" (the clock was ahead, or went back):
+	 * refresh now; a failed fetch keeps the policy all the same. */
+	if (life <= 0 || left > life)
 		return 1;
-	return left * 100 < life * pct;
+	return left * 100 < life * pct;	/* life <= 31557600: no overflow */
 }
 
 void
@@ -1424,8 +1426,10 @@ mxk_mtasts_cache_get(struct mxk_mtasts_cache *c, const char *domain,
 		return -1;
 	if (max_body == 0)
 		max_body = MXK_MTASTS_BODYMAX;
-	if ((fd = openat(c->dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) ==
-	    -1) {
+	/* O_NONBLOCK: a FIFO planted here must not hold the run past
+	 * every deadline (it is refused below as no regular file). */
+	if ((fd = openat(c->dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+	    O_NONBLOCK)) == -1) {
 		if (errno == ENOENT)
 			return 0;
 		return mxk_err_sys(e, MXK_ERR_IO, "cache %s/%s", c->dir, name);
@@ -1656,6 +1660,12 @@ xfer_done(struct xfer *x, CURLcode rc)
 			    "not followed (RFC 8461 §3.3)", code,
 			    x->location[0] != '\0' ? " to " : "",
 			    x->location);
+		} else if (code >= 500 || code == 429 || code == 408) {
+			/* The server's trouble, for now: a temporary
+			 * failure, as a timeout would be. */
+			f->state = MXK_MTASTS_FETCH_TEMPFAIL;
+			setwhy(f->why, sizeof(f->why), "HTTP status %ld: the "
+			    "policy host failed for now", code);
 		} else if (code != 200)
 			setwhy(f->why, sizeof(f->why), "HTTP status %ld, not "
 			    "200", code);

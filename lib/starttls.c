@@ -512,6 +512,7 @@ mxk_starttls_session(struct mxk_smtpc_io *io, struct mxk_dns *dns,
 			(void)mxk_err_set(e, MXK_ERR_TEMP, MXK_SRC_TLS,
 			    "4.7.4", "%s: TLS is required, but STARTTLS was "
 			    "refused: %d %s", h->name, r.code, first);
+			e->code = r.code;	/* 454: for now only */
 			goto out;
 		}
 		(void)snprintf(res->why, sizeof(res->why),

@@ -542,7 +542,12 @@ probe_tls(const struct opts *o, struct mxk_dns *dns, const char *cafile,
 			mi->tls = 1;
 			mi->trust = c.res.trust;
 			mxk_starttls_conn_close(&c, 1);
-		} else if (c.ntried == 0) {
+		} else if (c.ntried == 0 || (!c.res.tls &&
+		    (e.source == MXK_SRC_NET || (e.code >= 400 &&
+		    e.code < 500)))) {
+			/* No connection, or a temporary refusal before TLS
+			 * (EHLO 421, STARTTLS 454, a timeout): the MX could
+			 * not be judged, which is no policy mismatch. */
 			cut(mi->why, sizeof(mi->why), "not reachable: %s",
 			    e.msg);
 			nunreach++;
@@ -589,6 +594,8 @@ static int
 rank(int code)
 {
 	switch (code) {
+	case EX_IOERR:		/* lines lost: the caller must hear of it */
+		return 5;
 	case EX_DATAERR:
 		return 4;
 	case EX_NOHOST:
@@ -690,6 +697,8 @@ print_json(const struct mxk_mtasts_result *r, const struct rep *p)
 		if (r->http_code > 0)
 			x |= mxk_json_kv_int(&b, &f, "http_status",
 			    r->http_code);
+		else
+			x |= mxk_json_kv_str(&b, &f, "http_status", NULL);
 		x |= mxk_json_kv_str(&b, &f, "fetch_why", r->fetch_why[0] !=
 		    '\0' ? r->fetch_why : NULL);
 		x |= mxk_json_kv_str(&b, &f, "cached_id", r->had_cache ?
@@ -706,6 +715,17 @@ print_json(const struct mxk_mtasts_result *r, const struct rep *p)
 			x |= mxk_json_str(&b, r->tlsrpt.rua[i]);
 		}
 		x |= mxk_buf_addch(&b, ']');
+	} else {
+		/* Not looked up (not a domain name): the same members,
+		 * null, as the man page says. */
+		static const char *const none[] = { "txt", "txt_id",
+		    "txt_why", "fetch", "http_status", "fetch_why",
+		    "cached_id", "stored", "tlsrpt", "tlsrpt_why" };
+
+		for (i = 0; i < sizeof(none) / sizeof(none[0]); i++)
+			x |= mxk_json_kv_str(&b, &f, none[i], NULL);
+		x |= mxk_json_key(&b, &f, "tlsrpt_rua");
+		x |= mxk_buf_addstr(&b, "[]");
 	}
 	x |= mxk_json_key(&b, &f, "mx_hosts");
 	x |= mxk_buf_addch(&b, '[');
@@ -953,6 +973,13 @@ main(int argc, char **argv)
 			break;
 	}
 	free(reps);
+	/* A full disk or a closed pipe: the results did not reach the
+	 * caller, which must not take the run for a clean one. */
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		(void)fprintf(stderr, "%s: error: writing standard output: "
+		    "%s\n", PROG, strerror(errno));
+		worse(&code, EX_IOERR);
+	}
 	if (in.f != NULL && in.f != stdin)
 		(void)fclose(in.f);
 	mxk_dns_close(dns);

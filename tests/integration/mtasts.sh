@@ -170,13 +170,17 @@ ce "-q: problems only" 65 $MC -q --cache-dir "$C1" sts-enforce.test sts-testing.
 cm "-q: the problem" '^sts-testing\.test mismatch ' cat "$K"
 if [ "$(wc -l <"$K")" -eq 1 ]; then ok "-q: one line"; else fail "-q: one line" "$(cat "$K")"; fi
 
-ce "--json" 65 $MC --json --cache-dir "$T_TMP/c-json" sts-enforce.test sts-testing.test sts-redirect.test nosuch.test
+ce "--json" 65 $MC --json --cache-dir "$T_TMP/c-json" sts-enforce.test sts-testing.test sts-redirect.test nosuch.test bad..name.test
 if /usr/bin/python3 - "$K" <<'PYEOF' 2>"$T_TMP/json.err"
 import json, sys
 objs = [json.loads(l) for l in open(sys.argv[1])]
 assert [o["domain"] for o in objs] == ["sts-enforce.test", "sts-testing.test",
-    "sts-redirect.test", "nosuch.test"], objs
-e, t, r, n = objs
+    "sts-redirect.test", "nosuch.test", "bad..name.test"], objs
+e, t, r, n, b = objs
+# Every object has every member ("members without a value are null").
+assert all(set(o) == set(e) for o in objs), [sorted(set(e) ^ set(o)) for o in objs]
+assert b["status"] == "invalid" and b["fetch"] is None and b["http_status"] is None, b
+assert n["http_status"] is None, n
 assert e["status"] == "ok" and e["exit"] == 0 and e["mode"] == "enforce", e
 assert e["id"] == "enforce1" and e["max_age"] == 86400 and e["mx"] == ["mx.sts-enforce.test"], e
 assert e["source"] == "fetch" and e["stored"] is True and e["http_status"] == 200, e
@@ -202,6 +206,8 @@ ce "exit: 75 and 0" 75 $MC --no-cache sts-enforce.test bogus.test
 ce "exit: 65, 68, 75" 65 $MC --no-cache bogus.test nosuch.test sts-404.test
 ce "invalid domain argument: 65" 65 $MC --no-cache 'bad..name.test'
 cm "invalid domain line" '^bad\.\.name\.test invalid .* reason=not a domain name' cat "$K"
+ce "standard output on a full disk: 74, it comes first" 74 bash -c "$MC --no-cache --json 'bad..name.test' >/dev/full"
+cm "standard output on a full disk: says so" 'error: writing standard output' cat "$K"
 
 # -f FILE, -f -, --jobs: the same lines as one domain at a time.
 ALL="sts-enforce.test sts-testing.test sts-wild.test sts-wilddeep.test
@@ -269,6 +275,20 @@ cm "--tls: mismatch line" '^sts-tlsbad\.test mismatch mode=enforce .* reason=tls
 ce "--tls: no STARTTLS, and no listener" 65 $MC --no-cache --tls sts-wild.test
 cm "--tls: no STARTTLS" 'tls a\.mx\.sts-wild\.test: a\.mx\.sts-wild\.test: no TLS session' cat "$K"
 cm "--tls: unreachable MX" 'tls b\.mx\.sts-wild\.test: not reachable' cat "$K"
+# A temporary refusal of STARTTLS (454, RFC 3207) is no policy mismatch:
+# the MX could not be judged, as when it is down.
+world_cert b.mx.sts-wild.test b.mx.sts-wild.test >/dev/null 2>&1 || fail tls-certs "b.mx.sts-wild.test"
+nsenter --net="$WORLD_DIR/inet.ns" "$T_ROOT/bin/smtpd-lite" -l 198.51.100.16:25 --discard \
+    --cert "$C/b.mx.sts-wild.test.chain.pem" --key "$C/b.mx.sts-wild.test.key" \
+    --reply 'STARTTLS=454:4.7.0 TLS not available for now' >"$WORLD_DIR/peers/mtasts-lite.log" 2>&1 </dev/null &
+lite_pid=$!
+world_pid_add "$WORLD_DIR/peers.pids" smtpd-lite $lite_pid
+wait_port 198.51.100.16 25 5 || fail tls-peers "smtpd-lite on 198.51.100.16"
+ce "--tls: STARTTLS 454 on one MX" 65 $MC --no-cache --tls sts-wild.test
+cm "--tls: 454 is not reachable, for now" 'tls b\.mx\.sts-wild\.test: not reachable: .*STARTTLS was refused: 454' cat "$K"
+cm "--tls: the MX without STARTTLS still a mismatch" 'tls a\.mx\.sts-wild\.test: a\.mx\.sts-wild\.test: no TLS session' cat "$K"
+kill "$lite_pid" 2>/dev/null
+wait "$lite_pid" 2>/dev/null
 ce "--tls --no-mx: usage" 64 $MC --tls --no-mx sts-enforce.test
 
 # ------------------------------------------------------------ the cache rules
@@ -309,6 +329,12 @@ check "change: zone reloaded (id change3)" world_zone_reload sts-change.test
 ce "change: refresh gives 404" 65 $MCH sts-change.test
 cm "change: 404, cached policy kept" '^sts-change\.test invalid mode=enforce id=change2 max_age=86400 mx=mx\.sts-change\.test,mx2\.sts-change\.test source=cache .*reason=policy fetch: HTTP status 404.*the cached policy stays in force' cat "$K"
 [ "$(fetches $LOG)" -eq 3 ] && ok "change: the fetch was tried" || fail "change: fetch tried" "$(fetches $LOG)"
+# ... then a 503, the host's trouble for now: the cached policy kept, and
+# that is fine (exit 0), as when the host is down.
+touch "$W/mta-sts.sts-change.test/.well-known/fail503"
+ce "change: refresh gives 503" 0 $MCH sts-change.test
+cm "change: 503, cached policy kept" '^sts-change\.test ok mode=enforce id=change2 .* source=cache .*reason=policy fetch: HTTP status 503.*the cached policy stays in force' cat "$K"
+rm -f "$W/mta-sts.sts-change.test/.well-known/fail503"
 # ... then the policy host down (nginx stopped).
 world_pids_stop "$WORLD_DIR/pids" nginx
 ce "change: policy host down" 0 $MCH sts-change.test
@@ -332,7 +358,7 @@ ce "change: DNS failing" 0 $MC --cache-dir "$CH" --resolver "$REFUSE_V4" --timeo
 cm "change: DNS failing, still enforcing" '^sts-change\.test ok mode=enforce id=change2 .* source=cache .*reason=_mta-sts\.sts-change\.test: lookup failed.*stays in force.*MX lookup failed' cat "$K"
 ce "change: DNS failing, no cache: 75" 75 $MC --no-cache --resolver "$REFUSE_V4" --timeout 5 sts-change.test
 cm "change: unreachable" '^sts-change\.test unreachable mode=- ' cat "$K"
-[ "$(fetches $LOG)" -eq 3 ] && ok "change: no fetch without a TXT record" ||
+[ "$(fetches $LOG)" -eq 4 ] && ok "change: no fetch without a TXT record" ||
     fail "change: fetches" "$(fetches $LOG)"
 
 # ------------------------------------------------------------ parallel writers

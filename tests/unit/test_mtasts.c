@@ -867,6 +867,17 @@ test_decide(void)
 	s.refresh_percent = 80;
 	mxk_mtasts_decide(&s, &d);
 	T_EQ_INT(d.fetch, 1, "refresh 70% left, threshold 80%");
+	/* Fetched in the future (the clock went back), even 10^17 s: a
+	 * refresh, and no overflow in the arithmetic. */
+	s.refresh_percent = 0;
+	s.cache_fetched = NOW + 100;
+	s.cache_expires = NOW + 200;
+	mxk_mtasts_decide(&s, &d);
+	T_EQ_INT(d.fetch, 1, "fetched in the future: refreshed");
+	s.cache_fetched = 100000000000000000LL;
+	s.cache_expires = s.cache_fetched + 86400;
+	mxk_mtasts_decide(&s, &d);
+	T_EQ_INT(d.fetch, 1, "fetched far in the future: refreshed");
 }
 
 /*
