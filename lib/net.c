@@ -1208,16 +1208,15 @@ mxk_net_connect(const struct mxk_net_target *t, size_t n,
 		if (!have_win)
 			continue;
 
-		/* A winner: close every other attempt still in progress. */
-		for (i = 0; i < next; i++)
-			if (i != win && r.s[i].state == SLOT_ACTIVE)
-				slot_finish(&r, i, MXK_NET_ABORTED, 0,
-				    "another attempt connected first");
-		nactive = 0;
-		kick = 0;
 		r.s[win].a.connect_ms = mxk_now_ms() - r.s[win].start;
 		mxk_log(MXK_LOG_DEBUG, "connect %s: TCP connected in %lld ms",
 		    r.s[win].a.addr, r.s[win].a.connect_ms);
+		/*
+		 * The hook (the greeting) first: the attempts still in
+		 * progress go on meanwhile, and if it refuses, the race goes
+		 * on with them, so that a slower, preferred MX is not lost
+		 * to a quicker one that then turns the client away.
+		 */
 		if (p->post_connect != NULL) {
 			mxk_err_clear(&herr);
 			if (p->post_connect(r.s[win].fd, &t[win], p->post_arg,
@@ -1227,9 +1226,18 @@ mxk_net_connect(const struct mxk_net_target *t, size_t n,
 				slot_finish(&r, win, MXK_NET_REJECTED,
 				    herr.sys_errno, d);
 				last = win;
+				nactive--;
+				kick = 1;
 				continue;
 			}
 		}
+		/* A winner: close every other attempt still in progress. */
+		for (i = 0; i < next; i++)
+			if (i != win && r.s[i].state == SLOT_ACTIVE)
+				slot_finish(&r, i, MXK_NET_ABORTED, 0,
+				    "another attempt connected first");
+		nactive = 0;
+		kick = 0;
 		r.s[win].state = SLOT_DONE;
 		r.s[win].a.outcome = MXK_NET_CONNECTED;
 		r.s[win].a.elapsed_ms = mxk_now_ms() - r.s[win].start;

@@ -248,6 +248,15 @@ decide_level(struct mxk_dns *dns, const struct mxk_mx_host *h,
 		*danep = d;
 		return 0;
 	case MXK_DANE_UNUSABLE:
+		/* --tls-policy dane: only an MX with usable records. */
+		if (p->policy == MXK_TLSPOL_DANE) {
+			mxk_dane_free(d);
+			res->level = MXK_TLSLVL_DANE;
+			return mxk_err_set(e, MXK_ERR_TEMP, MXK_SRC_TLS,
+			    "4.7.5", "%s: no usable DNSSEC-secure TLSA "
+			    "records (%s), and the policy is dane",
+			    h->name, res->dane_why);
+		}
 		/* RFC 7672 §2.2: TLS is still mandatory. */
 		res->level = MXK_TLSLVL_ENCRYPT;
 		break;
@@ -581,7 +590,7 @@ mxk_starttls_connect(const struct mxk_mx_plan *pl,
 
 	c->conn = NULL;
 	c->host = NULL;
-	c->ntried = c->ntlsfail = 0;
+	c->ntried = c->ntlsfail = c->ntemp = 0;
 	if (pl->nhost > 0 && (hosts = calloc(pl->nhost,
 	    sizeof(*hosts))) == NULL)
 		return mxk_err_set(e, MXK_ERR_INTERNAL, MXK_SRC_LOCAL, NULL,
@@ -640,7 +649,10 @@ mxk_starttls_connect(const struct mxk_mx_plan *pl,
 					    map[c->route.att[i].target];
 		}
 		if (rc == -1) {
-			if (c->ntlsfail > 0 && e->class == MXK_ERR_PERM)
+			/* RFC 5321 §5.1: an MX that failed for now makes
+			 * the delivery a deferral, whatever the next said. */
+			if ((c->ntlsfail > 0 || c->ntemp > 0) &&
+			    e->class == MXK_ERR_PERM)
 				e->class = MXK_ERR_TEMP;
 			if (report != NULL)
 				report(arg, NULL, &c->route, NULL, e);
@@ -677,6 +689,8 @@ mxk_starttls_connect(const struct mxk_mx_plan *pl,
 		}
 		if (se.source == MXK_SRC_TLS)
 			c->ntlsfail++;
+		if (se.class == MXK_ERR_TEMP)
+			c->ntemp++;
 		if (report != NULL)
 			report(arg, h, &c->route, &c->res, &se);
 		*e = se;
@@ -692,6 +706,7 @@ mxk_starttls_connect(const struct mxk_mx_plan *pl,
 		/* RFC 7672 §2.2: a TLS failure anywhere makes the whole
 		 * delivery a deferral, whatever the last MX said. */
 		e->class = MXK_ERR_TEMP;
-	}
+	} else if (c->ntemp > 0 && e->class == MXK_ERR_PERM)
+		e->class = MXK_ERR_TEMP;
 	return -1;
 }

@@ -167,6 +167,8 @@ struct mxk_starttls_conn {
 	const struct mxk_mx_host *host;		/* the winner (in the plan) */
 	size_t			 ntried;	/* MX hosts tried */
 	size_t			 ntlsfail;	/* of them, failed for TLS */
+	size_t			 ntemp;		/* of them, failed for now
+						 * (4xx, timeout, TLS) */
 };
 
 /*

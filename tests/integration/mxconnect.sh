@@ -147,6 +147,13 @@ cm "421 greeting: rejected attempt" "^attempt 192\.0\.2\.35:25 mx1\.greet\.test 
 cm "421 greeting: winner mx2" "^connected 192\.0\.2\.36:25 mx2\.greet\.test" cat "$K"
 ce "5xx greetings only: 69" 69 $MXC refusing.test
 ce "refused only: 75" 75 $MXC --mx a.test=192.0.2.67 x.test
+# A quicker backup that refuses (554) does not end the race: the
+# preferred MX still connecting goes on, and its timeout makes the run a
+# deferral (75), not a bounce (69).
+ce "slow MX 10, MX 20 greets 554: 75" 75 $MXC --attempt-delay 200ms --connect-timeout 2 \
+	--mx dead.x.test:10=$BLACKHOLE_V4 --mx no.x.test:20=192.0.2.37 x.test
+cm "slow MX 10: not aborted, timed out" "^attempt $BLACKHOLE_V4:25 dead\.x\.test (timeout|timed out)" cat "$K"
+cm "slow MX 10: MX 20 rejected" "^attempt 192\.0\.2\.37:25 no\.x\.test rejected .*554" cat "$K"
 
 # Exec mode (UCSPI): PROG reads the banner on fd 6, writes on fd 7.
 cm "exec: banner on fd 6" "^220 .*

@@ -145,6 +145,12 @@ check_exit dane-only-unsigned 75 "$MXC" --starttls --tls-policy dane \
     dane-unsigned.test
 cp "$T_OUT" "$T_TMP/dane-only"
 check_match dane-only-unsigned-why 'no usable DNSSEC-secure TLSA' cat "$T_TMP/dane-only"
+# Secure TLSA records that are all unusable (PKIX usages only): under
+# "dane" that MX is not used either.
+check_exit dane-only-unusable 75 "$MXC" --starttls --tls-policy dane \
+    dane-pkixonly.test
+cp "$T_OUT" "$T_TMP/dane-only-unusable"
+check_match dane-only-unusable-why 'no usable DNSSEC-secure TLSA' cat "$T_TMP/dane-only-unusable"
 
 # The first MX fails DANE, the second passes: posttls-finger stops at the
 # first; we move on.
