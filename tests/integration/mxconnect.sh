@@ -154,6 +154,18 @@ ce "slow MX 10, MX 20 greets 554: 75" 75 $MXC --attempt-delay 200ms --connect-ti
 	--mx dead.x.test:10=$BLACKHOLE_V4 --mx no.x.test:20=192.0.2.37 x.test
 cm "slow MX 10: not aborted, timed out" "^attempt $BLACKHOLE_V4:25 dead\.x\.test (timeout|timed out)" cat "$K"
 cm "slow MX 10: MX 20 rejected" "^attempt 192\.0\.2\.37:25 no\.x\.test rejected .*554" cat "$K"
+# With -s: MX 10 greets and then answers EHLO with 421, MX 20 greets 554.
+# The first failed for now, so the run is a deferral (75), not 69.
+for a in 192.0.2.35:421 192.0.2.37:554; do
+	at=${a%%:*} code=${a#*:}
+	if [ "$code" = 421 ]; then f="EHLO=421:4.3.2 busy"; else f="CONNECT=554:5.7.1 go away"; fi
+	nsenter --net="$WORLD_DIR/inet.ns" "$T_ROOT/bin/smtpd-lite" -l "$at:2527" --discard --reply "$f" \
+	    >"$WORLD_DIR/peers/mxc-lite-$code.log" 2>&1 </dev/null &
+	world_pid_add "$WORLD_DIR/peers.pids" smtpd-lite $!
+	wait_port "$at" 2527 5 || fail setup "smtpd-lite on $at:2527"
+done
+ce "-s: EHLO 421 on MX 10, 554 greeting on MX 20: 75" 75 $MXC -s --tls-policy none -p 2527 \
+	--mx busy.x.test:10=192.0.2.35 --mx no.x.test:20=192.0.2.37 x.test
 
 # Exec mode (UCSPI): PROG reads the banner on fd 6, writes on fd 7.
 cm "exec: banner on fd 6" "^220 .*
