@@ -61,6 +61,18 @@ port_of(const struct mxk_mx_params *p)
 	return p != NULL && p->port > 0 ? p->port : 25;
 }
 
+/* MX records by preference; equal ones in answer order (stable). */
+static int
+cmp_rr_pref(const void *a, const void *b)
+{
+	const struct mxk_dns_rr *x = *(const struct mxk_dns_rr *const *)a;
+	const struct mxk_dns_rr *y = *(const struct mxk_dns_rr *const *)b;
+
+	if (x->pref != y->pref)
+		return x->pref < y->pref ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
 static struct mxk_mx_plan *
 plan_new(const char *domain, size_t nhost, struct mxk_err *e)
 {
@@ -222,7 +234,8 @@ mxk_mx_plan_hosts(const char *domain, const struct mxk_dns_answer *mx,
     struct mxk_err *e)
 {
 	struct mxk_mx_plan	*pl;
-	size_t			 i, j, n;
+	const struct mxk_dns_rr	**order;
+	size_t			 i, j, n, nord = 0;
 	int			 nullmx = 0;
 
 	*out = NULL;
@@ -292,12 +305,23 @@ mxk_mx_plan_hosts(const char *domain, const struct mxk_dns_answer *mx,
 		return 0;
 	}
 
-	for (i = 0; i < mx->nrr; i++) {
-		const struct mxk_dns_rr *rr = &mx->rr[i];
+	/*
+	 * In preference order, so that the MXK_MX_MAXHOSTS kept are the
+	 * most preferred, whatever order the answer came in.
+	 */
+	if ((order = calloc(mx->nrr > 0 ? mx->nrr : 1,
+	    sizeof(*order))) == NULL) {
+		mxk_mx_plan_free(pl);
+		return mxk_err_sys(e, MXK_ERR_INTERNAL, "route plan");
+	}
+	for (i = 0; i < mx->nrr; i++)
+		if (mx->rr[i].type == MXK_DNS_MX)
+			order[nord++] = &mx->rr[i];
+	qsort(order, nord, sizeof(*order), cmp_rr_pref);
+	for (i = 0; i < nord; i++) {
+		const struct mxk_dns_rr *rr = order[i];
 		struct mxk_mx_host	*h;
 
-		if (rr->type != MXK_DNS_MX)
-			continue;
 		if (strcmp(rr->name, ".") == 0 || rr->name[0] == '\0') {
 			/*
 			 * RFC 7505 §3: a null MX is the single record
@@ -316,8 +340,12 @@ mxk_mx_plan_hosts(const char *domain, const struct mxk_dns_answer *mx,
 			    "null MX mixed with other MX records");
 			continue;
 		}
-		if (pl->nhost >= MXK_MX_MAXHOSTS)
+		if (pl->nhost >= MXK_MX_MAXHOSTS) {
+			mxk_log(MXK_LOG_INFO, "%s: %zu MX records beyond the "
+			    "%d most preferred left out", domain, nord - i,
+			    MXK_MX_MAXHOSTS);
 			break;
+		}
 		h = &pl->host[pl->nhost++];
 		host_set(h, rr->name, rr->pref);
 		if (rr->unsafe ||
@@ -343,6 +371,7 @@ mxk_mx_plan_hosts(const char *domain, const struct mxk_dns_answer *mx,
 			    "host ignored (--ignore-host)");
 		}
 	}
+	free(order);
 	if (nullmx) {
 		pl->result = MXK_MX_NULLMX;
 		pl->nhost = 0;

@@ -73,8 +73,18 @@ mxk_route_peek_reply(int fd, long long deadline, struct mxk_reply *r,
 			    PEEK_MAX);
 		/*
 		 * A partial reply: poll() would report the same bytes at
-		 * once, so pause briefly before looking again.
+		 * once, so pause briefly before looking again; unless the
+		 * server has closed its end, when no more will come.
 		 */
+		{
+			struct pollfd	hp = { fd, POLLRDHUP, 0 };
+
+			if (poll(&hp, 1, 0) == 1 &&
+			    (hp.revents & (POLLRDHUP | POLLHUP)) != 0)
+				return mxk_err_set(e, MXK_ERR_TEMP,
+				    MXK_SRC_NET, "4.4.2", "connection closed "
+				    "in the middle of the greeting");
+		}
 		(void)poll(NULL, 0, mxk_ms_left(deadline) < 10 ?
 		    mxk_ms_left(deadline) : 10);
 		if (mxk_ms_left(deadline) == 0)

@@ -164,6 +164,29 @@ for a in 192.0.2.35:421 192.0.2.37:554; do
 	world_pid_add "$WORLD_DIR/peers.pids" smtpd-lite $!
 	wait_port "$at" 2527 5 || fail setup "smtpd-lite on $at:2527"
 done
+# A greeting cut off by the server's close: seen at once, not after the
+# greeting timeout.
+nsenter --net="$WORLD_DIR/inet.ns" /usr/bin/python3 -c '
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("192.0.2.38", 2528))
+s.listen(5)
+s.settimeout(60)
+for _ in range(5):
+    c, _ = s.accept()
+    c.sendall(b"220 half a gree")
+    c.close()
+' >/dev/null 2>&1 </dev/null &
+half_pid=$!
+world_pid_add "$WORLD_DIR/peers.pids" half-greeter $half_pid
+wait_port 192.0.2.38 2528 5 || fail setup "half greeter"
+t0=$(date +%s)
+ce "a greeting cut off by a close: 75" 75 $MXC -p 2528 --greeting-timeout 30s --mx half.x.test=192.0.2.38 x.test
+cm "a greeting cut off: says so" 'closed in the middle of the greeting' cat "$K"
+[ $(($(date +%s) - t0)) -lt 20 ] && ok "a greeting cut off: seen before the greeting timeout" || fail half-greeting "$(($(date +%s) - t0)) s"
+kill "$half_pid" 2>/dev/null
+wait "$half_pid" 2>/dev/null
 ce "-s: EHLO 421 on MX 10, 554 greeting on MX 20: 75" 75 $MXC -s --tls-policy none -p 2527 \
 	--mx busy.x.test:10=192.0.2.35 --mx no.x.test:20=192.0.2.37 x.test
 

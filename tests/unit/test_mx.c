@@ -95,6 +95,31 @@ test_results(void)
 	mxk_mx_plan_free(pl);
 	answer_free(mx);
 
+	/* More than MXK_MX_MAXHOSTS records: the most preferred are kept,
+	 * whatever the order of the answer. */
+	{
+		static char	 names[MXK_MX_MAXHOSTS + 1][32];
+		const char	*items[MXK_MX_MAXHOSTS + 1];
+		size_t		 k, best = 0;
+
+		for (k = 0; k <= MXK_MX_MAXHOSTS; k++) {
+			(void)snprintf(names[k], sizeof(names[k]),
+			    "%d h%zu.x.test", k == MXK_MX_MAXHOSTS ? 10 : 50,
+			    k);
+			items[k] = names[k];
+		}
+		mx = answer(MXK_DNS_MX, MXK_DNS_OK, MXK_DNSSEC_SECURE, items,
+		    MXK_MX_MAXHOSTS + 1);
+		(void)mxk_mx_plan_hosts("x.test", mx, NULL, 0, NULL, &pl, &e);
+		T_EQ_INT(pl->nhost, MXK_MX_MAXHOSTS, "hosts capped");
+		for (k = 0; k < pl->nhost; k++)
+			if (pl->host[k].pref == 10)
+				best++;
+		T_EQ_INT(best, 1, "the preference-10 MX kept, though last");
+		mxk_mx_plan_free(pl);
+		answer_free(mx);
+	}
+
 	mx = answer(MXK_DNS_MX, MXK_DNS_SERVFAIL, MXK_DNSSEC_BOGUS, NULL, 0);
 	(void)mxk_mx_plan_hosts("bogus.test", mx, NULL, 0, NULL, &pl, &e);
 	T_EQ_INT(pl->result, MXK_MX_TEMPFAIL, "servfail is temporary");
